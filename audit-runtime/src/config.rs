@@ -1,0 +1,151 @@
+//! Logger configuration: the output format and its precedence (explicit setting, then the
+//! `AUDIT_LOG_FORMAT` environment variable, then JSON), and durability.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::AuditError;
+
+/// The environment variable the spec uses to choose the format.
+pub const FORMAT_ENV_VAR: &str = "AUDIT_LOG_FORMAT";
+
+/// Which file the logger writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Format {
+    /// `{root_log_dir}/audit_log.json`: one JSON array, newest event first.
+    #[default]
+    Json,
+    /// `{root_log_dir}/audit_log.csv`: a header, then one row per event, oldest first.
+    Csv,
+    /// No file at all; logging returns at once.
+    None,
+}
+
+impl Format {
+    /// The name used in `AUDIT_LOG_FORMAT`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Csv => "csv",
+            Format::None => "none",
+        }
+    }
+
+    /// The log's file name inside the log directory, if the format writes one.
+    pub fn file_name(self) -> Option<&'static str> {
+        match self {
+            Format::Json => Some("audit_log.json"),
+            Format::Csv => Some("audit_log.csv"),
+            Format::None => None,
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Format {
+    type Err = AuditError;
+
+    /// Case and surrounding whitespace are ignored, as the spec's reference does.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "json" => Ok(Format::Json),
+            "csv" => Ok(Format::Csv),
+            "none" => Ok(Format::None),
+            _ => Err(AuditError::InvalidFormat {
+                value: s.to_owned(),
+                origin: "a format name",
+            }),
+        }
+    }
+}
+
+/// How far an event has travelled when `log_event` returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Durability {
+    /// Handed to the kernel with a write system call: survives a crash of the process
+    /// (SIGKILL, panic, OOM kill), not a power cut. Fast.
+    #[default]
+    Written,
+    /// Also on the disk (`fdatasync`) before returning: survives a power cut. Concurrent
+    /// callers share one sync (group commit).
+    Synced,
+}
+
+/// Resolves the format: explicit beats `AUDIT_LOG_FORMAT`, which beats JSON.
+///
+/// An unrecognised environment value is an error when `strict`, and otherwise falls back
+/// to JSON with a warning on stderr (the reference falls back silently).
+pub(crate) fn resolve_format(
+    explicit: Option<Format>,
+    env_value: Option<&str>,
+    strict: bool,
+) -> Result<Format, AuditError> {
+    if let Some(format) = explicit {
+        return Ok(format);
+    }
+    let Some(raw) = env_value else {
+        return Ok(Format::Json);
+    };
+    if raw.trim().is_empty() {
+        return Ok(Format::Json);
+    }
+    match raw.parse::<Format>() {
+        Ok(format) => Ok(format),
+        Err(_) if strict => Err(AuditError::InvalidFormat {
+            value: raw.to_owned(),
+            origin: "the AUDIT_LOG_FORMAT environment variable",
+        }),
+        Err(_) => {
+            eprintln!(
+                "audit log: warning: {FORMAT_ENV_VAR}={raw:?} is not \"json\", \"csv\" or \"none\"; writing json"
+            );
+            Ok(Format::Json)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explicit_beats_environment_beats_default() {
+        assert_eq!(
+            resolve_format(Some(Format::Csv), Some("none"), true).unwrap(),
+            Format::Csv
+        );
+        assert_eq!(
+            resolve_format(None, Some("csv"), true).unwrap(),
+            Format::Csv
+        );
+        assert_eq!(resolve_format(None, None, true).unwrap(), Format::Json);
+    }
+
+    #[test]
+    fn environment_ignores_case_and_spaces() {
+        for raw in ["CSV", " csv ", "Csv\n"] {
+            assert_eq!(resolve_format(None, Some(raw), true).unwrap(), Format::Csv);
+        }
+        assert_eq!(
+            resolve_format(None, Some(" NONE"), true).unwrap(),
+            Format::None
+        );
+        assert_eq!(resolve_format(None, Some(""), true).unwrap(), Format::Json);
+    }
+
+    #[test]
+    fn invalid_environment_value_falls_back_or_fails_when_strict() {
+        assert_eq!(
+            resolve_format(None, Some("xml"), false).unwrap(),
+            Format::Json
+        );
+        let err = resolve_format(None, Some("xml"), true).unwrap_err();
+        assert!(err.to_string().contains("\"xml\""), "{err}");
+        assert!(err.to_string().contains("AUDIT_LOG_FORMAT"), "{err}");
+    }
+}

@@ -1,0 +1,23 @@
+//! # audit-runtime
+//!
+//! The runtime of **audited**: trustworthy audit logs for ML experiment servers, in the file
+//! formats of the WeightsLab audit logger specification.
+//!
+//! - [`AuditEvent`] has exactly the spec's five fields.
+//! - [`AuditLogger`] writes `{root_log_dir}/audit_log.json` (one JSON array, newest first) or
+//!   `{root_log_dir}/audit_log.csv` (oldest first), chosen in code or by `AUDIT_LOG_FORMAT`.
+//!   Each event costs the same however large the log is, is in the file when `log_event`
+//!   returns, and many threads and processes can log to one directory at once.
+//! - [`init`] installs a global logger for the experiment; [`log_event`] logs through it.
+
+pub mod config;
+pub mod csv_safety;
+mod error;
+pub mod event;
+pub mod finite;
+pub mod timestamp;
+
+pub use config::{Durability, Format};
+pub use error::{AuditError, InitError};
+pub use event::{AuditEvent, Status};
+pub use timestamp::Timestamp;
