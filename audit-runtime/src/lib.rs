@@ -10,14 +10,32 @@
 //!   returns, and many threads and processes can log to one directory at once.
 //! - [`init`] installs a global logger for the experiment; [`log_event`] logs through it.
 
+pub mod actor;
+mod commit;
 pub mod config;
+mod csv_file;
 pub mod csv_safety;
+mod encode;
 mod error;
 pub mod event;
 pub mod finite;
+mod fsutil;
+mod global;
+mod json_file;
+mod logger;
+pub mod read;
+mod recovery;
+mod summary;
 pub mod timestamp;
 
 pub use config::{Durability, Format};
 pub use error::{AuditError, InitError};
 pub use event::{AuditEvent, Status};
+pub use global::{
+    DEFAULT_PRE_INIT_CAPACITY, global, init, is_active, log_details, log_event, pre_init_dropped,
+    set_pre_init_capacity, shutdown, switch_experiment,
+};
+pub use logger::{AuditLogger, AuditLoggerBuilder};
+pub use recovery::{Recovery, RecoveryKind};
+pub use summary::LogSummary;
 pub use timestamp::Timestamp;

@@ -1,0 +1,122 @@
+//! Who is acting: an identity that a transport layer (the tonic layer, a web framework's
+//! middleware, a CLI) establishes around a call, and that every event logged inside the call
+//! records as `details.actor`.
+//!
+//! The identity lives in a thread-local that is set only while the wrapped work runs: for a
+//! future, during each `poll` (so it follows the future to whatever thread polls it, across
+//! `.await`s), for a closure, during the call. Nothing here allocates unless an actor is set.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+thread_local! {
+    static CURRENT: RefCell<Option<Arc<str>>> = const { RefCell::new(None) };
+}
+
+/// The actor of the call running on this thread, if a layer set one.
+pub fn current() -> Option<Arc<str>> {
+    CURRENT.with(|c| c.borrow().clone())
+}
+
+/// Restores the previous actor when dropped, also on panic.
+struct Restore(Option<Arc<str>>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        let previous = self.0.take();
+        CURRENT.with(|c| *c.borrow_mut() = previous);
+    }
+}
+
+fn enter(actor: Option<Arc<str>>) -> Restore {
+    Restore(CURRENT.with(|c| c.replace(actor)))
+}
+
+/// Runs `f` with `actor` as the current actor.
+///
+/// ```
+/// use audit_runtime::actor;
+/// let seen = actor::scope("alice", || actor::current());
+/// assert_eq!(seen.as_deref(), Some("alice"));
+/// assert_eq!(actor::current(), None);
+/// ```
+pub fn scope<R>(actor: impl Into<Arc<str>>, f: impl FnOnce() -> R) -> R {
+    let _restore = enter(Some(actor.into()));
+    f()
+}
+
+/// Wraps `future` so that `actor` is the current actor whenever it is polled.
+pub fn with_actor<F: Future>(actor: impl Into<Arc<str>>, future: F) -> WithActor<F> {
+    WithActor {
+        actor: Some(actor.into()),
+        inner: future,
+    }
+}
+
+/// A future that runs its inner future with an actor set; see [`with_actor`].
+#[derive(Debug)]
+pub struct WithActor<F> {
+    actor: Option<Arc<str>>,
+    inner: F,
+}
+
+impl<F: Future> Future for WithActor<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `inner` is structurally pinned: it is never moved out of `self`, and
+        // `actor` is only cloned, never pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        let _restore = enter(this.actor.clone());
+        // SAFETY: see above; `this` came from a pinned reference.
+        unsafe { Pin::new_unchecked(&mut this.inner) }.poll(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::task::{RawWaker, RawWakerVTable, Waker};
+
+    fn noop_waker() -> Waker {
+        fn clone(_: *const ()) -> RawWaker {
+            RawWaker::new(std::ptr::null(), &VTABLE)
+        }
+        fn noop(_: *const ()) {}
+        static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, noop, noop, noop);
+        // SAFETY: every vtable function ignores the null data pointer.
+        unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) }
+    }
+
+    #[test]
+    fn scopes_nest_and_restore() {
+        scope("outer", || {
+            assert_eq!(current().as_deref(), Some("outer"));
+            scope("inner", || assert_eq!(current().as_deref(), Some("inner")));
+            assert_eq!(current().as_deref(), Some("outer"));
+        });
+        assert_eq!(current(), None);
+    }
+
+    #[test]
+    fn restored_after_a_panic() {
+        let caught = std::panic::catch_unwind(|| scope("p", || panic!("boom")));
+        assert!(caught.is_err());
+        assert_eq!(current(), None);
+    }
+
+    #[test]
+    fn future_sees_actor_only_while_polled() {
+        let mut fut = Box::pin(with_actor("bob", async { current() }));
+        let waker = noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        match fut.as_mut().poll(&mut cx) {
+            Poll::Ready(seen) => assert_eq!(seen.as_deref(), Some("bob")),
+            Poll::Pending => panic!("ready future was pending"),
+        }
+        assert_eq!(current(), None);
+    }
+}

@@ -1,0 +1,296 @@
+//! The spec's CSV log, `audit_log.csv`: a header, then one RFC 4180 record per event, oldest
+//! first.
+//!
+//! Each event is one `write` to a file opened for appending, made under an advisory lock on
+//! `.audit_log.csv.lock` so rows from several processes never interleave. The lock file also
+//! holds the newest timestamp written, so timestamps increase across processes without
+//! reading back through the file. A write that fails half-way (disk full) is cut off again,
+//! so a later event never lands glued to a partial row.
+//!
+//! New files end their records with CRLF, as RFC 4180 and the reference implementation do;
+//! a log that already exists is continued with the line ending its header uses.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::commit::GroupCommit;
+use crate::encode::{self, Record};
+use crate::fsutil::{self, FileId, LockFile, read_at_most};
+use crate::read::salvage_csv;
+use crate::recovery::{Recovery, RecoveryKind};
+use crate::summary::{LogSummary, summarize_csv_snapshot};
+use crate::timestamp::{MonotonicClock, TIMESTAMP_LEN};
+use crate::{AuditError, Durability, Timestamp};
+
+const HEADER: &[u8] = b"timestamp,action_type,status,details,error";
+
+#[derive(Debug)]
+struct State {
+    file: Arc<File>,
+    id: FileId,
+    terminator: &'static [u8],
+}
+
+/// An open `audit_log.csv`.
+#[derive(Debug)]
+pub(crate) struct CsvLog {
+    path: PathBuf,
+    lock: LockFile,
+    state: Mutex<State>,
+    clock: MonotonicClock,
+    durability: Durability,
+    commit: GroupCommit,
+}
+
+impl CsvLog {
+    /// Opens (or creates) the log at `path`. With `verify`, every row is checked; without,
+    /// only the header and that the last row is complete.
+    pub(crate) fn open(
+        path: PathBuf,
+        durability: Durability,
+        verify: bool,
+    ) -> Result<(CsvLog, Option<Recovery>), AuditError> {
+        let lock = LockFile::open(lock_path(&path))?;
+        let clock = MonotonicClock::new();
+        let (state, recovery) = {
+            let _guard = lock.lock()?;
+            fsutil::remove_stale_temps(&path);
+            load(&path, &clock, verify)?
+        };
+        let log = CsvLog {
+            path,
+            lock,
+            state: Mutex::new(state),
+            clock,
+            durability,
+            commit: GroupCommit::default(),
+        };
+        Ok((log, recovery))
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends one event and returns the timestamp it got.
+    pub(crate) fn append(
+        &self,
+        record: &Record<'_>,
+        wanted: Timestamp,
+    ) -> Result<Timestamp, AuditError> {
+        let (ts, seq) = {
+            let mut state = self.state();
+            let _guard = self.lock.lock()?;
+            if FileId::of_path(&self.path)? != Some(state.id) {
+                let (fresh, recovery) = load(&self.path, &self.clock, false)?;
+                if let Some(recovery) = recovery {
+                    recovery.report();
+                }
+                *state = fresh;
+            }
+            let mut row = encode::csv_row(record, state.terminator)?;
+            if let Some(newest) = self.newest_from_lock_file()? {
+                self.clock.observe(newest);
+            }
+            let ts = self.clock.next_after(wanted);
+            row.set_timestamp(ts);
+            let before = state
+                .file
+                .metadata()
+                .map_err(|e| AuditError::io("inspect", &self.path, e))?
+                .len();
+            if let Err(e) = (&*state.file).write_all(&row.bytes) {
+                // Cut off whatever part of the row made it, so the next row starts cleanly.
+                let _ = state.file.set_len(before);
+                return Err(AuditError::io("append event to", &self.path, e));
+            }
+            self.lock.write_payload(&ts.to_bytes())?;
+            (ts, self.commit.note_write())
+        };
+        if self.durability == Durability::Synced {
+            self.sync_through(seq)?;
+        }
+        Ok(ts)
+    }
+
+    fn newest_from_lock_file(&self) -> Result<Option<Timestamp>, AuditError> {
+        let mut buf = [0u8; TIMESTAMP_LEN];
+        let n = self.lock.read_payload(&mut buf)?;
+        Ok((n == TIMESTAMP_LEN)
+            .then(|| std::str::from_utf8(&buf).ok()?.parse().ok())
+            .flatten())
+    }
+
+    fn sync_through(&self, seq: u64) -> Result<(), AuditError> {
+        self.commit
+            .sync_through(seq, || {
+                let state = self.state();
+                (state.file.clone(), self.commit.written())
+            })
+            .map_err(|e| AuditError::io("sync", &self.path, e))
+    }
+
+    /// Makes everything written so far durable.
+    pub(crate) fn sync(&self) -> Result<(), AuditError> {
+        self.sync_through(self.commit.written())
+    }
+
+    /// Counts the events in a snapshot: the rows that existed when the lock was taken.
+    pub(crate) fn summary(&self) -> Result<LogSummary, AuditError> {
+        let (file, len) = {
+            let _state = self.state();
+            let _guard = self.lock.lock()?;
+            let file = File::open(&self.path).map_err(|e| AuditError::io("open", &self.path, e))?;
+            let len = file
+                .metadata()
+                .map_err(|e| AuditError::io("inspect", &self.path, e))?
+                .len();
+            (file, len)
+        };
+        summarize_csv_snapshot(file, len)
+    }
+}
+
+fn lock_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.lock"))
+}
+
+fn open_append(path: &Path) -> Result<File, AuditError> {
+    OpenOptions::new()
+        .read(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| AuditError::io("open", path, e))
+}
+
+fn state_for(path: &Path, file: File, terminator: &'static [u8]) -> Result<State, AuditError> {
+    Ok(State {
+        id: FileId::of_file(&file, path)?,
+        file: Arc::new(file),
+        terminator,
+    })
+}
+
+fn create_empty(path: &Path) -> Result<State, AuditError> {
+    let header = encode::csv_header(b"\r\n");
+    fsutil::replace_atomically(path, |out| out.write_all(&header))?;
+    state_for(path, open_append(path)?, b"\r\n")
+}
+
+/// With the lock held: opens the log at `path`, creating or salvaging it as needed.
+fn load(
+    path: &Path,
+    clock: &MonotonicClock,
+    verify: bool,
+) -> Result<(State, Option<Recovery>), AuditError> {
+    let file = match open_append(path) {
+        Ok(file) => file,
+        Err(AuditError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            return Ok((create_empty(path)?, None));
+        }
+        Err(e) => return Err(e),
+    };
+    let len = file
+        .metadata()
+        .map_err(|e| AuditError::io("inspect", path, e))?
+        .len();
+    if len == 0 {
+        return Ok((create_empty(path)?, None));
+    }
+    let terminator = header_terminator(&file, path)?;
+    let mut last = [0u8; 1];
+    read_at_most(&file, &mut last, len - 1).map_err(|e| AuditError::io("read", path, e))?;
+    if let Some(terminator) = terminator
+        && !verify
+        && last[0] == b'\n'
+    {
+        return Ok((state_for(path, file, terminator)?, None));
+    }
+    // Read every row: needed for verification, and to find the good part of a damaged file.
+    let source = BufReader::with_capacity(
+        256 * 1024,
+        File::open(path).map_err(|e| AuditError::io("open", path, e))?,
+    );
+    let mut newest = None;
+    let report = salvage_csv(source, |_, event| -> Result<(), AuditError> {
+        newest = Some(event.timestamp);
+        Ok(())
+    })
+    .map_err(|e| e.into_audit_error(path))?;
+    if let Some(newest) = newest {
+        clock.observe(newest);
+    }
+    if let Some(terminator) = terminator
+        && report.problems.is_empty()
+        && report.good_prefix_len == len
+    {
+        return Ok((state_for(path, file, terminator)?, None));
+    }
+    // Damaged: keep the original bytes, then rewrite with every row that could be read.
+    let kept = fsutil::keep_aside(path, "corrupt")?;
+    let terminator = terminator.unwrap_or(b"\r\n");
+    let source = BufReader::with_capacity(
+        256 * 1024,
+        File::open(path).map_err(|e| AuditError::io("open", path, e))?,
+    );
+    let mut rewrite_report = None;
+    fsutil::replace_atomically(path, |out| {
+        let mut out = io::BufWriter::with_capacity(256 * 1024, out);
+        out.write_all(&encode::csv_header(terminator))?;
+        let report = salvage_csv(source, |_, event| -> io::Result<()> {
+            let record = Record {
+                action_type: &event.action_type,
+                status: event.status,
+                details: &event.details,
+                error: event.error.as_deref(),
+            };
+            let mut row = encode::csv_row(&record, terminator).map_err(io::Error::other)?;
+            row.set_timestamp(event.timestamp);
+            out.write_all(&row.bytes)
+        })
+        .map_err(|e| e.into_io())?;
+        out.flush()?;
+        rewrite_report = Some(report);
+        Ok(())
+    })?;
+    let report = rewrite_report.unwrap_or_default();
+    let recovery = Recovery {
+        kind: RecoveryKind::Salvaged,
+        path: path.to_owned(),
+        original_kept_at: Some(kept),
+        events_kept: report.recovered,
+        non_finite_converted: report.non_finite_tokens,
+        problems: report.problems.iter().map(ToString::to_string).collect(),
+    };
+    recovery.report();
+    Ok((
+        state_for(path, open_append(path)?, terminator)?,
+        Some(recovery),
+    ))
+}
+
+/// The line ending of the header if the file starts with the spec's header, else `None`.
+fn header_terminator(file: &File, path: &Path) -> Result<Option<&'static [u8]>, AuditError> {
+    let mut head = [0u8; HEADER.len() + 2];
+    let n = read_at_most(file, &mut head, 0).map_err(|e| AuditError::io("read", path, e))?;
+    let head = &head[..n];
+    Ok(if head.starts_with(HEADER) {
+        match &head[HEADER.len()..] {
+            [b'\r', b'\n'] => Some(b"\r\n"),
+            [b'\n', ..] => Some(b"\n"),
+            _ => None,
+        }
+    } else {
+        None
+    })
+}

@@ -1,0 +1,223 @@
+//! The global logger: installed once per experiment with [`init`], used by [`log_event`] and
+//! by the code `#[audited]` generates.
+//!
+//! Before `init`, events are kept in a bounded buffer and written when a logger arrives, so
+//! the actions of a server's first moments are not lost; any beyond the bound are counted and
+//! reported. Whether anything would be recorded at all is one relaxed atomic load
+//! ([`is_active`]), so disabled auditing costs next to nothing.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, RwLock};
+
+use serde_json::{Map, Value};
+
+use crate::event::details_object;
+use crate::{AuditError, AuditLogger, InitError, Status, Timestamp};
+
+/// How many events are kept before `init` by default.
+pub const DEFAULT_PRE_INIT_CAPACITY: usize = 1024;
+
+static GLOBAL: RwLock<Option<AuditLogger>> = RwLock::new(None);
+/// True while events would go somewhere: an enabled global logger, or (before any logger)
+/// a pre-init buffer with room configured.
+static ACTIVE: AtomicBool = AtomicBool::new(true);
+static PRE_INIT_CAPACITY: AtomicUsize = AtomicUsize::new(DEFAULT_PRE_INIT_CAPACITY);
+static PRE_INIT_DROPPED: AtomicU64 = AtomicU64::new(0);
+static PRE_INIT: Mutex<VecDeque<Buffered>> = Mutex::new(VecDeque::new());
+
+struct Buffered {
+    at: Timestamp,
+    action_type: String,
+    status: Status,
+    details: Map<String, Value>,
+    error: Option<String>,
+}
+
+/// Installs `logger` as the global logger and writes the events logged before it.
+///
+/// A second call fails with [`InitError::AlreadyInitialized`]; to move to another
+/// experiment's logger on purpose, use [`switch_experiment`].
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// use audit_runtime::{AuditLogger, Status};
+/// audit_runtime::init(AuditLogger::new(dir.path(), "exp1")?)?;
+/// audit_runtime::log_event("pause", Status::Success, None, None)?;
+/// assert!(audit_runtime::init(AuditLogger::new(dir.path(), "exp1")?).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn init(logger: AuditLogger) -> Result<(), InitError> {
+    {
+        let mut global = write_global();
+        if let Some(current) = global.as_ref() {
+            return Err(InitError::AlreadyInitialized {
+                current: current.experiment_name().to_owned(),
+            });
+        }
+        ACTIVE.store(logger.is_enabled(), Ordering::Release);
+        *global = Some(logger.clone());
+    }
+    drain_pre_init(&logger)?;
+    Ok(())
+}
+
+/// Replaces the global logger with `logger` (a new experiment), making everything the old
+/// one wrote durable first. Returns the old logger, if there was one.
+pub fn switch_experiment(logger: AuditLogger) -> Result<Option<AuditLogger>, AuditError> {
+    let old = {
+        let mut global = write_global();
+        ACTIVE.store(logger.is_enabled(), Ordering::Release);
+        global.replace(logger.clone())
+    };
+    if let Some(old) = &old {
+        old.flush()?;
+    }
+    drain_pre_init(&logger).map_err(|e| match e {
+        InitError::Flush(e) => e,
+        other => AuditError::InvalidEvent(other.to_string()),
+    })?;
+    Ok(old)
+}
+
+/// Removes the global logger after making its events durable, and returns it. Events logged
+/// afterwards go to the pre-init buffer again.
+pub fn shutdown() -> Result<Option<AuditLogger>, AuditError> {
+    let old = {
+        let mut global = write_global();
+        ACTIVE.store(
+            PRE_INIT_CAPACITY.load(Ordering::Acquire) > 0,
+            Ordering::Release,
+        );
+        global.take()
+    };
+    if let Some(old) = &old {
+        old.flush()?;
+    }
+    Ok(old)
+}
+
+/// The global logger, if [`init`] has installed one.
+pub fn global() -> Option<AuditLogger> {
+    GLOBAL.read().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// Whether an event logged now would be recorded (by the global logger, or in the pre-init
+/// buffer). One atomic load: generated code checks it before evaluating anything.
+#[inline]
+pub fn is_active() -> bool {
+    ACTIVE.load(Ordering::Relaxed)
+}
+
+/// Logs through the global logger; before [`init`], keeps the event for it.
+///
+/// The signature is [`AuditLogger::log_event`]'s.
+pub fn log_event(
+    action_type: &str,
+    status: Status,
+    details: impl Into<Option<Value>>,
+    error: Option<&str>,
+) -> Result<(), AuditError> {
+    if !is_active() {
+        return Ok(());
+    }
+    log_details(action_type, status, details_object(details.into()), error).map(drop)
+}
+
+/// Logs a ready details object through the global logger (or into the pre-init buffer) and
+/// returns the timestamp it was written with, if it was written now.
+pub fn log_details(
+    action_type: &str,
+    status: Status,
+    details: Map<String, Value>,
+    error: Option<&str>,
+) -> Result<Option<Timestamp>, AuditError> {
+    if let Some(logger) = global() {
+        return logger.log_details(action_type, status, details, error, None);
+    }
+    if action_type.trim().is_empty() {
+        return Err(AuditError::InvalidEvent(
+            "the action type is empty".to_owned(),
+        ));
+    }
+    let mut details = details;
+    if !details.contains_key("actor")
+        && let Some(who) = crate::actor::current()
+    {
+        details.insert("actor".to_owned(), Value::String(who.to_string()));
+    }
+    let event = Buffered {
+        at: Timestamp::now(),
+        action_type: action_type.to_owned(),
+        status,
+        details,
+        error: error.map(str::to_owned),
+    };
+    let mut buffer = PRE_INIT.lock().unwrap_or_else(|p| p.into_inner());
+    // A logger may have been installed while this thread built the event.
+    if let Some(logger) = global() {
+        drop(buffer);
+        return logger.log_details(
+            &event.action_type,
+            event.status,
+            event.details,
+            event.error.as_deref(),
+            Some(event.at),
+        );
+    }
+    if buffer.len() < PRE_INIT_CAPACITY.load(Ordering::Acquire) {
+        buffer.push_back(event);
+    } else {
+        PRE_INIT_DROPPED.fetch_add(1, Ordering::AcqRel);
+    }
+    Ok(None)
+}
+
+/// Sets how many events are kept before [`init`] (default [`DEFAULT_PRE_INIT_CAPACITY`]);
+/// 0 turns the buffer off, so that without a logger nothing is recorded or evaluated.
+pub fn set_pre_init_capacity(capacity: usize) {
+    PRE_INIT_CAPACITY.store(capacity, Ordering::Release);
+    let global = GLOBAL.read().unwrap_or_else(|p| p.into_inner());
+    if global.is_none() {
+        ACTIVE.store(capacity > 0, Ordering::Release);
+        let mut buffer = PRE_INIT.lock().unwrap_or_else(|p| p.into_inner());
+        while buffer.len() > capacity {
+            buffer.pop_back();
+            PRE_INIT_DROPPED.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// How many events logged before [`init`] did not fit in the buffer and were lost.
+pub fn pre_init_dropped() -> u64 {
+    PRE_INIT_DROPPED.load(Ordering::Acquire)
+}
+
+fn write_global() -> std::sync::RwLockWriteGuard<'static, Option<AuditLogger>> {
+    GLOBAL.write().unwrap_or_else(|p| p.into_inner())
+}
+
+fn drain_pre_init(logger: &AuditLogger) -> Result<(), InitError> {
+    let pending: Vec<Buffered> = PRE_INIT
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .drain(..)
+        .collect();
+    let dropped = PRE_INIT_DROPPED.swap(0, Ordering::AcqRel);
+    if dropped > 0 {
+        eprintln!(
+            "audit log: {dropped} events logged before audit_runtime::init did not fit in the \
+             pre-init buffer and were lost (see audit_runtime::set_pre_init_capacity)"
+        );
+    }
+    for event in pending {
+        logger.log_details(
+            &event.action_type,
+            event.status,
+            event.details,
+            event.error.as_deref(),
+            Some(event.at),
+        )?;
+    }
+    Ok(())
+}

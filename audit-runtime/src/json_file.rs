@@ -1,0 +1,583 @@
+//! The spec's JSON log, `audit_log.json`: one array, newest event first, valid JSON after
+//! every acknowledged event, at a cost per event that does not depend on the log's size.
+//!
+//! # Layout
+//! ```text
+//! [<gap: spaces>
+//! {"timestamp":"2026-05-27T14:30:10.789012Z",...},
+//! {"timestamp":"2026-05-27T14:30:05.456789Z",...},
+//! {"timestamp":"2026-05-27T14:30:00.123456Z",...}
+//! ]
+//! ```
+//! JSON allows any whitespace after `[`, so the first line holds a run of spaces (the gap).
+//! A new event is written as `\n{event},\n` into the end of the gap with one positioned
+//! write: the chunk's last newline lands on the newline that ended the gap, its first newline
+//! becomes the gap's new end. Every event sits on a line of its own, newest first, and the
+//! bytes at and after the first event never change in place.
+//!
+//! When the gap is too small, the file is rewritten once with a gap of 64 KiB plus a quarter
+//! of its content (so the gap never costs more disk than that), to a temporary file that is
+//! synced and renamed over the log: a crash at any instant leaves the old or the new file.
+//! Rewrites copy O(n) bytes but happen after O(n) bytes of new events, so each event costs
+//! O(1) amortised; most events cost a lock, a `stat`, a 43-byte read and one write.
+//!
+//! # Several writers
+//! Threads share one handle under a mutex; processes exclude each other with an advisory lock
+//! on `.audit_log.json.lock`, a sidecar that is never replaced. Under the lock a writer checks
+//! that its handle is still the file at the path (another process may have rewritten it) and
+//! where the gap ends now (another process may have written into it), reading back over any
+//! event lines written since its last write.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::commit::GroupCommit;
+use crate::encode::{self, Record};
+use crate::fsutil::{self, FileId, LockFile, read_at_most};
+use crate::read::{JsonElement, JsonScanner, salvage_json};
+use crate::recovery::{Recovery, RecoveryKind};
+use crate::summary::{LogSummary, summarize_json_snapshot};
+use crate::timestamp::{MonotonicClock, TIMESTAMP_LEN};
+use crate::{AuditError, Durability, Timestamp};
+
+/// The gap every rewrite leaves at least: room for a few hundred typical events.
+const MIN_GAP: u64 = 64 * 1024;
+/// `{"timestamp":"` — every event line starts with it.
+const EVENT_HEAD: &[u8] = br#"{"timestamp":""#;
+/// Bytes read under the lock before each write: the two bytes before the first event and
+/// enough of it to see its timestamp.
+const WINDOW: usize = 2 + EVENT_HEAD.len() + TIMESTAMP_LEN;
+
+/// The gap a rewrite leaves for a log whose events take `content` bytes.
+fn gap_for(content: u64) -> u64 {
+    MIN_GAP + content / 4
+}
+
+#[derive(Debug)]
+struct State {
+    file: Arc<File>,
+    id: FileId,
+    /// Offset of the newest event's `{`, or of the `]` when the log is empty. The byte before
+    /// it is the newline that ends the gap. May be stale (too high) when another process
+    /// wrote since; [`JsonLog::locate_gap`] corrects it.
+    gap_end: u64,
+}
+
+/// An open `audit_log.json`.
+#[derive(Debug)]
+pub(crate) struct JsonLog {
+    path: PathBuf,
+    lock: LockFile,
+    state: Mutex<State>,
+    clock: MonotonicClock,
+    durability: Durability,
+    commit: GroupCommit,
+}
+
+impl JsonLog {
+    /// Opens (or creates) the log at `path`, continuing whatever is there. With `verify`, the
+    /// whole file is checked; without, only its first event and its end.
+    pub(crate) fn open(
+        path: PathBuf,
+        durability: Durability,
+        verify: bool,
+    ) -> Result<(JsonLog, Option<Recovery>), AuditError> {
+        let lock = LockFile::open(lock_path(&path))?;
+        let clock = MonotonicClock::new();
+        let (state, recovery) = {
+            let _guard = lock.lock()?;
+            fsutil::remove_stale_temps(&path);
+            load(&path, &clock, verify)?
+        };
+        let log = JsonLog {
+            path,
+            lock,
+            state: Mutex::new(state),
+            clock,
+            durability,
+            commit: GroupCommit::default(),
+        };
+        Ok((log, recovery))
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the file half-updated (each update is a
+        // single write or an atomic rename), so the state is still usable.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes one event and returns the timestamp it got (strictly later than every event
+    /// already in the file, and not earlier than `wanted`).
+    pub(crate) fn append(
+        &self,
+        record: &Record<'_>,
+        wanted: Timestamp,
+    ) -> Result<Timestamp, AuditError> {
+        let mut line = encode::json_line(b"\n", record)?;
+        let (ts, seq) = {
+            let mut state = self.state();
+            let _guard = self.lock.lock()?;
+            let newest = self.locate_gap(&mut state)?;
+            if let Some(newest) = newest {
+                self.clock.observe(newest);
+            }
+            let ts = self.clock.next_after(wanted);
+            line.set_timestamp(ts);
+            // The first event of an empty log ends at the `]`; any other precedes an event.
+            line.bytes
+                .extend_from_slice(if newest.is_some() { b",\n" } else { b"\n" });
+            let chunk = &line.bytes;
+            let len = chunk.len() as u64;
+            if state.gap_end > len {
+                let at = state.gap_end - len;
+                if let Err(e) = state.file.write_all_at(chunk, at) {
+                    restore_gap(&state.file, at, len);
+                    return Err(AuditError::io("write event to", &self.path, e));
+                }
+                state.gap_end = at + 1;
+            } else {
+                self.regrow(&mut state, chunk)?;
+            }
+            (ts, self.commit.note_write())
+        };
+        if self.durability == Durability::Synced {
+            self.sync_through(seq)?;
+        }
+        Ok(ts)
+    }
+
+    fn sync_through(&self, seq: u64) -> Result<(), AuditError> {
+        self.commit
+            .sync_through(seq, || {
+                let state = self.state();
+                (state.file.clone(), self.commit.written())
+            })
+            .map_err(|e| AuditError::io("sync", &self.path, e))
+    }
+
+    /// Makes everything written so far durable.
+    pub(crate) fn sync(&self) -> Result<(), AuditError> {
+        self.sync_through(self.commit.written())
+    }
+
+    /// With the lock held: makes sure `state` describes the file at the path and where its
+    /// gap ends now. Returns the newest event's timestamp (`None` for an empty log).
+    fn locate_gap(&self, state: &mut State) -> Result<Option<Timestamp>, AuditError> {
+        if FileId::of_path(&self.path)? != Some(state.id) {
+            // Rewritten by another process, or removed by someone: start over from the path.
+            let (fresh, recovery) = load(&self.path, &self.clock, false)?;
+            if let Some(recovery) = recovery {
+                recovery.report();
+            }
+            *state = fresh;
+        }
+        loop {
+            let mut window = [0u8; WINDOW];
+            let at = state.gap_end - 2;
+            let n = read_at_most(&state.file, &mut window, at)
+                .map_err(|e| AuditError::io("read", &self.path, e))?;
+            if n < 3 || window[1] != b'\n' {
+                return self.reload_after_foreign_change(state);
+            }
+            match window[0] {
+                b' ' | b'[' => {}
+                b',' | b'}' => {
+                    // Another process wrote event lines into the gap since we last looked.
+                    match self.start_of_line_before(state, state.gap_end - 1)? {
+                        Some(start) => {
+                            state.gap_end = start;
+                            continue;
+                        }
+                        None => return self.reload_after_foreign_change(state),
+                    }
+                }
+                _ => return self.reload_after_foreign_change(state),
+            }
+            return match window[2] {
+                b']' => Ok(None),
+                b'{' if n == WINDOW && window[2..2 + EVENT_HEAD.len()] == *EVENT_HEAD => {
+                    let text = std::str::from_utf8(&window[2 + EVENT_HEAD.len()..])
+                        .ok()
+                        .and_then(|t| t.parse::<Timestamp>().ok());
+                    Ok(Some(text.unwrap_or(Timestamp::MIN)))
+                }
+                _ => self.reload_after_foreign_change(state),
+            };
+        }
+    }
+
+    /// The layout is not what this writer left: someone edited the file in place. Re-read it
+    /// from scratch (salvaging if needed) rather than writing into the unknown.
+    fn reload_after_foreign_change(
+        &self,
+        state: &mut State,
+    ) -> Result<Option<Timestamp>, AuditError> {
+        let (fresh, recovery) = load(&self.path, &self.clock, true)?;
+        if let Some(recovery) = recovery {
+            recovery.report();
+        }
+        *state = fresh;
+        let newest = newest_timestamp(&state.file, state.gap_end, &self.path)?;
+        Ok(newest)
+    }
+
+    /// The offset just after the newline that precedes `newline_at` (which holds a newline),
+    /// found by reading backwards; `None` if there is none.
+    fn start_of_line_before(
+        &self,
+        state: &State,
+        newline_at: u64,
+    ) -> Result<Option<u64>, AuditError> {
+        let mut end = newline_at;
+        let mut block = vec![0u8; 64 * 1024];
+        while end > 0 {
+            let start = end.saturating_sub(block.len() as u64);
+            let len = (end - start) as usize;
+            let n = read_at_most(&state.file, &mut block[..len], start)
+                .map_err(|e| AuditError::io("read", &self.path, e))?;
+            if n < len {
+                return Ok(None);
+            }
+            if let Some(i) = memchr::memrchr(b'\n', &block[..len]) {
+                return Ok(Some(start + i as u64 + 1));
+            }
+            end = start;
+        }
+        Ok(None)
+    }
+
+    /// The gap is too small for `chunk`: rewrites the file with `[`, a new gap, the chunk and
+    /// the existing events, and switches to it.
+    fn regrow(&self, state: &mut State, chunk: &[u8]) -> Result<(), AuditError> {
+        let old_len = state
+            .file
+            .metadata()
+            .map_err(|e| AuditError::io("inspect", &self.path, e))?
+            .len();
+        let events_len = old_len.saturating_sub(state.gap_end);
+        let gap = gap_for(events_len + chunk.len() as u64);
+        let mut source =
+            File::open(&self.path).map_err(|e| AuditError::io("open", &self.path, e))?;
+        source
+            .seek(SeekFrom::Start(state.gap_end))
+            .map_err(|e| AuditError::io("read", &self.path, e))?;
+        let file = fsutil::replace_atomically(&self.path, |out| {
+            out.write_all(b"[")?;
+            write_spaces(out, gap)?;
+            out.write_all(chunk)?;
+            let copied = io::copy(&mut (&mut source).take(events_len), out)?;
+            if copied != events_len {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the log shrank while being rewritten",
+                ));
+            }
+            Ok(())
+        })?;
+        state.id = FileId::of_file(&file, &self.path)?;
+        state.file = Arc::new(file);
+        state.gap_end = 1 + gap + 1;
+        Ok(())
+    }
+
+    /// Counts the events by action and status, reading a consistent snapshot without
+    /// holding the lock while reading: events at and after the gap never change in place.
+    pub(crate) fn summary(&self) -> Result<LogSummary, AuditError> {
+        let (file, first, len) = {
+            let mut state = self.state();
+            let _guard = self.lock.lock()?;
+            self.locate_gap(&mut state)?;
+            let file = File::open(&self.path).map_err(|e| AuditError::io("open", &self.path, e))?;
+            let len = file
+                .metadata()
+                .map_err(|e| AuditError::io("inspect", &self.path, e))?
+                .len();
+            (file, state.gap_end, len)
+        };
+        summarize_json_snapshot(file, first, len)
+    }
+}
+
+/// Puts spaces back where a failed write may have left part of an event, so the file stays
+/// valid JSON (best effort: the disk that refused the event may refuse this too).
+fn restore_gap(file: &File, at: u64, len: u64) {
+    if len > 1 {
+        let spaces = vec![b' '; (len - 1) as usize];
+        let _ = file.write_all_at(&spaces, at);
+    }
+}
+
+fn lock_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.lock"))
+}
+
+fn write_spaces(out: &mut impl Write, mut n: u64) -> io::Result<()> {
+    let block = [b' '; 64 * 1024];
+    while n > 0 {
+        let take = n.min(block.len() as u64) as usize;
+        out.write_all(&block[..take])?;
+        n -= take as u64;
+    }
+    Ok(())
+}
+
+/// The newest event's timestamp, read from the first event line.
+fn newest_timestamp(file: &File, first: u64, path: &Path) -> Result<Option<Timestamp>, AuditError> {
+    let mut head = [0u8; EVENT_HEAD.len() + TIMESTAMP_LEN];
+    let n = read_at_most(file, &mut head, first).map_err(|e| AuditError::io("read", path, e))?;
+    if n == head.len() && head.starts_with(EVENT_HEAD) {
+        let ts = std::str::from_utf8(&head[EVENT_HEAD.len()..])
+            .ok()
+            .and_then(|t| t.parse::<Timestamp>().ok());
+        return Ok(Some(ts.unwrap_or(Timestamp::MIN)));
+    }
+    Ok(None)
+}
+
+/// With the lock held: opens the log at `path`, creating, migrating or salvaging it as needed.
+fn load(
+    path: &Path,
+    clock: &MonotonicClock,
+    verify: bool,
+) -> Result<(State, Option<Recovery>), AuditError> {
+    let file = match OpenOptions::new().read(true).write(true).open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((create_empty(path)?, None)),
+        Err(e) => return Err(AuditError::io("open", path, e)),
+    };
+    let len = file
+        .metadata()
+        .map_err(|e| AuditError::io("inspect", path, e))?
+        .len();
+    if is_blank(&file, len, path)? {
+        // An empty or whitespace-only file holds no events: nothing to keep aside.
+        return Ok((create_empty(path)?, None));
+    }
+    let quick = if verify {
+        None
+    } else {
+        quick_layout(&file, len, path)?
+    };
+    let state = match quick {
+        Some(gap_end) => Some(State {
+            id: FileId::of_file(&file, path)?,
+            file: Arc::new(file),
+            gap_end,
+        }),
+        None => None,
+    };
+    let (state, recovery) = match state {
+        Some(state) => (state, None),
+        None => full_load(path, len)?,
+    };
+    if let Some(newest) = newest_timestamp(&state.file, state.gap_end, path)? {
+        clock.observe(newest);
+    }
+    Ok((state, recovery))
+}
+
+fn create_empty(path: &Path) -> Result<State, AuditError> {
+    let file = fsutil::replace_atomically(path, |out| {
+        out.write_all(b"[")?;
+        write_spaces(out, MIN_GAP)?;
+        out.write_all(b"\n]\n")
+    })?;
+    Ok(State {
+        id: FileId::of_file(&file, path)?,
+        file: Arc::new(file),
+        gap_end: 1 + MIN_GAP + 1,
+    })
+}
+
+fn is_blank(file: &File, len: u64, path: &Path) -> Result<bool, AuditError> {
+    if len > 1024 * 1024 {
+        return Ok(false);
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    (&*file)
+        .take(len)
+        .read_to_end(&mut bytes)
+        .map_err(|e| AuditError::io("read", path, e))?;
+    Ok(bytes.iter().all(u8::is_ascii_whitespace))
+}
+
+/// Checks the cheap-to-check parts of our layout: `[`, spaces, a newline, then either `]`
+/// or a first event line that parses and is followed by `,\n` or `\n]`, and a file that ends
+/// with `\n]\n`. Returns the offset of the first event (or of `]`), or `None` when the file
+/// needs a full look.
+fn quick_layout(file: &File, len: u64, path: &Path) -> Result<Option<u64>, AuditError> {
+    let io_err = |e| AuditError::io("read", path, e);
+    let mut tail = [0u8; 3];
+    if len < 4 || read_at_most(file, &mut tail, len - 3).map_err(io_err)? != 3 || tail != *b"\n]\n"
+    {
+        return Ok(None);
+    }
+    let mut reader = BufReader::with_capacity(64 * 1024, file);
+    reader.seek(SeekFrom::Start(0)).map_err(io_err)?;
+    let mut first = [0u8; 1];
+    reader.read_exact(&mut first).map_err(io_err)?;
+    if first[0] != b'[' {
+        return Ok(None);
+    }
+    // Skip the gap.
+    let mut offset = 1u64;
+    loop {
+        let buf = std::io::BufRead::fill_buf(&mut reader).map_err(io_err)?;
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        let spaces = buf.iter().take_while(|&&b| b == b' ').count();
+        let done = spaces < buf.len();
+        std::io::BufRead::consume(&mut reader, spaces);
+        offset += spaces as u64;
+        if done {
+            break;
+        }
+    }
+    let mut newline = [0u8; 1];
+    reader.read_exact(&mut newline).map_err(io_err)?;
+    if newline[0] != b'\n' {
+        return Ok(None);
+    }
+    let gap_end = offset + 1;
+    if gap_end == len - 2 {
+        return Ok(Some(gap_end)); // `[   \n]\n`: empty log
+    }
+    let mut line = Vec::new();
+    std::io::BufRead::read_until(&mut reader, b'\n', &mut line).map_err(io_err)?;
+    let body = match line.as_slice() {
+        [body @ .., b',', b'\n'] => body,
+        [body @ .., b'\n'] if gap_end + line.len() as u64 == len - 2 => body,
+        _ => return Ok(None),
+    };
+    let is_event = serde_json::from_slice::<crate::AuditEvent>(body).is_ok();
+    Ok(is_event.then_some(gap_end))
+}
+
+/// Reads the whole file. A valid log in our layout is used as it is; a valid log in another
+/// layout (the reference's `indent=2`, or with Python's bare NaN tokens) is rewritten into
+/// ours; a log that does not parse is kept aside and every complete event in it is carried
+/// over.
+fn full_load(path: &Path, len: u64) -> Result<(State, Option<Recovery>), AuditError> {
+    let io_err = |e| AuditError::io("read", path, e);
+    let file = File::open(path).map_err(|e| AuditError::io("open", path, e))?;
+    let mut scanner = JsonScanner::new(file);
+    let mut layout_ok = true;
+    let mut non_finite = 0u64;
+    let mut prev_end: Option<u64> = None;
+    let mut first_start = None;
+    let strict = loop {
+        match scanner.next_element() {
+            Ok(Some(el)) => {
+                non_finite += u64::from(el.non_finite_tokens);
+                layout_ok &= el.single_line
+                    && el.starts_line
+                    && prev_end.is_none_or(|end| el.start == end + 2);
+                first_start.get_or_insert(el.start);
+                prev_end = Some(el.end);
+            }
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    if strict.is_ok() && layout_ok && non_finite == 0 {
+        let end = scanner.array_end().unwrap_or(len);
+        let gap_end = first_start.unwrap_or(end);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| AuditError::io("open", path, e))?;
+        if prev_end.is_none_or(|e| e + 1 == end) && head_is_gap(&file, gap_end).map_err(io_err)? {
+            return Ok((
+                State {
+                    id: FileId::of_file(&file, path)?,
+                    file: Arc::new(file),
+                    gap_end,
+                },
+                None,
+            ));
+        }
+    }
+    let (kind, kept) = match &strict {
+        Ok(()) if non_finite == 0 => (RecoveryKind::Relaid, None),
+        Ok(()) => (
+            RecoveryKind::Relaid,
+            Some(fsutil::keep_aside(path, "original")?),
+        ),
+        Err(_) => (
+            RecoveryKind::Salvaged,
+            Some(fsutil::keep_aside(path, "corrupt")?),
+        ),
+    };
+    let source = File::open(path).map_err(|e| AuditError::io("open", path, e))?;
+    let gap = gap_for(len);
+    let mut report = None;
+    let file = fsutil::replace_atomically(path, |out| {
+        let mut out = io::BufWriter::with_capacity(256 * 1024, out);
+        out.write_all(b"[")?;
+        write_spaces(&mut out, gap)?;
+        let mut first = true;
+        let salvage = salvage_json(source, |el: JsonElement| -> io::Result<()> {
+            out.write_all(if first { b"\n" } else { b",\n" })?;
+            first = false;
+            serde_json::to_writer(&mut out, &el.value).map_err(io::Error::other)
+        })
+        .map_err(|e| e.into_io())?;
+        out.write_all(b"\n]\n")?;
+        out.flush()?;
+        report = Some(salvage);
+        Ok(())
+    })?;
+    let salvage = report.unwrap_or_default();
+    let recovery = Recovery {
+        kind,
+        path: path.to_owned(),
+        original_kept_at: kept,
+        events_kept: salvage.recovered,
+        non_finite_converted: salvage.non_finite_tokens,
+        problems: salvage.problems.iter().map(ToString::to_string).collect(),
+    };
+    recovery.report();
+    Ok((
+        State {
+            id: FileId::of_file(&file, path)?,
+            file: Arc::new(file),
+            gap_end: 1 + gap + 1,
+        },
+        Some(recovery),
+    ))
+}
+
+/// Whether bytes `1..gap_end-1` are spaces and `gap_end-1` is a newline.
+fn head_is_gap(file: &File, gap_end: u64) -> io::Result<bool> {
+    if gap_end < 2 {
+        return Ok(false);
+    }
+    let mut reader = BufReader::with_capacity(64 * 1024, file);
+    reader.seek(SeekFrom::Start(1))?;
+    let mut remaining = gap_end - 2;
+    let mut block = [0u8; 64 * 1024];
+    while remaining > 0 {
+        let take = remaining.min(block.len() as u64) as usize;
+        reader.read_exact(&mut block[..take])?;
+        if block[..take].iter().any(|&b| b != b' ') {
+            return Ok(false);
+        }
+        remaining -= take as u64;
+    }
+    let mut newline = [0u8; 1];
+    reader.read_exact(&mut newline)?;
+    Ok(newline[0] == b'\n')
+}

@@ -1,0 +1,78 @@
+//! What a logger did to an existing log it could not continue byte for byte.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Why an existing log was rewritten when it was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RecoveryKind {
+    /// The log was valid but laid out differently (for example the reference's `indent=2`
+    /// JSON, or Python's bare `NaN` tokens): it was rewritten into this crate's layout with
+    /// every event kept.
+    Relaid,
+    /// The log did not parse (truncated, torn write, garbage appended): its original bytes
+    /// were kept aside and every complete event in it was carried over.
+    Salvaged,
+}
+
+/// The report of a recovery: see [`crate::AuditLogger::recovery`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Recovery {
+    /// What happened.
+    pub kind: RecoveryKind,
+    /// The log file.
+    pub path: PathBuf,
+    /// Where the original bytes were kept, when the rewrite changed more than whitespace.
+    pub original_kept_at: Option<PathBuf>,
+    /// How many events the continued log holds from the old one.
+    pub events_kept: u64,
+    /// How many bare `NaN`/`Infinity` tokens became strings.
+    pub non_finite_converted: u64,
+    /// Each problem skipped over, with its position in the original.
+    pub problems: Vec<String>,
+}
+
+impl Recovery {
+    /// Prints the report on stderr: a damaged audit trail must not go unnoticed.
+    pub(crate) fn report(&self) {
+        eprintln!("audit log: {self}");
+    }
+}
+
+impl fmt::Display for Recovery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            RecoveryKind::Relaid => write!(
+                f,
+                "rewrote {} into the one-event-per-line layout, keeping all {} events",
+                self.path.display(),
+                self.events_kept
+            )?,
+            RecoveryKind::Salvaged => write!(
+                f,
+                "{} was damaged; salvaged {} complete events",
+                self.path.display(),
+                self.events_kept
+            )?,
+        }
+        if self.non_finite_converted > 0 {
+            write!(
+                f,
+                "; {} NaN/Infinity tokens written as strings",
+                self.non_finite_converted
+            )?;
+        }
+        if let Some(kept) = &self.original_kept_at {
+            write!(f, "; original bytes kept at {}", kept.display())?;
+        }
+        for problem in self.problems.iter().take(5) {
+            write!(f, "; skipped: {problem}")?;
+        }
+        if self.problems.len() > 5 {
+            write!(f, "; and {} more problems", self.problems.len() - 5)?;
+        }
+        Ok(())
+    }
+}
