@@ -170,7 +170,7 @@ impl JsonLog {
     /// With the lock held: makes sure `state` describes the file at the path and where its
     /// gap ends now. Returns the newest event's timestamp (`None` for an empty log).
     fn locate_gap(&self, state: &mut State) -> Result<Option<Timestamp>, AuditError> {
-        if FileId::of_path(&self.path)? != Some(state.id) {
+        if state.id.len_if_current(&state.file, &self.path)?.is_none() {
             // Rewritten by another process, or removed by someone: start over from the path.
             let (fresh, recovery) = load(&self.path, &self.clock, false)?;
             if let Some(recovery) = recovery {
