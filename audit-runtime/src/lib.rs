@@ -15,9 +15,12 @@ pub mod csv_safety;
 mod error;
 pub mod event;
 pub mod finite;
+pub mod read;
+pub mod summary;
 pub mod timestamp;
 
 pub use config::{Durability, Format};
 pub use error::{AuditError, InitError};
 pub use event::{AuditEvent, Status};
+pub use summary::LogSummary;
 pub use timestamp::Timestamp;

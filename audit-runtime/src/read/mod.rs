@@ -1,0 +1,251 @@
+//! Reading audit logs: streaming, in constant memory, both formats, including the files the
+//! spec's Python reference writes.
+//!
+//! - [`JsonScanner`] walks the JSON array one element at a time, with byte offsets;
+//!   [`salvage_json`] recovers what can be recovered from a damaged one.
+//! - [`CsvEvents`] reads the CSV log row by row; [`salvage_csv`] recovers a damaged one and
+//!   says where its good prefix ends.
+//! - [`detect`] tells the format from the content, [`open_events`] streams the events of
+//!   either.
+//!
+//! This module only reads: it never changes a file.
+
+pub mod csv;
+pub mod json;
+pub mod lenient;
+mod salvage;
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+pub use self::csv::{CsvEvents, CsvSalvageReport, RecordPosition, salvage_csv};
+pub use self::json::{JsonElement, JsonScanner, RawElement, ScanError, value_to_event};
+pub use self::salvage::{SalvageError, SalvageReport, salvage_json};
+
+use crate::{AuditError, AuditEvent, Format};
+
+/// Tells the format of a log from its content: the first non-whitespace byte `[` is JSON, a
+/// first line starting with the CSV header's first column (`timestamp,`) is CSV. An empty or
+/// whitespace-only file goes by its extension (`.csv` is CSV, anything else JSON, the spec's
+/// default).
+pub fn detect(path: impl AsRef<Path>) -> Result<Format, AuditError> {
+    let path = path.as_ref();
+    let file = File::open(path).map_err(|e| AuditError::io("open", path, e))?;
+    match detect_reader(file) {
+        Ok(format) => Ok(format),
+        Err(Detect::Empty) => Ok(by_extension(path)),
+        Err(Detect::Io(e)) => Err(AuditError::io("read", path, e)),
+        Err(Detect::Neither(found)) => Err(AuditError::Malformed {
+            path: path.to_owned(),
+            reason: format!(
+                "neither a JSON log (starting with '[') nor a CSV log (starting with the header \
+                 {}); it starts with {found:?}",
+                self::csv::HEADER.join(",")
+            ),
+        }),
+    }
+}
+
+fn by_extension(path: &Path) -> Format {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some(ext) if ext.eq_ignore_ascii_case("csv") => Format::Csv,
+        _ => Format::Json,
+    }
+}
+
+enum Detect {
+    Io(io::Error),
+    Empty,
+    Neither(String),
+}
+
+fn detect_reader(file: File) -> Result<Format, Detect> {
+    let mut reader = BufReader::with_capacity(64 * 1024, file);
+    let mut first_line = Vec::new();
+    let mut buf = [0u8; 64 * 1024];
+    let mut seen_content = false;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Detect::Io(e)),
+        };
+        let chunk = &buf[..n];
+        if !seen_content {
+            let Some(k) = chunk.iter().position(|b| !b.is_ascii_whitespace()) else {
+                continue;
+            };
+            if chunk[k] == b'[' {
+                return Ok(Format::Json);
+            }
+            seen_content = true;
+            first_line.extend_from_slice(&chunk[k..]);
+        } else {
+            first_line.extend_from_slice(chunk);
+        }
+        if first_line.len() >= 256 || memchr::memchr(b'\n', &first_line).is_some() {
+            break;
+        }
+    }
+    if !seen_content {
+        return Err(Detect::Empty);
+    }
+    let line = first_line
+        .strip_prefix("\u{feff}".as_bytes())
+        .unwrap_or(&first_line);
+    let first_column = self::csv::HEADER[0].as_bytes();
+    if line.starts_with(first_column) && line.get(first_column.len()) == Some(&b',') {
+        return Ok(Format::Csv);
+    }
+    let end = memchr::memchr(b'\n', line).unwrap_or(line.len()).min(60);
+    Err(Detect::Neither(
+        String::from_utf8_lossy(&line[..end]).into_owned(),
+    ))
+}
+
+/// An event with where it starts in its file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocatedEvent {
+    /// Byte offset of the event's first byte (the `{` or the row's first byte).
+    pub offset: u64,
+    /// 1-based line of `offset`.
+    pub line: u64,
+    /// The event.
+    pub event: AuditEvent,
+}
+
+/// The events of a log file in the order they are stored: **newest first for JSON**, oldest
+/// first for CSV (as the spec lays the files out). Reads one event at a time. The first
+/// problem ends the stream with an `Err` (a [`AuditError::Malformed`] naming the byte offset
+/// and line, or an [`AuditError::Io`]); after it the iterator returns `None`.
+pub struct EventStream {
+    path: PathBuf,
+    format: Format,
+    inner: Inner,
+    done: bool,
+}
+
+enum Inner {
+    Json(Box<JsonScanner<File>>),
+    Csv(Box<CsvEvents<File>>),
+}
+
+/// Opens a log, detecting its format from the content (see [`detect`]), and streams its
+/// events in stored order (newest first for JSON, oldest first for CSV).
+pub fn open_events(path: impl AsRef<Path>) -> Result<EventStream, AuditError> {
+    let path = path.as_ref();
+    let format = detect(path)?;
+    open_events_as(path, format)
+}
+
+/// Like [`open_events`], with the format given.
+pub fn open_events_as(path: impl AsRef<Path>, format: Format) -> Result<EventStream, AuditError> {
+    let path = path.as_ref();
+    let file = File::open(path).map_err(|e| AuditError::io("open", path, e))?;
+    let inner = match format {
+        Format::Json => Inner::Json(Box::new(JsonScanner::new(file))),
+        Format::Csv => Inner::Csv(Box::new(CsvEvents::new(file))),
+        Format::None => {
+            return Err(AuditError::InvalidFormat {
+                value: "none".to_owned(),
+                origin: "open_events (a log must be json or csv)",
+            });
+        }
+    };
+    Ok(EventStream {
+        path: path.to_owned(),
+        format,
+        inner,
+        done: false,
+    })
+}
+
+impl EventStream {
+    /// The format being read.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// The file being read.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The next event with its position.
+    pub fn next_located(&mut self) -> Option<Result<LocatedEvent, AuditError>> {
+        if self.done {
+            return None;
+        }
+        let result = match &mut self.inner {
+            Inner::Json(scanner) => match scanner.next_element() {
+                Ok(None) => None,
+                Ok(Some(element)) => Some(
+                    element
+                        .to_event()
+                        .map(|event| LocatedEvent {
+                            offset: element.start,
+                            line: scanner.last_line(),
+                            event,
+                        })
+                        .map_err(|message| {
+                            malformed(
+                                &self.path,
+                                &ScanError {
+                                    offset: element.start,
+                                    line: scanner.last_line(),
+                                    message,
+                                },
+                            )
+                        }),
+                ),
+                Err(error) => Some(Err(match scanner.take_io_error() {
+                    Some(io) => AuditError::io("read", &self.path, io),
+                    None => malformed(&self.path, &error),
+                })),
+            },
+            Inner::Csv(rows) => rows.next().map(|row| match row {
+                Ok((position, event)) => Ok(LocatedEvent {
+                    offset: position.byte,
+                    line: position.line,
+                    event,
+                }),
+                Err(error) => Err(match rows.take_io_error() {
+                    Some(io) => AuditError::io("read", &self.path, io),
+                    None => malformed(&self.path, &error),
+                }),
+            }),
+        };
+        match result {
+            None => {
+                self.done = true;
+                None
+            }
+            Some(Err(e)) => {
+                self.done = true;
+                Some(Err(e))
+            }
+            Some(ok) => Some(ok),
+        }
+    }
+}
+
+impl Iterator for EventStream {
+    type Item = Result<AuditEvent, AuditError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_located().map(|r| r.map(|located| located.event))
+    }
+}
+
+/// The [`AuditError::Malformed`] for a problem found in `path`.
+pub fn malformed(path: &Path, error: &ScanError) -> AuditError {
+    AuditError::Malformed {
+        path: path.to_owned(),
+        reason: error.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
