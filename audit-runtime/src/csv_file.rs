@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::commit::GroupCommit;
 use crate::encode::{self, Record};
 use crate::fsutil::{self, FileId, LockFile, read_at_most};
-use crate::read::salvage_csv;
+use crate::read::{SalvageError, salvage_csv};
 use crate::recovery::{Recovery, RecoveryKind};
 use crate::summary::{LogSummary, summarize_csv_snapshot};
 use crate::timestamp::MonotonicClock;
@@ -230,7 +230,10 @@ fn load(
         newest = Some(event.timestamp);
         Ok(())
     })
-    .map_err(|e| e.into_audit_error(path))?;
+    .map_err(|e| match e {
+        SalvageError::Io(e) => AuditError::io("read", path, e),
+        SalvageError::Callback(e) => e,
+    })?;
     if let Some(newest) = newest {
         clock.observe(newest);
     }
@@ -238,6 +241,13 @@ fn load(
         && report.problems.is_empty()
         && report.good_prefix_len == len
     {
+        if report.needs_line_break {
+            // The last record is complete but unterminated: end it, so the next row is a
+            // row of its own.
+            (&file)
+                .write_all(terminator)
+                .map_err(|e| AuditError::io("append to", path, e))?;
+        }
         return Ok((state_for(path, file, terminator)?, None));
     }
     // Damaged: keep the original bytes, then rewrite with every row that could be read.
@@ -262,7 +272,7 @@ fn load(
             row.set_timestamp(event.timestamp);
             out.write_all(&row.bytes)
         })
-        .map_err(|e| e.into_io())?;
+        .map_err(crate::json_file::salvage_io)?;
         out.flush()?;
         rewrite_report = Some(report);
         Ok(())

@@ -37,7 +37,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::commit::GroupCommit;
 use crate::encode::{self, Record};
 use crate::fsutil::{self, FileId, LockFile, read_at_most};
-use crate::read::{JsonElement, JsonScanner, salvage_json};
+use crate::read::{JsonElement, JsonScanner, SalvageError, salvage_json};
 use crate::recovery::{Recovery, RecoveryKind};
 use crate::summary::{LogSummary, summarize_json_snapshot};
 use crate::timestamp::{MonotonicClock, TIMESTAMP_LEN};
@@ -534,7 +534,7 @@ fn full_load(path: &Path, len: u64) -> Result<(State, Option<Recovery>), AuditEr
             first = false;
             serde_json::to_writer(&mut out, &el.value).map_err(io::Error::other)
         })
-        .map_err(|e| e.into_io())?;
+        .map_err(salvage_io)?;
         out.write_all(b"\n]\n")?;
         out.flush()?;
         report = Some(salvage);
@@ -580,4 +580,11 @@ fn head_is_gap(file: &File, gap_end: u64) -> io::Result<bool> {
     let mut newline = [0u8; 1];
     reader.read_exact(&mut newline)?;
     Ok(newline[0] == b'\n')
+}
+
+/// Both ways a salvage pass into a file can fail are I/O errors.
+pub(crate) fn salvage_io(e: SalvageError<io::Error>) -> io::Error {
+    match e {
+        SalvageError::Io(e) | SalvageError::Callback(e) => e,
+    }
 }

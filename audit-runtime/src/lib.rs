@@ -25,7 +25,7 @@ mod json_file;
 mod logger;
 pub mod read;
 mod recovery;
-mod summary;
+pub mod summary;
 pub mod timestamp;
 
 pub use config::{Durability, Format};
