@@ -405,8 +405,7 @@ fn is_blank(file: &File, len: u64, path: &Path) -> Result<bool, AuditError> {
         return Ok(false);
     }
     let mut bytes = Vec::with_capacity(len as usize);
-    (&*file)
-        .take(len)
+    file.take(len)
         .read_to_end(&mut bytes)
         .map_err(|e| AuditError::io("read", path, e))?;
     Ok(bytes.iter().all(u8::is_ascii_whitespace))

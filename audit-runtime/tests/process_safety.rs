@@ -5,7 +5,6 @@
 //! a writer process; run by `cargo test` it is the parent that starts writers and checks what
 //! they left. It prints a libtest-style summary line.
 
-use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
