@@ -200,15 +200,9 @@ impl JsonLog {
                 }
                 _ => return self.reload_after_foreign_change(state),
             }
-            return match window[2] {
-                b']' => Ok(None),
-                b'{' if n == WINDOW && window[2..2 + EVENT_HEAD.len()] == *EVENT_HEAD => {
-                    let text = std::str::from_utf8(&window[2 + EVENT_HEAD.len()..])
-                        .ok()
-                        .and_then(|t| t.parse::<Timestamp>().ok());
-                    Ok(Some(text.unwrap_or(Timestamp::MIN)))
-                }
-                _ => self.reload_after_foreign_change(state),
+            return match first_element(&window[2..n]) {
+                Some(first) => Ok(first),
+                None => self.reload_after_foreign_change(state),
             };
         }
     }
@@ -332,17 +326,32 @@ fn write_spaces(out: &mut impl Write, mut n: u64) -> io::Result<()> {
     Ok(())
 }
 
-/// The newest event's timestamp, read from the first event line.
+/// Reads what starts at the gap's end: `None` for `]` (an empty log), `Some(newest)` for an
+/// event, where `newest` is `Timestamp::MIN` if the element's head is not ours (written by
+/// another tool: its time is unknown, so only this process's clock orders new events).
+/// The outer `None` means it is neither.
+fn first_element(bytes: &[u8]) -> Option<Option<Timestamp>> {
+    match bytes.first()? {
+        b']' => Some(None),
+        b'{' => Some(Some(
+            bytes
+                .strip_prefix(EVENT_HEAD)
+                .and_then(|rest| rest.get(..TIMESTAMP_LEN))
+                .and_then(Timestamp::parse_fixed)
+                .unwrap_or(Timestamp::MIN),
+        )),
+        _ => None,
+    }
+}
+
+/// The newest event's timestamp (`None` for an empty log), read at the gap's end.
 fn newest_timestamp(file: &File, first: u64, path: &Path) -> Result<Option<Timestamp>, AuditError> {
     let mut head = [0u8; EVENT_HEAD.len() + TIMESTAMP_LEN];
     let n = read_at_most(file, &mut head, first).map_err(|e| AuditError::io("read", path, e))?;
-    if n == head.len() && head.starts_with(EVENT_HEAD) {
-        let ts = std::str::from_utf8(&head[EVENT_HEAD.len()..])
-            .ok()
-            .and_then(|t| t.parse::<Timestamp>().ok());
-        return Ok(Some(ts.unwrap_or(Timestamp::MIN)));
-    }
-    Ok(None)
+    first_element(&head[..n]).ok_or_else(|| AuditError::Malformed {
+        path: path.to_owned(),
+        reason: format!("byte {first}: expected an event or ']' after the free space"),
+    })
 }
 
 /// With the lock held: opens the log at `path`, creating, migrating or salvaging it as needed.

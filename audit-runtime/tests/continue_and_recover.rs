@@ -346,3 +346,21 @@ fn truncation_at_every_byte_never_loses_a_complete_event() {
         }
     }
 }
+
+#[test]
+fn a_first_event_with_keys_in_another_order_is_continued_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit_log.json");
+    let foreign = r#"{"action_type":"pause","status":"success","timestamp":"2026-01-01T00:00:00.000001Z","details":{},"error":null}"#;
+    fs::write(&path, format!("[{}\n{foreign}\n]\n", " ".repeat(300))).unwrap();
+    let logger = open(dir.path(), Format::Json);
+    assert!(logger.recovery().is_none(), "{:?}", logger.recovery());
+    for _ in 0..3 {
+        logger
+            .log_event("resume", Status::Success, None, None)
+            .unwrap();
+    }
+    let events = json_events(dir.path());
+    assert_eq!(events.len(), 4);
+    assert_eq!(events[3].action_type, "pause");
+}
