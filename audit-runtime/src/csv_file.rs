@@ -13,11 +13,11 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
-use crate::commit::GroupCommit;
 use crate::encode::{self, Record};
-use crate::fsutil::{self, FileId, LockFile, read_at_most};
+use crate::fsutil::{self, FileId, read_at_most};
+use crate::log_file::{LogFile, OpenState};
 use crate::read::{SalvageError, salvage_csv};
 use crate::recovery::{Recovery, RecoveryKind};
 use crate::summary::{LogSummary, summarize_csv_snapshot};
@@ -27,57 +27,32 @@ use crate::{AuditError, Durability, Timestamp};
 const HEADER: &[u8] = b"timestamp,action_type,status,details,error";
 
 #[derive(Debug)]
-struct State {
+pub(crate) struct State {
     file: Arc<File>,
     id: FileId,
     terminator: &'static [u8],
 }
 
-/// An open `audit_log.csv`.
-#[derive(Debug)]
-pub(crate) struct CsvLog {
-    path: PathBuf,
-    lock: LockFile,
-    state: Mutex<State>,
-    clock: MonotonicClock,
-    durability: Durability,
-    commit: GroupCommit,
+impl OpenState for State {
+    fn file(&self) -> &Arc<File> {
+        &self.file
+    }
 }
 
-impl CsvLog {
-    /// Opens (or creates) the log at `path`. With `verify`, every row is checked; without,
-    /// only the header and that the last row is complete.
-    pub(crate) fn open(
-        path: PathBuf,
-        durability: Durability,
-        verify: bool,
-    ) -> Result<(CsvLog, Option<Recovery>), AuditError> {
-        let lock = LockFile::open(lock_path(&path))?;
-        let clock = MonotonicClock::new();
-        let (state, recovery) = {
-            let _guard = lock.lock()?;
-            fsutil::remove_stale_temps(&path);
-            load(&path, &clock, verify)?
-        };
-        let log = CsvLog {
-            path,
-            lock,
-            state: Mutex::new(state),
-            clock,
-            durability,
-            commit: GroupCommit::default(),
-        };
-        Ok((log, recovery))
-    }
+/// An open `audit_log.csv`.
+pub(crate) type CsvLog = LogFile<State>;
 
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
-    }
+/// Opens (or creates) the log at `path`. With `verify`, every row is checked; without, only
+/// the header and that the last row is complete.
+pub(crate) fn open(
+    path: PathBuf,
+    durability: Durability,
+    verify: bool,
+) -> Result<(CsvLog, Option<Recovery>), AuditError> {
+    LogFile::open(path, durability, |path, clock| load(path, clock, verify))
+}
 
-    fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
+impl LogFile<State> {
     /// Appends one event and returns the timestamp it got.
     pub(crate) fn append(
         &self,
@@ -115,11 +90,9 @@ impl CsvLog {
                 return Err(AuditError::io("append event to", &self.path, e));
             }
             self.lock.write_payload(&ts.as_micros().to_le_bytes())?;
-            (ts, self.commit.note_write())
+            (ts, self.note_write())
         };
-        if self.durability == Durability::Synced {
-            self.sync_through(seq)?;
-        }
+        self.after_write(seq)?;
         Ok(ts)
     }
 
@@ -129,20 +102,6 @@ impl CsvLog {
         let mut buf = [0u8; 8];
         let n = self.lock.read_payload(&mut buf)?;
         Ok((n == buf.len()).then(|| Timestamp::from_micros(i64::from_le_bytes(buf))))
-    }
-
-    fn sync_through(&self, seq: u64) -> Result<(), AuditError> {
-        self.commit
-            .sync_through(seq, || {
-                let state = self.state();
-                (state.file.clone(), self.commit.written())
-            })
-            .map_err(|e| AuditError::io("sync", &self.path, e))
-    }
-
-    /// Makes everything written so far durable.
-    pub(crate) fn sync(&self) -> Result<(), AuditError> {
-        self.sync_through(self.commit.written())
     }
 
     /// Counts the events in a snapshot: the rows that existed when the lock was taken.
@@ -159,14 +118,6 @@ impl CsvLog {
         };
         summarize_csv_snapshot(file, len)
     }
-}
-
-fn lock_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.lock"))
 }
 
 fn open_append(path: &Path) -> Result<File, AuditError> {

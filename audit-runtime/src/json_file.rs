@@ -32,11 +32,11 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
-use crate::commit::GroupCommit;
 use crate::encode::{self, Record};
-use crate::fsutil::{self, FileId, LockFile, read_at_most};
+use crate::fsutil::{self, FileId, read_at_most};
+use crate::log_file::{LogFile, OpenState};
 use crate::read::{JsonElement, JsonScanner, SalvageError, salvage_json};
 use crate::recovery::{Recovery, RecoveryKind};
 use crate::summary::{LogSummary, summarize_json_snapshot};
@@ -57,7 +57,7 @@ fn gap_for(content: u64) -> u64 {
 }
 
 #[derive(Debug)]
-struct State {
+pub(crate) struct State {
     file: Arc<File>,
     id: FileId,
     /// Offset of the newest event's `{`, or of the `]` when the log is empty. The byte before
@@ -66,53 +66,26 @@ struct State {
     gap_end: u64,
 }
 
-/// An open `audit_log.json`.
-#[derive(Debug)]
-pub(crate) struct JsonLog {
-    path: PathBuf,
-    lock: LockFile,
-    state: Mutex<State>,
-    clock: MonotonicClock,
-    durability: Durability,
-    commit: GroupCommit,
+impl OpenState for State {
+    fn file(&self) -> &Arc<File> {
+        &self.file
+    }
 }
 
-impl JsonLog {
-    /// Opens (or creates) the log at `path`, continuing whatever is there. With `verify`, the
-    /// whole file is checked; without, only its first event and its end.
-    pub(crate) fn open(
-        path: PathBuf,
-        durability: Durability,
-        verify: bool,
-    ) -> Result<(JsonLog, Option<Recovery>), AuditError> {
-        let lock = LockFile::open(lock_path(&path))?;
-        let clock = MonotonicClock::new();
-        let (state, recovery) = {
-            let _guard = lock.lock()?;
-            fsutil::remove_stale_temps(&path);
-            load(&path, &clock, verify)?
-        };
-        let log = JsonLog {
-            path,
-            lock,
-            state: Mutex::new(state),
-            clock,
-            durability,
-            commit: GroupCommit::default(),
-        };
-        Ok((log, recovery))
-    }
+/// An open `audit_log.json`.
+pub(crate) type JsonLog = LogFile<State>;
 
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
-    }
+/// Opens (or creates) the log at `path`, continuing whatever is there. With `verify`, the
+/// whole file is checked; without, only its first event and its end.
+pub(crate) fn open(
+    path: PathBuf,
+    durability: Durability,
+    verify: bool,
+) -> Result<(JsonLog, Option<Recovery>), AuditError> {
+    LogFile::open(path, durability, |path, clock| load(path, clock, verify))
+}
 
-    fn state(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock cannot leave the file half-updated (each update is a
-        // single write or an atomic rename), so the state is still usable.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
+impl LogFile<State> {
     /// Writes one event and returns the timestamp it got (strictly later than every event
     /// already in the file, and not earlier than `wanted`).
     pub(crate) fn append(
@@ -145,26 +118,10 @@ impl JsonLog {
             } else {
                 self.regrow(&mut state, chunk)?;
             }
-            (ts, self.commit.note_write())
+            (ts, self.note_write())
         };
-        if self.durability == Durability::Synced {
-            self.sync_through(seq)?;
-        }
+        self.after_write(seq)?;
         Ok(ts)
-    }
-
-    fn sync_through(&self, seq: u64) -> Result<(), AuditError> {
-        self.commit
-            .sync_through(seq, || {
-                let state = self.state();
-                (state.file.clone(), self.commit.written())
-            })
-            .map_err(|e| AuditError::io("sync", &self.path, e))
-    }
-
-    /// Makes everything written so far durable.
-    pub(crate) fn sync(&self) -> Result<(), AuditError> {
-        self.sync_through(self.commit.written())
     }
 
     /// With the lock held: makes sure `state` describes the file at the path and where its
@@ -306,14 +263,6 @@ fn restore_gap(file: &File, at: u64, len: u64) {
         let spaces = vec![b' '; (len - 1) as usize];
         let _ = file.write_all_at(&spaces, at);
     }
-}
-
-fn lock_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.lock"))
 }
 
 fn write_spaces(out: &mut impl Write, mut n: u64) -> io::Result<()> {

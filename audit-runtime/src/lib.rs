@@ -22,6 +22,7 @@ pub mod finite;
 mod fsutil;
 mod global;
 mod json_file;
+mod log_file;
 mod logger;
 pub mod read;
 mod recovery;
