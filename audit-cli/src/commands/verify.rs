@@ -142,6 +142,7 @@ fn verify_csv(log: &LogFile) -> Result<Outcome, CliError> {
     let mut rows = CsvEvents::new(open_file(log)?);
     let mut report = Report::default();
     let mut previous: Option<Timestamp> = None;
+    let mut last_row = None;
     while let Some(row) = rows.next() {
         let (position, event) = match row {
             Ok(row) => row,
@@ -173,6 +174,18 @@ fn verify_csv(log: &LogFile) -> Result<Outcome, CliError> {
         report.oldest.get_or_insert(event.timestamp);
         report.newest = Some(event.timestamp);
         report.events += 1;
+        last_row = Some(position);
+    }
+    // Both writers end every row with a line break, so a last row without one was cut
+    // short (its last cell may be incomplete even though it parses).
+    if let (Some(position), Some((_, false))) = (last_row, rows.last_end()) {
+        let problem = ScanError {
+            offset: position.byte,
+            line: position.line,
+            message: "the last row does not end with a line break: the file looks truncated"
+                .to_owned(),
+        };
+        return Ok(Err((problem, report.events - 1)));
     }
     Ok(Ok(report))
 }
