@@ -5,7 +5,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 
 use audit_runtime::read::{
-    CsvEvents, JsonScanner, RecordPosition, ScanError, lenient, value_to_event,
+    CsvEvents, JsonScanner, RecordPosition, ScanError, lenient, value_into_event,
 };
 use audit_runtime::{AuditEvent, Format};
 
@@ -70,17 +70,17 @@ impl LogReader {
     pub fn next_entry(&mut self, log: &LogFile) -> Result<Option<Entry>, CliError> {
         match self {
             LogReader::Json(scanner) => {
-                let element = match scanner.next_element() {
-                    Ok(Some(element)) => element,
+                let raw = match scanner.next_raw() {
+                    Ok(Some(raw)) => raw,
                     Ok(None) => return Ok(None),
                     Err(error) => return Err(read_error(log, &error, scanner.take_io_error())),
                 };
-                let line = scanner.last_line();
-                let event = element.to_event().map_err(|message| {
+                let (start, end, line) = (raw.start, raw.end, raw.line);
+                let event = parse_event(raw.bytes).map_err(|message| {
                     read_error(
                         log,
                         &ScanError {
-                            offset: element.start,
+                            offset: start,
                             line,
                             message,
                         },
@@ -88,8 +88,8 @@ impl LogReader {
                     )
                 })?;
                 Ok(Some(Entry {
-                    start: element.start,
-                    end: element.end,
+                    start,
+                    end,
                     line,
                     event,
                 }))
@@ -106,6 +106,19 @@ impl LogReader {
             },
         }
     }
+}
+
+/// One JSON element as an event. Deserialising straight into [`AuditEvent`] is several
+/// times faster than going through a `Value`; when it fails, the `Value` path gives the same
+/// answer as [`audit_runtime::read::JsonElement::to_event`] and its precise message.
+pub fn parse_event(bytes: &[u8]) -> Result<AuditEvent, String> {
+    if let Ok((event, _)) = lenient::parse_with(bytes, |b| serde_json::from_slice::<AuditEvent>(b))
+        && !event.action_type.is_empty()
+    {
+        return Ok(event);
+    }
+    let (value, _) = lenient::parse_value(bytes).map_err(|e| e.message)?;
+    value_into_event(value)
 }
 
 /// Opens the log file for reading.
@@ -150,9 +163,6 @@ pub fn read_span(log: &LogFile, file: &File, span: Span) -> Result<AuditEvent, C
                 _ => Err(changed()),
             }
         }
-        _ => {
-            let (value, _) = lenient::parse_value(&bytes).map_err(|_| changed())?;
-            value_to_event(&value).map_err(|_| changed())
-        }
+        _ => parse_event(&bytes).map_err(|_| changed()),
     }
 }

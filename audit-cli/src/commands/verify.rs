@@ -88,15 +88,17 @@ fn verify_json(log: &LogFile) -> Result<Outcome, CliError> {
             }
         };
         progress.at(element.end);
+        let (start, line) = (element.start, scanner.last_line());
         let at = |message: String| ScanError {
-            offset: element.start,
-            line: scanner.last_line(),
+            offset: start,
+            line,
             message,
         };
         if let Err(message) = check_fields(&element.value) {
             return Ok(Err((at(message), report.events)));
         }
-        let event = match element.to_event() {
+        let non_finite = element.non_finite_tokens;
+        let event = match element.into_event() {
             Ok(event) => event,
             Err(message) => return Ok(Err((at(message), report.events))),
         };
@@ -113,7 +115,7 @@ fn verify_json(log: &LogFile) -> Result<Outcome, CliError> {
         report.newest.get_or_insert(event.timestamp);
         report.oldest = Some(event.timestamp);
         report.events += 1;
-        report.non_finite += u64::from(element.non_finite_tokens);
+        report.non_finite += u64::from(non_finite);
     }
 }
 

@@ -20,7 +20,9 @@ use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 pub use self::csv::{CsvEvents, CsvSalvageReport, RecordPosition, salvage_csv};
-pub use self::json::{JsonElement, JsonScanner, RawElement, ScanError, value_to_event};
+pub use self::json::{
+    JsonElement, JsonScanner, RawElement, ScanError, value_into_event, value_to_event,
+};
 pub use self::salvage::{SalvageError, SalvageReport, salvage_json};
 
 use crate::{AuditError, AuditEvent, Format};
