@@ -27,7 +27,9 @@ use crate::timestamp::Timestamp;
 /// The header row, column by column.
 pub const HEADER: [&str; 5] = ["timestamp", "action_type", "status", "details", "error"];
 
+/// The read buffer starts small (re-reading one row should be cheap) and doubles up to this.
 const CHUNK: usize = 128 * 1024;
+const FIRST_CHUNK: usize = 4 * 1024;
 
 /// Where a record starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -81,14 +83,14 @@ pub(crate) struct Records<R> {
 }
 
 impl<R: Read> Records<R> {
-    pub(crate) fn new(reader: R) -> Self {
+    pub(crate) fn new(reader: R, at: RecordPosition) -> Self {
         Records {
             reader,
-            buf: vec![0; CHUNK],
+            buf: vec![0; FIRST_CHUNK],
             pos: 0,
             len: 0,
-            base: 0,
-            line: 1,
+            base: at.byte,
+            line: at.line,
             eof: false,
             bytes: Vec::new(),
             ends: Vec::new(),
@@ -105,6 +107,9 @@ impl<R: Read> Records<R> {
         }
         if self.eof {
             return Ok(None);
+        }
+        if self.len == self.buf.len() && self.buf.len() < CHUNK {
+            self.buf.resize(self.buf.len() * 2, 0);
         }
         self.base += self.len as u64;
         self.pos = 0;
@@ -347,17 +352,39 @@ pub struct CsvEvents<R> {
     header_checked: bool,
     done: bool,
     io_error: Option<io::Error>,
+    last_end: Option<(u64, bool)>,
 }
 
 impl<R: Read> CsvEvents<R> {
     /// Reads from the reader's current position, which must be the start of the file.
     pub fn new(reader: R) -> Self {
+        Self::with_records(
+            Records::new(reader, RecordPosition { byte: 0, line: 1 }),
+            false,
+        )
+    }
+
+    /// Reads rows (no header) from a reader already positioned at the start of a row, which
+    /// is at `position` in the file (positions reported are then right). Used to re-read one
+    /// row found earlier, or to follow a file as it grows.
+    pub fn starting_at(reader: R, position: RecordPosition) -> Self {
+        Self::with_records(Records::new(reader, position), true)
+    }
+
+    fn with_records(records: Records<R>, header_checked: bool) -> Self {
         CsvEvents {
-            records: Records::new(reader),
-            header_checked: false,
+            records,
+            header_checked,
             done: false,
             io_error: None,
+            last_end: None,
         }
+    }
+
+    /// Offset one past the row returned last, and whether that row ended with a line break
+    /// (a row without one may still be being written).
+    pub fn last_end(&self) -> Option<(u64, bool)> {
+        self.last_end
     }
 
     /// The I/O error behind the last `Err`, if reading failed rather than the file being
@@ -379,12 +406,16 @@ impl<R: Read> CsvEvents<R> {
                 }
                 Ok(Some(record)) if !self.header_checked => {
                     self.header_checked = true;
+                    self.last_end = Some((record.end, record.terminated));
                     if let Err(message) = check_header(self.records.fields()) {
                         self.done = true;
                         return Some(Err(scan_error(record.position, message)));
                     }
                 }
-                Ok(Some(record)) => break record,
+                Ok(Some(record)) => {
+                    self.last_end = Some((record.end, record.terminated));
+                    break record;
+                }
                 Err(RecordError::Unterminated { position, quote }) => {
                     self.done = true;
                     return Some(Err(unterminated(position, quote)));
@@ -454,7 +485,7 @@ pub fn salvage_csv<R: Read, E>(
     reader: R,
     mut on_event: impl FnMut(RecordPosition, AuditEvent) -> Result<(), E>,
 ) -> Result<CsvSalvageReport, SalvageError<E>> {
-    let mut records = Records::new(reader);
+    let mut records = Records::new(reader, RecordPosition { byte: 0, line: 1 });
     let mut report = CsvSalvageReport::default();
     let mut first = true;
     loop {

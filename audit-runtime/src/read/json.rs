@@ -56,6 +56,26 @@ impl JsonElement {
     pub fn to_event(&self) -> Result<AuditEvent, String> {
         value_to_event(&self.value)
     }
+
+    /// Like [`to_event`](Self::to_event), consuming the element so `details` is moved
+    /// rather than copied.
+    pub fn into_event(self) -> Result<AuditEvent, String> {
+        value_into_event(self.value)
+    }
+}
+
+/// Like [`value_to_event`], consuming the value so `details` is moved rather than copied.
+pub fn value_into_event(value: Value) -> Result<AuditEvent, String> {
+    let Value::Object(mut map) = value else {
+        return value_to_event(&value);
+    };
+    let details = map.remove("details");
+    let mut event = value_to_event(&Value::Object(map))?;
+    event.details = match details {
+        None | Some(Value::Null) => details_object(None),
+        Some(other) => details_object(Some(other)),
+    };
+    Ok(event)
 }
 
 /// Validates a parsed JSON value as an audit event (the rules of [`JsonElement::to_event`]).

@@ -20,7 +20,9 @@ use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 pub use self::csv::{CsvEvents, CsvSalvageReport, RecordPosition, salvage_csv};
-pub use self::json::{JsonElement, JsonScanner, RawElement, ScanError, value_to_event};
+pub use self::json::{
+    JsonElement, JsonScanner, RawElement, ScanError, value_into_event, value_to_event,
+};
 pub use self::salvage::{SalvageError, SalvageReport, salvage_json};
 
 use crate::{AuditError, AuditEvent, Format};
@@ -181,25 +183,28 @@ impl EventStream {
         let result = match &mut self.inner {
             Inner::Json(scanner) => match scanner.next_element() {
                 Ok(None) => None,
-                Ok(Some(element)) => Some(
-                    element
-                        .to_event()
-                        .map(|event| LocatedEvent {
-                            offset: element.start,
-                            line: scanner.last_line(),
-                            event,
-                        })
-                        .map_err(|message| {
-                            malformed(
-                                &self.path,
-                                &ScanError {
-                                    offset: element.start,
-                                    line: scanner.last_line(),
-                                    message,
-                                },
-                            )
-                        }),
-                ),
+                Ok(Some(element)) => {
+                    let (offset, line) = (element.start, scanner.last_line());
+                    Some(
+                        element
+                            .into_event()
+                            .map(|event| LocatedEvent {
+                                offset,
+                                line,
+                                event,
+                            })
+                            .map_err(|message| {
+                                malformed(
+                                    &self.path,
+                                    &ScanError {
+                                        offset,
+                                        line,
+                                        message,
+                                    },
+                                )
+                            }),
+                    )
+                }
                 Err(error) => Some(Err(match scanner.take_io_error() {
                     Some(io) => AuditError::io("read", &self.path, io),
                     None => malformed(&self.path, &error),

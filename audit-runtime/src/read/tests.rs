@@ -737,3 +737,17 @@ fn summaries_match_for_both_formats() {
     let s = crate::summary::summarize_csv_snapshot(&snapshot_bytes[..], 76).unwrap();
     assert_eq!(s.total_events, 1);
 }
+
+#[test]
+fn csv_starting_at_a_row_and_last_end() {
+    let bytes = std::fs::read(fixture("audit_log.reference.csv")).unwrap();
+    let rows = csv_all(&bytes).unwrap();
+    let (position, event) = &rows[2];
+    let mut from = CsvEvents::starting_at(&bytes[position.byte as usize..], *position);
+    let (again_at, again) = from.next().unwrap().unwrap();
+    assert_eq!((&again_at, &again), (position, event));
+    assert_eq!(from.last_end(), Some((rows[3].0.byte, true)));
+    let mut all = CsvEvents::new(bytes.as_slice());
+    while all.next().is_some() {}
+    assert_eq!(all.last_end(), Some((bytes.len() as u64, true)));
+}
