@@ -1,1 +1,3 @@
 //! Shared support for the workspace examples and integration tests.
+
+pub mod proto;

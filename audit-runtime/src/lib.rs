@@ -27,6 +27,8 @@ pub mod read;
 mod recovery;
 mod summary;
 pub mod timestamp;
+#[cfg(feature = "tonic")]
+pub mod tonic_layer;
 
 pub use config::{Durability, Format};
 pub use error::{AuditError, InitError};
