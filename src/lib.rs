@@ -1,3 +1,4 @@
 //! Shared support for the workspace examples and integration tests.
 
 pub mod proto;
+pub mod query;
