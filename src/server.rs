@@ -13,7 +13,9 @@ use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
-use crate::experiment::{Experiment, Report};
+use serde_json::{Map, Value};
+
+use crate::experiment::{Action, Effect, Experiment, Report};
 use crate::proto::experiment_service_server::{ExperimentService, ExperimentServiceServer};
 use crate::proto::{
     CommandResponse, DataEditsRequest, DataEditsResponse, DataQueryRequest, DataQueryResponse,
@@ -79,6 +81,33 @@ impl ExperimentServer {
     }
 }
 
+/// Logs a `failed` / `cancelled` event if dropped before [`CancelGuard::disarm`].
+struct CancelGuard<'a> {
+    server: &'a ExperimentServer,
+    action: Action,
+    details: Option<Map<String, Value>>,
+}
+
+impl CancelGuard<'_> {
+    fn disarm(mut self) {
+        self.details = None;
+    }
+}
+
+impl Drop for CancelGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(details) = self.details.take() {
+            self.server.audit(&Report {
+                effects: vec![Effect {
+                    action: self.action,
+                    details,
+                }],
+                result: Err("cancelled".to_owned()),
+            });
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl ExperimentService for ExperimentServer {
     async fn experiment_command(
@@ -133,10 +162,20 @@ impl ExperimentService for ExperimentServer {
         &self,
         request: Request<RestoreCheckpointRequest>,
     ) -> Result<Response<RestoreCheckpointResponse>, Status> {
-        let report = self
-            .experiment
-            .restore_checkpoint(&request.get_ref().experiment_hash)
-            .await;
+        let hash = &request.get_ref().experiment_hash;
+        // If the client goes away while the checkpoint loads, the future is dropped here and
+        // the guard records the cancelled call.
+        let guard = CancelGuard {
+            server: self,
+            action: Action::CheckpointRestore,
+            details: Some(
+                [("experiment_hash".to_owned(), hash.clone().into())]
+                    .into_iter()
+                    .collect(),
+            ),
+        };
+        let report = self.experiment.restore_checkpoint(hash).await;
+        guard.disarm();
         self.audit(&report);
         Ok(Response::new(RestoreCheckpointResponse {
             success: report.is_ok(),

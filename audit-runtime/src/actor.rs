@@ -137,7 +137,11 @@ mod tests {
         });
         let mut fut = Box::pin(fut);
         let waker = noop_waker();
-        assert!(fut.as_mut().poll(&mut Context::from_waker(&waker)).is_pending());
+        assert!(
+            fut.as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending()
+        );
         drop(fut); // cancelled mid-way
         assert_eq!(seen.lock().unwrap().as_deref(), Some("carol"));
         assert_eq!(current(), None);
