@@ -37,7 +37,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::commit::GroupCommit;
 use crate::encode::{self, Record};
 use crate::fsutil::{self, FileId, LockFile, read_at_most};
-use crate::read::{JsonElement, JsonScanner, salvage_json};
+use crate::read::{JsonElement, JsonScanner, SalvageError, salvage_json};
 use crate::recovery::{Recovery, RecoveryKind};
 use crate::summary::{LogSummary, summarize_json_snapshot};
 use crate::timestamp::{MonotonicClock, TIMESTAMP_LEN};
@@ -170,7 +170,7 @@ impl JsonLog {
     /// With the lock held: makes sure `state` describes the file at the path and where its
     /// gap ends now. Returns the newest event's timestamp (`None` for an empty log).
     fn locate_gap(&self, state: &mut State) -> Result<Option<Timestamp>, AuditError> {
-        if FileId::of_path(&self.path)? != Some(state.id) {
+        if state.id.len_if_current(&state.file, &self.path)?.is_none() {
             // Rewritten by another process, or removed by someone: start over from the path.
             let (fresh, recovery) = load(&self.path, &self.clock, false)?;
             if let Some(recovery) = recovery {
@@ -200,15 +200,9 @@ impl JsonLog {
                 }
                 _ => return self.reload_after_foreign_change(state),
             }
-            return match window[2] {
-                b']' => Ok(None),
-                b'{' if n == WINDOW && window[2..2 + EVENT_HEAD.len()] == *EVENT_HEAD => {
-                    let text = std::str::from_utf8(&window[2 + EVENT_HEAD.len()..])
-                        .ok()
-                        .and_then(|t| t.parse::<Timestamp>().ok());
-                    Ok(Some(text.unwrap_or(Timestamp::MIN)))
-                }
-                _ => self.reload_after_foreign_change(state),
+            return match first_element(&window[2..n]) {
+                Some(first) => Ok(first),
+                None => self.reload_after_foreign_change(state),
             };
         }
     }
@@ -332,17 +326,32 @@ fn write_spaces(out: &mut impl Write, mut n: u64) -> io::Result<()> {
     Ok(())
 }
 
-/// The newest event's timestamp, read from the first event line.
+/// Reads what starts at the gap's end: `None` for `]` (an empty log), `Some(newest)` for an
+/// event, where `newest` is `Timestamp::MIN` if the element's head is not ours (written by
+/// another tool: its time is unknown, so only this process's clock orders new events).
+/// The outer `None` means it is neither.
+fn first_element(bytes: &[u8]) -> Option<Option<Timestamp>> {
+    match bytes.first()? {
+        b']' => Some(None),
+        b'{' => Some(Some(
+            bytes
+                .strip_prefix(EVENT_HEAD)
+                .and_then(|rest| rest.get(..TIMESTAMP_LEN))
+                .and_then(Timestamp::parse_fixed)
+                .unwrap_or(Timestamp::MIN),
+        )),
+        _ => None,
+    }
+}
+
+/// The newest event's timestamp (`None` for an empty log), read at the gap's end.
 fn newest_timestamp(file: &File, first: u64, path: &Path) -> Result<Option<Timestamp>, AuditError> {
     let mut head = [0u8; EVENT_HEAD.len() + TIMESTAMP_LEN];
     let n = read_at_most(file, &mut head, first).map_err(|e| AuditError::io("read", path, e))?;
-    if n == head.len() && head.starts_with(EVENT_HEAD) {
-        let ts = std::str::from_utf8(&head[EVENT_HEAD.len()..])
-            .ok()
-            .and_then(|t| t.parse::<Timestamp>().ok());
-        return Ok(Some(ts.unwrap_or(Timestamp::MIN)));
-    }
-    Ok(None)
+    first_element(&head[..n]).ok_or_else(|| AuditError::Malformed {
+        path: path.to_owned(),
+        reason: format!("byte {first}: expected an event or ']' after the free space"),
+    })
 }
 
 /// With the lock held: opens the log at `path`, creating, migrating or salvaging it as needed.
@@ -405,8 +414,7 @@ fn is_blank(file: &File, len: u64, path: &Path) -> Result<bool, AuditError> {
         return Ok(false);
     }
     let mut bytes = Vec::with_capacity(len as usize);
-    (&*file)
-        .take(len)
+    file.take(len)
         .read_to_end(&mut bytes)
         .map_err(|e| AuditError::io("read", path, e))?;
     Ok(bytes.iter().all(u8::is_ascii_whitespace))
@@ -534,7 +542,7 @@ fn full_load(path: &Path, len: u64) -> Result<(State, Option<Recovery>), AuditEr
             first = false;
             serde_json::to_writer(&mut out, &el.value).map_err(io::Error::other)
         })
-        .map_err(|e| e.into_io())?;
+        .map_err(salvage_io)?;
         out.write_all(b"\n]\n")?;
         out.flush()?;
         report = Some(salvage);
@@ -580,4 +588,11 @@ fn head_is_gap(file: &File, gap_end: u64) -> io::Result<bool> {
     let mut newline = [0u8; 1];
     reader.read_exact(&mut newline)?;
     Ok(newline[0] == b'\n')
+}
+
+/// Both ways a salvage pass into a file can fail are I/O errors.
+pub(crate) fn salvage_io(e: SalvageError<io::Error>) -> io::Error {
+    match e {
+        SalvageError::Io(e) | SalvageError::Callback(e) => e,
+    }
 }

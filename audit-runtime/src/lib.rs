@@ -31,7 +31,7 @@ pub mod outcome;
 pub mod read;
 mod recovery;
 pub mod scope;
-mod summary;
+pub mod summary;
 pub mod timestamp;
 #[cfg(feature = "tonic")]
 pub mod tonic_layer;
