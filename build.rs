@@ -12,7 +12,18 @@ fn main() -> Result<(), Box<dyn Error>> {
         // SAFETY: build scripts are single-threaded; nothing else reads the environment now.
         unsafe { std::env::set_var("PROTOC", protoc) };
     }
-    tonic_prost_build::configure()
+    let mut config = tonic_prost_build::configure();
+    // Responses carry `success` and `message`: `#[audited]` logs `success: false` as failed.
+    for response in [
+        ".CommandResponse",
+        ".DataEditsResponse",
+        ".DataQueryResponse",
+        ".RestoreCheckpointResponse",
+        ".TriggerEvaluationResponse",
+    ] {
+        config = config.type_attribute(response, "#[derive(::audit_runtime::AuditOutcome)]");
+    }
+    config
         .build_client(true)
         .build_server(true)
         .compile_protos(&[PROTO], &["examples/proto"])?;

@@ -127,9 +127,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         || "nowhere (format none)".to_owned(),
         |p| p.display().to_string(),
     );
-    audit_runtime::init(logger)?;
-
-    let identity = identity_for_service(IdentityLayer::from_env()?);
+    let identity = identity_for_service(IdentityLayer::from_env()?).logger(logger.clone());
     let auth = if identity.requires_token() {
         "tokens required (GRPC_AUTH_TOKENS)"
     } else {
@@ -140,12 +138,12 @@ async fn main() -> Result<(), Box<dyn Error>> {
     println!("audit log: {log_path}");
     println!("auth: {auth}");
 
-    let service = ExperimentServer::new(Arc::new(Experiment::default()));
+    let service = ExperimentServer::new(Arc::new(Experiment::default()), logger.clone());
     serve(listener, service, identity, shutdown_signal()).await?;
 
-    if let Some(logger) = audit_runtime::shutdown()? {
-        let summary = logger.get_log_summary()?;
-        println!("stopped; {} events in {log_path}", summary.total_events);
-    }
+    // Every event is already in the file; make it durable before saying so.
+    logger.flush()?;
+    let summary = logger.get_log_summary()?;
+    println!("stopped; {} events in {log_path}", summary.total_events);
     Ok(())
 }

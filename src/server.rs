@@ -8,14 +8,12 @@ use std::future::Future;
 use std::sync::Arc;
 
 use audit_runtime::tonic_layer::IdentityLayer;
-use audit_runtime::{AuditLogger, Status as AuditStatus};
+use audit_runtime::{AuditLogger, audited, scope};
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
-use serde_json::{Map, Value};
-
-use crate::experiment::{Action, Effect, Experiment, Report};
+use crate::experiment::{Experiment, Report};
 use crate::proto::experiment_service_server::{ExperimentService, ExperimentServiceServer};
 use crate::proto::{
     CommandResponse, DataEditsRequest, DataEditsResponse, DataQueryRequest, DataQueryResponse,
@@ -30,23 +28,13 @@ pub const SERVICE_PATH: &str = "/ExperimentService";
 #[derive(Debug, Clone)]
 pub struct ExperimentServer {
     experiment: Arc<Experiment>,
-    logger: Option<AuditLogger>,
+    logger: AuditLogger,
 }
 
 impl ExperimentServer {
-    /// Serves `experiment`, logging to the global logger (`audit_runtime::init`).
-    pub fn new(experiment: Arc<Experiment>) -> Self {
-        ExperimentServer {
-            experiment,
-            logger: None,
-        }
-    }
-
-    /// Logs to `logger` instead of the global logger (several servers in one process, as
-    /// in the tests).
-    pub fn with_logger(mut self, logger: AuditLogger) -> Self {
-        self.logger = Some(logger);
-        self
+    /// Serves `experiment`, logging every call to `logger`.
+    pub fn new(experiment: Arc<Experiment>, logger: AuditLogger) -> Self {
+        ExperimentServer { experiment, logger }
     }
 
     /// The experiment served.
@@ -54,98 +42,84 @@ impl ExperimentServer {
         &self.experiment
     }
 
-    /// The logger in use: the explicit one, else the global one.
-    pub fn logger(&self) -> Option<AuditLogger> {
-        self.logger.clone().or_else(audit_runtime::global)
+    /// The logger the handlers write to.
+    pub fn logger(&self) -> &AuditLogger {
+        &self.logger
     }
+}
 
-    /// Writes the events of `report`, all with the request's outcome.
-    fn audit(&self, report: &Report) {
-        let (status, error) = match &report.result {
-            Ok(_) => (AuditStatus::Success, None),
-            Err(e) => (AuditStatus::Failed, Some(e.as_str())),
-        };
-        for effect in &report.effects {
-            let name = effect.action.name();
-            let details = effect.details.clone();
-            let written = match &self.logger {
-                Some(logger) => logger
-                    .log_details(name, status, details, error, None)
-                    .map(drop),
-                None => audit_runtime::log_details(name, status, details, error).map(drop),
-            };
-            if let Err(e) = written {
-                eprintln!("audit log: cannot record {name}: {e}");
-            }
+/// Makes the call's event the report's single effect: its action and details.
+fn record_single(report: Report) {
+    if let Some(effect) = report.effects.into_iter().next() {
+        scope::set_action(effect.action);
+        for (key, value) in effect.details {
+            scope::record(key, value);
         }
     }
 }
 
-/// Logs a `failed` / `cancelled` event if dropped before [`CancelGuard::disarm`].
-struct CancelGuard<'a> {
-    server: &'a ExperimentServer,
-    action: Action,
-    details: Option<Map<String, Value>>,
+fn response_parts(report: &Report) -> (bool, String) {
+    (report.is_ok(), report.message().to_owned())
 }
 
-impl CancelGuard<'_> {
-    fn disarm(mut self) {
-        self.details = None;
-    }
-}
-
-impl Drop for CancelGuard<'_> {
-    fn drop(&mut self) {
-        if let Some(details) = self.details.take() {
-            self.server.audit(&Report {
-                effects: vec![Effect {
-                    action: self.action,
-                    details,
-                }],
-                result: Err("cancelled".to_owned()),
-            });
-        }
-    }
-}
-
+// Every handler is audited. The attribute logs the call when it ends: failed with the reason
+// when the response says `success: false` (or the handler returns an error), and failed with
+// "cancelled" when the client goes away first.
 #[tonic::async_trait]
 impl ExperimentService for ExperimentServer {
+    #[audited(
+        action = "hp_change" | "pause" | "resume" | "mode_switch" | "note_write"
+            | "checkpoint_restore" | "sample_discard" | "sample_restore",
+        logger = &self.logger
+    )]
     async fn experiment_command(
         &self,
         request: Request<TrainerCommand>,
     ) -> Result<Response<CommandResponse>, Status> {
         let report = self.experiment.command(request.get_ref());
-        self.audit(&report);
-        Ok(Response::new(CommandResponse {
-            success: report.is_ok(),
-            message: report.message().to_owned(),
-        }))
+        // One command can mean several actions (hp_change + mode_switch + resume), or none (a
+        // read-only `get_*`): each effect is its own event, and the call itself is not one.
+        scope::skip();
+        let (success, message) = response_parts(&report);
+        for effect in report.effects {
+            scope::emit_with(effect.action, effect.details);
+        }
+        Ok(Response::new(CommandResponse { success, message }))
     }
 
+    #[audited(
+        action = "tag_add" | "tag_remove" | "sample_discard" | "sample_restore",
+        logger = &self.logger
+    )]
     async fn edit_data_sample(
         &self,
         request: Request<DataEditsRequest>,
     ) -> Result<Response<DataEditsResponse>, Status> {
-        let report = self
-            .experiment
-            .edit(request.get_ref())
-            .map_err(Status::invalid_argument)?;
-        self.audit(&report);
-        Ok(Response::new(DataEditsResponse {
-            success: report.is_ok(),
-            message: report.message().to_owned(),
-        }))
+        let report = match self.experiment.edit(request.get_ref()) {
+            Ok(report) => report,
+            Err(reason) => {
+                // An edit of anything but tags or the discarded flag changes nothing and has
+                // no action in the catalog: refused, not audited.
+                scope::skip();
+                return Err(Status::invalid_argument(reason));
+            }
+        };
+        let (success, message) = response_parts(&report);
+        record_single(report);
+        Ok(Response::new(DataEditsResponse { success, message }))
     }
 
+    #[audited(action = "query_execute", logger = &self.logger)]
     async fn apply_data_query(
         &self,
         request: Request<DataQueryRequest>,
     ) -> Result<Response<DataQueryResponse>, Status> {
         let (report, view) = self.experiment.query(request.get_ref());
-        self.audit(&report);
+        let (success, message) = response_parts(&report);
+        record_single(report);
         let mut response = DataQueryResponse {
-            success: report.is_ok(),
-            message: report.message().to_owned(),
+            success,
+            message,
             ..Default::default()
         };
         if let Some(view) = view {
@@ -158,40 +132,40 @@ impl ExperimentService for ExperimentServer {
         Ok(Response::new(response))
     }
 
+    // The hash is recorded before the (possibly slow) load, so a call cancelled mid-way still
+    // says which checkpoint it was restoring.
+    #[audited(
+        action = "checkpoint_restore",
+        logger = &self.logger,
+        details(experiment_hash = request.get_ref().experiment_hash.trim().to_owned())
+    )]
     async fn restore_checkpoint(
         &self,
         request: Request<RestoreCheckpointRequest>,
     ) -> Result<Response<RestoreCheckpointResponse>, Status> {
-        let hash = &request.get_ref().experiment_hash;
-        // If the client goes away while the checkpoint loads, the future is dropped here and
-        // the guard records the cancelled call.
-        let guard = CancelGuard {
-            server: self,
-            action: Action::CheckpointRestore,
-            details: Some(
-                [("experiment_hash".to_owned(), hash.clone().into())]
-                    .into_iter()
-                    .collect(),
-            ),
-        };
-        let report = self.experiment.restore_checkpoint(hash).await;
-        guard.disarm();
-        self.audit(&report);
+        let report = self
+            .experiment
+            .restore_checkpoint(&request.get_ref().experiment_hash)
+            .await;
+        let (success, message) = response_parts(&report);
+        record_single(report);
         Ok(Response::new(RestoreCheckpointResponse {
-            success: report.is_ok(),
-            message: report.message().to_owned(),
+            success,
+            message,
         }))
     }
 
+    #[audited(action = "evaluation_start", logger = &self.logger)]
     async fn trigger_evaluation(
         &self,
         request: Request<TriggerEvaluationRequest>,
     ) -> Result<Response<TriggerEvaluationResponse>, Status> {
         let report = self.experiment.trigger_evaluation(request.get_ref());
-        self.audit(&report);
+        let (success, message) = response_parts(&report);
+        record_single(report);
         Ok(Response::new(TriggerEvaluationResponse {
-            success: report.is_ok(),
-            message: report.message().to_owned(),
+            success,
+            message,
         }))
     }
 }

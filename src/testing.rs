@@ -88,7 +88,7 @@ impl LocalServer {
         let identity =
             identity_for_service(IdentityLayer::new().tokens(tokens)).logger(logger.clone());
         let experiment = Arc::new(Experiment::new(options.experiment));
-        let service = ExperimentServer::new(experiment.clone()).with_logger(logger.clone());
+        let service = ExperimentServer::new(experiment.clone(), logger.clone());
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = oneshot::channel::<()>();

@@ -27,59 +27,9 @@ use crate::query::Expr;
 use dataset::{Origin, Sample, Split};
 use hyper::HyperParams;
 
-pub use audit_action::Action;
-
-/// The spec's twelve actions, as the model reports them.
-mod audit_action {
-    /// One of the spec's actions.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-    pub enum Action {
-        /// `hp_change`
-        HpChange,
-        /// `pause`
-        Pause,
-        /// `resume`
-        Resume,
-        /// `mode_switch`
-        ModeSwitch,
-        /// `tag_add`
-        TagAdd,
-        /// `tag_remove`
-        TagRemove,
-        /// `sample_discard`
-        SampleDiscard,
-        /// `sample_restore`
-        SampleRestore,
-        /// `query_execute`
-        QueryExecute,
-        /// `checkpoint_restore`
-        CheckpointRestore,
-        /// `evaluation_start`
-        EvaluationStart,
-        /// `note_write`
-        NoteWrite,
-    }
-
-    impl Action {
-        /// The `action_type` written to the log.
-        pub fn name(self) -> &'static str {
-            match self {
-                Action::HpChange => "hp_change",
-                Action::Pause => "pause",
-                Action::Resume => "resume",
-                Action::ModeSwitch => "mode_switch",
-                Action::TagAdd => "tag_add",
-                Action::TagRemove => "tag_remove",
-                Action::SampleDiscard => "sample_discard",
-                Action::SampleRestore => "sample_restore",
-                Action::QueryExecute => "query_execute",
-                Action::CheckpointRestore => "checkpoint_restore",
-                Action::EvaluationStart => "evaluation_start",
-                Action::NoteWrite => "note_write",
-            }
-        }
-    }
-}
+/// The spec's twelve actions (the same enum `#[audited]` checks names against).
+pub use audit_runtime::Action;
+use audit_runtime::AuditAction;
 
 /// One auditable thing a request did (or tried to do).
 #[derive(Debug, Clone, PartialEq)]
@@ -321,7 +271,7 @@ impl Experiment {
     /// read-only and has no event.
     pub fn command(&self, cmd: &TrainerCommand) -> Report {
         let mut st = self.lock();
-        let mut plans: Vec<(Action, Map<String, Value>, Result<Op, String>)> = Vec::new();
+        let mut plans: Vec<Plan> = Vec::new();
 
         if let Some(req) = cmd
             .hyper_parameter_change
@@ -675,6 +625,10 @@ pub struct QueryView {
     pub unique_tags: Vec<String>,
 }
 
+/// One requested operation: its action, the details known before applying it, and the
+/// validated operation or why it is refused.
+type Plan = (Action, Map<String, Value>, Result<Op, String>);
+
 enum Op {
     Hp(Box<crate::proto::HyperParameters>),
     Mode(Mode),
@@ -699,11 +653,7 @@ fn obj(v: Value) -> Map<String, Value> {
     }
 }
 
-fn plan_mode(
-    current: Mode,
-    auditor: Option<bool>,
-    evaluation: Option<bool>,
-) -> Option<(Action, Map<String, Value>, Result<Op, String>)> {
+fn plan_mode(current: Mode, auditor: Option<bool>, evaluation: Option<bool>) -> Option<Plan> {
     if auditor.is_none() && evaluation.is_none() {
         return None;
     }
@@ -729,7 +679,7 @@ fn plan_mode(
     })
 }
 
-fn plan_note(note: &PlotNoteOperation) -> (Action, Map<String, Value>, Result<Op, String>) {
+fn plan_note(note: &PlotNoteOperation) -> Plan {
     let cleared = note.note.is_empty();
     let mut d = obj(json!({
         "metric_name": note.metric_name,
@@ -755,12 +705,7 @@ fn plan_note(note: &PlotNoteOperation) -> (Action, Map<String, Value>, Result<Op
     (Action::NoteWrite, d, plan)
 }
 
-fn plan_denylist(
-    st: &State,
-    op: &DenySamplesOperation,
-    split: Split,
-    deny: bool,
-) -> (Action, Map<String, Value>, Result<Op, String>) {
+fn plan_denylist(st: &State, op: &DenySamplesOperation, split: Split, deny: bool) -> Plan {
     let action = if deny {
         Action::SampleDiscard
     } else {

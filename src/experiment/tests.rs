@@ -1,5 +1,6 @@
 use super::*;
 use crate::proto::{HyperParameterCommand, HyperParameters, LoadCheckpointOperation};
+use audit_runtime::AuditAction;
 
 fn hp_command(hp: HyperParameters) -> TrainerCommand {
     TrainerCommand {

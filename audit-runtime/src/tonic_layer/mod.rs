@@ -23,7 +23,7 @@
 //! refused `RestoreCheckpoint` counts as a failed `checkpoint_restore`), or, for methods
 //! that map to several actions or none, [`DEFAULT_REJECTION_ACTION`]. Its details are
 //! `method`, `actor` (the presented token's fingerprint, or the peer), `grpc_code`
-//! (`"UNAUTHENTICATED"`) and `reason`.
+//! (`"Unauthenticated"`, spelled as `#[audited]` spells gRPC codes) and `reason`.
 //!
 //! This module resolves identities and refuses calls; it does not decode messages or know
 //! any service's actions beyond what it is told.
@@ -190,7 +190,10 @@ impl IdentityLayer {
         if let Some(actor) = caller.actor() {
             details.insert("actor".into(), Value::from(actor));
         }
-        details.insert("grpc_code".into(), Value::from("UNAUTHENTICATED"));
+        details.insert(
+            "grpc_code".into(),
+            Value::from(format!("{:?}", tonic::Code::Unauthenticated)),
+        );
         details.insert("reason".into(), Value::from(reason));
         let error = format!("unauthenticated: {reason}");
         let written = match &config.logger {

@@ -178,7 +178,7 @@ fn refusals_are_unauthenticated_and_logged_as_failed_events() {
     assert_eq!(missing["action_type"], "checkpoint_restore");
     assert_eq!(missing["error"], "unauthenticated: missing token");
     assert_eq!(missing["details"]["actor"], "peer:127.0.0.1:9");
-    assert_eq!(missing["details"]["grpc_code"], "UNAUTHENTICATED");
+    assert_eq!(missing["details"]["grpc_code"], "Unauthenticated");
     let text = std::fs::read_to_string(dir.path().join("audit_log.json")).unwrap();
     assert!(!text.contains("wrong-secret"), "a token reached the log");
 }
