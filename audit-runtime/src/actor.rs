@@ -8,6 +8,7 @@
 
 use std::cell::RefCell;
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -52,27 +53,39 @@ pub fn scope<R>(actor: impl Into<Arc<str>>, f: impl FnOnce() -> R) -> R {
 pub fn with_actor<F: Future>(actor: impl Into<Arc<str>>, future: F) -> WithActor<F> {
     WithActor {
         actor: Some(actor.into()),
-        inner: future,
+        inner: ManuallyDrop::new(future),
     }
 }
 
 /// A future that runs its inner future with an actor set; see [`with_actor`].
+///
+/// The actor is also current while the inner future is *dropped*, so code that logs from a
+/// destructor (the event of a call cancelled by its client) still records who called.
 #[derive(Debug)]
 pub struct WithActor<F> {
     actor: Option<Arc<str>>,
-    inner: F,
+    inner: ManuallyDrop<F>,
 }
 
 impl<F: Future> Future for WithActor<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        // SAFETY: `inner` is structurally pinned: it is never moved out of `self`, and
-        // `actor` is only cloned, never pinned.
+        // SAFETY: `inner` is structurally pinned: it is never moved out of `self` (only
+        // dropped in place, in `Drop`), and `actor` is only cloned, never pinned.
         let this = unsafe { self.get_unchecked_mut() };
         let _restore = enter(this.actor.clone());
         // SAFETY: see above; `this` came from a pinned reference.
-        unsafe { Pin::new_unchecked(&mut this.inner) }.poll(cx)
+        unsafe { Pin::new_unchecked(&mut *this.inner) }.poll(cx)
+    }
+}
+
+impl<F> Drop for WithActor<F> {
+    fn drop(&mut self) {
+        let _restore = enter(self.actor.clone());
+        // SAFETY: `inner` is dropped exactly once, here, in place (as pinning requires), and
+        // never used afterwards.
+        unsafe { ManuallyDrop::drop(&mut self.inner) }
     }
 }
 
@@ -105,6 +118,32 @@ mod tests {
     fn restored_after_a_panic() {
         let caught = std::panic::catch_unwind(|| scope("p", || panic!("boom")));
         assert!(caught.is_err());
+        assert_eq!(current(), None);
+    }
+
+    #[test]
+    fn actor_is_current_while_the_future_is_dropped() {
+        struct Probe(std::sync::Arc<std::sync::Mutex<Option<Arc<str>>>>);
+        impl Drop for Probe {
+            fn drop(&mut self) {
+                *self.0.lock().unwrap() = current();
+            }
+        }
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let probe = Probe(seen.clone());
+        let fut = with_actor("carol", async move {
+            let _probe = probe;
+            std::future::pending::<()>().await;
+        });
+        let mut fut = Box::pin(fut);
+        let waker = noop_waker();
+        assert!(
+            fut.as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending()
+        );
+        drop(fut); // cancelled mid-way
+        assert_eq!(seen.lock().unwrap().as_deref(), Some("carol"));
         assert_eq!(current(), None);
     }
 

@@ -10,6 +10,10 @@
 //!   returns, and many threads and processes can log to one directory at once.
 //! - [`init`] installs a global logger for the experiment; [`log_event`] logs through it.
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+pub mod action;
 pub mod actor;
 mod commit;
 pub mod config;
@@ -24,11 +28,17 @@ mod global;
 mod json_file;
 mod log_file;
 mod logger;
+pub mod outcome;
 pub mod read;
 mod recovery;
+pub mod scope;
 pub mod summary;
 pub mod timestamp;
+#[cfg(feature = "tonic")]
+pub mod tonic_layer;
 
+pub use action::{Action, AuditAction};
+pub use audit_macros::{AuditAction, AuditOutcome, audited};
 pub use config::{Durability, Format};
 pub use error::{AuditError, InitError};
 pub use event::{AuditEvent, Status};
@@ -37,6 +47,7 @@ pub use global::{
     set_pre_init_capacity, shutdown, switch_experiment,
 };
 pub use logger::{AuditLogger, AuditLoggerBuilder};
+pub use outcome::{AuditFailure, AuditOutcome, Outcome};
 pub use recovery::{Recovery, RecoveryKind};
 pub use summary::LogSummary;
 pub use timestamp::Timestamp;

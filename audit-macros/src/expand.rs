@@ -1,0 +1,409 @@
+//! Code generation for `#[audited]`.
+//!
+//! Input:
+//! ```text
+//! #[audited(action = "hp_change", capture = self.hparams(), details(run = run_id))]
+//! fn set_lr(&mut self, run_id: &str, lr: f64) -> Result<(), HpError> { BODY }
+//! ```
+//! Output (paths shortened; everything is `::audit_runtime::__private::..`):
+//! ```text
+//! fn set_lr(&mut self, run_id: &str, lr: f64) -> Result<(), HpError> {
+//!     static __AUDITED_SITE: Site = Site { actions: &[declare(&Action::HpChange)], redact: &[] };
+//!     let mut __audited_call = Call::start(&__AUDITED_SITE);   // one atomic load when off
+//!     if __audited_call.is_active() {
+//!         __audited_call.detail("run", &(run_id));
+//!         __audited_call.capture_before(&(self.hparams()));
+//!     }
+//!     // the body runs in a closure so that `return` and `?` end the body, not the function;
+//!     // its scope is current meanwhile and a panic is logged, then resumed
+//!     let __audited_result = __audited_call.run_sync(|| { FAKE_RETURN_FOR_INFERENCE; BODY });
+//!     if __audited_call.is_active() {
+//!         __audited_call.capture_after(&(self.hparams()));
+//!         let __audited_outcome = match &__audited_result { Ok(v) => probe(v), Err(e) => probe(e) };
+//!         __audited_call.finish(__audited_outcome);
+//!     }
+//!     __audited_result
+//! }
+//! ```
+//! An `async fn` keeps its signature (so `#[async_trait]` can still box it when it expands
+//! after us) and awaits `__audited_call.scoped(async { BODY })` instead; a body that
+//! `#[async_trait]` has already boxed gets the same treatment inside its `async move` block.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::visit::Visit;
+use syn::{AttrStyle, Block, Expr, ItemFn, ReturnType, Type};
+
+use crate::args::{ActionSpec, Args, builtin_path_name};
+use crate::async_trait;
+use crate::catalog;
+
+/// Expands the attribute, or returns the error to show next to the unchanged item.
+pub fn audited(args: Args, func: ItemFn) -> syn::Result<TokenStream> {
+    if let Some(constness) = &func.sig.constness {
+        return Err(syn::Error::new(
+            constness.span(),
+            "`#[audited]` cannot be used on a `const fn`: logging is not possible at compile time",
+        ));
+    }
+    check_scope_calls(&args, &func.block)?;
+
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        mut block,
+    } = func;
+    let (inner_attrs, outer_attrs): (Vec<_>, Vec<_>) = attrs
+        .into_iter()
+        .partition(|a| matches!(a.style, AttrStyle::Inner(_)));
+
+    let site = site(&args);
+    let start = start(&args);
+    let details = details(&args);
+    let capture_before = args
+        .capture
+        .as_ref()
+        .map(|(_, e)| quote_spanned!(e.span()=> __audited_call.capture_before(&(#e));));
+    let capture_after = args
+        .capture
+        .as_ref()
+        .map(|(_, e)| quote_spanned!(e.span()=> __audited_call.capture_after(&(#e));));
+
+    let body = if sig.asyncness.is_some() {
+        // Input:  async fn f(..) -> R { BODY }
+        // Output: async fn f(..) -> R { ..; let r = call.scoped(async { BODY }).await; ..; r }
+        let output = match &sig.output {
+            ReturnType::Default => None,
+            ReturnType::Type(_, ty) => Some(&**ty),
+        };
+        let fake = fake_return(output);
+        let finish = finish(output);
+        quote! {
+            #site
+            let mut __audited_call = #start;
+            if __audited_call.is_active() {
+                #details
+                #capture_before
+            }
+            let __audited_result = __audited_call.scoped(async { #fake #block }).await;
+            if __audited_call.is_active() {
+                #capture_after
+                #finish
+            }
+            __audited_result
+        }
+    } else if let Some(inner) = async_trait::boxed_async_body(&mut block) {
+        // Input:  fn f(..) -> Pin<Box<dyn Future<Output = R> + Send + '_>> {
+        //             Box::pin(async move { ASYNC_TRAIT_BODY })
+        //         }
+        // Output: fn f(..) -> Pin<Box<..>> {
+        //             Box::pin(async move { ..; call.scoped(async { ASYNC_TRAIT_BODY }).await .. })
+        //         }
+        // The inner block loses `move`: the outer `async move` owns the arguments, and
+        // `capture` must still see them after the body ran.
+        let output = async_trait::future_output(&sig.output);
+        let finish = finish(output);
+        let original = &inner.block;
+        let instrumented: Block = syn::parse_quote! {{
+            #site
+            let mut __audited_call = #start;
+            if __audited_call.is_active() {
+                #details
+                #capture_before
+            }
+            let __audited_result = __audited_call.scoped(async #original).await;
+            if __audited_call.is_active() {
+                #capture_after
+                #finish
+            }
+            __audited_result
+        }};
+        inner.block = instrumented;
+        let stmts = &block.stmts;
+        quote!(#(#stmts)*)
+    } else if let Some(output) = async_trait::future_output(&sig.output) {
+        // Input:  fn f(..) -> impl Future<Output = R> { BODY }
+        // Output: fn f(..) -> impl Future<Output = R> {
+        //             ..; let fut = call.run_sync(|| BODY);
+        //             async move { let r = call.scoped(fut).await; ..; r }
+        //         }
+        if let Some((key, _)) = &args.capture {
+            return Err(syn::Error::new(
+                *key,
+                "`capture` needs the arguments after the returned future completes, which \
+                 this function has given away; make it an `async fn` to use `capture`",
+            ));
+        }
+        let fake = fake_return(match &sig.output {
+            ReturnType::Type(_, ty) => Some(&**ty),
+            ReturnType::Default => None,
+        });
+        let finish = finish(Some(output));
+        let future = quote! {
+            async move {
+                let mut __audited_call = __audited_call;
+                let __audited_result = __audited_call.scoped(__audited_future).await;
+                if __audited_call.is_active() {
+                    #finish
+                }
+                __audited_result
+            }
+        };
+        let future = if async_trait::is_boxed(&sig.output) {
+            quote!(::std::boxed::Box::pin(#future))
+        } else {
+            future
+        };
+        quote! {
+            #site
+            let mut __audited_call = #start;
+            if __audited_call.is_active() {
+                #details
+            }
+            let __audited_future = __audited_call.run_sync(|| { #fake #block });
+            #future
+        }
+    } else {
+        // Input:  fn f(..) -> R { BODY }
+        // Output: see the module docs.
+        let output = match &sig.output {
+            ReturnType::Default => None,
+            ReturnType::Type(_, ty) => Some(&**ty),
+        };
+        let fake = fake_return(output);
+        let finish = finish(output);
+        quote! {
+            #site
+            let mut __audited_call = #start;
+            if __audited_call.is_active() {
+                #details
+                #capture_before
+            }
+            let __audited_result = __audited_call.run_sync(|| { #fake #block });
+            if __audited_call.is_active() {
+                #capture_after
+                #finish
+            }
+            __audited_result
+        }
+    };
+
+    Ok(quote! {
+        #(#outer_attrs)*
+        #vis #sig {
+            #(#inner_attrs)*
+            #body
+        }
+    })
+}
+
+/// The per-function `static` describing the declared actions and redacted keys.
+fn site(args: &Args) -> TokenStream {
+    let actions = args.actions.iter().map(|action| match action {
+        ActionSpec::Builtin { lit, name } => {
+            let variant = format_ident!("{}", catalog::variant_name(name), span = lit.span());
+            quote_spanned! {lit.span()=>
+                ::audit_runtime::__private::declare(&::audit_runtime::Action::#variant)
+            }
+        }
+        ActionSpec::Path(path) => {
+            quote_spanned!(path.span()=> ::audit_runtime::__private::declare(&#path))
+        }
+    });
+    let redact = args.redact.iter().map(|k| k.name.as_str());
+    quote! {
+        static __AUDITED_SITE: ::audit_runtime::__private::Site = ::audit_runtime::__private::Site {
+            actions: &[#(#actions),*],
+            redact: &[#(#redact),*],
+        };
+    }
+}
+
+fn start(args: &Args) -> TokenStream {
+    match &args.logger {
+        Some(logger) => quote_spanned! {logger.span()=>
+            ::audit_runtime::__private::Call::start_with(&__AUDITED_SITE, &(#logger))
+        },
+        None => quote!(::audit_runtime::__private::Call::start(&__AUDITED_SITE)),
+    }
+}
+
+fn details(args: &Args) -> TokenStream {
+    let entries = args.details.iter().map(|(key, value)| {
+        let name = &key.name;
+        quote_spanned!(value.span()=> __audited_call.detail(#name, &(#value));)
+    });
+    quote!(#(#entries)*)
+}
+
+/// An unreachable `return` of the declared type, so that `?` and `Ok(..)` in the body infer
+/// the error type from the signature even though the body now sits in a closure or an
+/// `async` block (tracing-attributes does the same). Skipped when the type cannot be named
+/// in a `let` (`impl Trait`) or carries no information (`()`, `!`).
+fn fake_return(output: Option<&Type>) -> TokenStream {
+    let Some(ty) = output else {
+        return TokenStream::new();
+    };
+    if matches!(ty, Type::Never(_)) || matches!(ty, Type::Tuple(t) if t.elems.is_empty()) {
+        return TokenStream::new();
+    }
+    let mut finder = ImplTraitFinder(false);
+    finder.visit_type(ty);
+    if finder.0 {
+        return TokenStream::new();
+    }
+    quote! {
+        #[allow(unreachable_code, clippy::empty_loop, clippy::diverging_sub_expression, clippy::needless_return)]
+        if false {
+            let __audited_fake_return: #ty = loop {};
+            return __audited_fake_return;
+        }
+    }
+}
+
+struct ImplTraitFinder(bool);
+
+impl<'ast> Visit<'ast> for ImplTraitFinder {
+    fn visit_type_impl_trait(&mut self, _: &'ast syn::TypeImplTrait) {
+        self.0 = true;
+    }
+}
+
+/// Decides the outcome from `__audited_result` and logs. Return types spelled `..Result<..>`
+/// are matched so that the `Ok` and `Err` values are probed separately (a response that says
+/// it failed, a `tonic::Status` with its code); anything else is probed whole.
+fn finish(output: Option<&Type>) -> TokenStream {
+    let probe = quote!(::audit_runtime::__private::probe);
+    let Some(ty) = output else {
+        return quote!(__audited_call.finish(::audit_runtime::Outcome::success()););
+    };
+    if is_result(ty) {
+        quote! {
+            let __audited_outcome = {
+                #[allow(unused_imports)]
+                use #probe::{
+                    ErrDebug as _, ErrDisplay as _, ErrOpaque as _, ErrSaysItself as _,
+                    OkIsSuccess as _, OkSaysItself as _,
+                };
+                match &__audited_result {
+                    ::core::result::Result::Ok(__audited_ok) => {
+                        (&&#probe::Probe(__audited_ok)).__audited_ok_outcome()
+                    }
+                    ::core::result::Result::Err(__audited_err) => {
+                        (&&&&#probe::Probe(__audited_err)).__audited_err_outcome()
+                    }
+                }
+            };
+            __audited_call.finish(__audited_outcome);
+        }
+    } else {
+        quote! {
+            let __audited_outcome = {
+                #[allow(unused_imports)]
+                use #probe::{ValueIsResult as _, ValueIsSuccess as _, ValueSaysItself as _};
+                (&&&#probe::Probe(&__audited_result)).__audited_value_outcome()
+            };
+            __audited_call.finish(__audited_outcome);
+        }
+    }
+}
+
+fn is_result(ty: &Type) -> bool {
+    match ty {
+        Type::Path(p) => p
+            .path
+            .segments
+            .last()
+            .is_some_and(|s| s.ident == "Result" && !s.arguments.is_empty()),
+        Type::Paren(p) => is_result(&p.elem),
+        Type::Group(g) => is_result(&g.elem),
+        _ => false,
+    }
+}
+
+/// Rejects, at compile time, `scope::set_action(Action::X)` / `scope::emit(Action::X)` in the
+/// body when `X` is a built-in action the handler does not declare. Only possible when every
+/// declared action has a known name; otherwise the runtime check reports it.
+fn check_scope_calls(args: &Args, block: &Block) -> syn::Result<()> {
+    let declared: Option<Vec<&'static str>> =
+        args.actions.iter().map(ActionSpec::known_name).collect();
+    let Some(declared) = declared else {
+        return Ok(());
+    };
+    let mut checker = ScopeCallChecker {
+        declared: &declared,
+        error: None,
+    };
+    checker.visit_block(block);
+    match checker.error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+struct ScopeCallChecker<'a> {
+    declared: &'a [&'static str],
+    error: Option<syn::Error>,
+}
+
+impl<'ast> Visit<'ast> for ScopeCallChecker<'_> {
+    fn visit_expr_call(&mut self, call: &'ast syn::ExprCall) {
+        if let Expr::Path(func) = &*call.func
+            && let Some(last) = func.path.segments.last()
+            && ["set_action", "emit", "emit_with"].contains(&last.ident.to_string().as_str())
+            && let Some(Expr::Path(arg)) = call.args.first()
+            && let Some(name) = builtin_path_name(&arg.path)
+            && !self.declared.contains(&name)
+        {
+            let message = format!(
+                "`{}` is not one of the actions this handler declares ({}); add it to \
+                 `action = ..`",
+                name,
+                self.declared.join(" | ")
+            );
+            let error = syn::Error::new(arg.span(), message);
+            match &mut self.error {
+                Some(existing) => existing.combine(error),
+                None => self.error = Some(error),
+            }
+        }
+        syn::visit::visit_expr_call(self, call);
+    }
+
+    // A nested `fn` item is a different function, with its own attribute if any.
+    fn visit_item(&mut self, _: &'ast syn::Item) {}
+}
+
+/// The error for an attribute placed on something other than a function with a body.
+pub fn not_a_function(item: &TokenStream) -> syn::Error {
+    if let Ok(method) = syn::parse2::<syn::TraitItemFn>(item.clone())
+        && method.default.is_none()
+    {
+        return syn::Error::new(
+            method.sig.fn_token.span(),
+            "`#[audited]` needs a function body; put it on the implementation of this method",
+        );
+    }
+    let span = first_item_token(item).unwrap_or_else(Span::call_site);
+    syn::Error::new(
+        span,
+        "`#[audited]` can only be used on functions and methods",
+    )
+}
+
+/// The first token after the item's outer attributes (its visibility or keyword).
+fn first_item_token(item: &TokenStream) -> Option<Span> {
+    let mut tokens = item.clone().into_iter().peekable();
+    loop {
+        let token = tokens.next()?;
+        if let proc_macro2::TokenTree::Punct(p) = &token
+            && p.as_char() == '#'
+        {
+            tokens.next();
+            continue;
+        }
+        return Some(token.span());
+    }
+}

@@ -1,0 +1,105 @@
+//! Procedural macros of **audited**; use them through `audit_runtime`, which re-exports them
+//! (`use audit_runtime::audited;`) and provides everything the generated code calls.
+//!
+//! - [`macro@audited`]: records each call of a function or method as an audit event.
+//! - [`macro@AuditAction`]: names the variants of an enum of your own actions.
+//! - [`macro@AuditOutcome`]: lets a response message with `success: bool, message: String`
+//!   report a failed call.
+//!
+//! # What `#[audited]` generates
+//!
+//! Input:
+//! ```text
+//! #[audited(action = "hp_change", capture = self.hparams(), details(run = run_id))]
+//! fn set_lr(&mut self, run_id: &str, lr: f64) -> Result<(), HpError> { BODY }
+//! ```
+//! Output (abridged; every path is absolute, `::audit_runtime::__private::..`):
+//! ```text
+//! fn set_lr(&mut self, run_id: &str, lr: f64) -> Result<(), HpError> {
+//!     static __AUDITED_SITE: Site = Site { actions: &[declare(&Action::HpChange)], redact: &[] };
+//!     let mut __audited_call = Call::start(&__AUDITED_SITE);   // one atomic load when off
+//!     if __audited_call.is_active() {                           // nothing evaluated when off
+//!         __audited_call.detail("run", &(run_id));
+//!         __audited_call.capture_before(&(self.hparams()));
+//!     }
+//!     let __audited_result = __audited_call.run_sync(|| { BODY }); // `return`/`?` end BODY only;
+//!                                                                  // panics logged, then resumed
+//!     if __audited_call.is_active() {
+//!         __audited_call.capture_after(&(self.hparams()));
+//!         let __audited_outcome = match &__audited_result {
+//!             Ok(v) => (&&Probe(v)).__audited_ok_outcome(),     // AuditOutcome, else success
+//!             Err(e) => (&&&&Probe(e)).__audited_err_outcome(), // AuditFailure, Display, Debug
+//!         };
+//!         __audited_call.finish(__audited_outcome);
+//!     }
+//!     __audited_result
+//! }
+//! ```
+//! An `async fn` stays an `async fn` (so `#[async_trait]` can box it if it expands later) and
+//! awaits `__audited_call.scoped(async { BODY })`, which makes the call's scope current
+//! during each poll. A body already boxed by `#[async_trait]`
+//! (`Box::pin(async move { .. })`) is instrumented inside its `async move` block. If the
+//! future is dropped before it completes, dropping `__audited_call` logs `cancelled`.
+
+mod args;
+mod async_trait;
+mod catalog;
+mod derive;
+mod expand;
+
+use proc_macro::TokenStream;
+
+/// Records every call of the function as an audit event.
+///
+/// ```text
+/// #[audited(
+///     action = "tag_add" | "tag_remove",      // or MyAction::Variant; names checked at compile time
+///     capture = self.state.snapshot(),        // before and after: details.before/after/changed
+///     details(tag = req.tag.clone(), count),  // evaluated before the body
+///     redact(token),                          // written as "[REDACTED]", at any depth
+///     logger = &self.logger,                  // default: the global logger
+/// )]
+/// ```
+///
+/// See the `audit_runtime` crate documentation for the full reference.
+#[proc_macro_attribute]
+pub fn audited(args: TokenStream, item: TokenStream) -> TokenStream {
+    let item = proc_macro2::TokenStream::from(item);
+    let func: syn::ItemFn = match syn::parse2(item.clone()) {
+        Ok(func) => func,
+        Err(_) => {
+            let error = expand::not_a_function(&item).to_compile_error();
+            return quote::quote!(#item #error).into();
+        }
+    };
+    let expanded = syn::parse::<args::Args>(args).and_then(|args| expand::audited(args, func));
+    match expanded {
+        Ok(tokens) => tokens.into(),
+        // Keep the function as written, so the user sees this one error and not a cascade
+        // of "cannot find function" errors at its callers.
+        Err(error) => {
+            let error = error.to_compile_error();
+            quote::quote!(#item #error).into()
+        }
+    }
+}
+
+/// Implements `audit_runtime::AuditAction` for a fieldless enum: each variant is named by
+/// its snake_case name, or by `#[audit(name = "...")]`.
+#[proc_macro_derive(AuditAction, attributes(audit))]
+pub fn derive_audit_action(input: TokenStream) -> TokenStream {
+    syn::parse::<syn::DeriveInput>(input)
+        .and_then(derive::audit_action)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Implements `audit_runtime::AuditOutcome` for a response struct with `success: bool` and
+/// (optionally) `message: String` fields; `#[audit(success = f, message = g)]` names others.
+#[proc_macro_derive(AuditOutcome, attributes(audit))]
+pub fn derive_audit_outcome(input: TokenStream) -> TokenStream {
+    syn::parse::<syn::DeriveInput>(input)
+        .and_then(derive::audit_outcome)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}

@@ -1,0 +1,201 @@
+//! The scope API: what the body of an `#[audited]` function can tell its audit event.
+//!
+//! Each call of an audited function has its own scope, which lives in the call's stack frame
+//! (sync) or in its future (async) and is made current only while the body runs: during the
+//! call, or during each `poll` of the future, whatever thread polls it. So [`record`] works
+//! across `.await`s and thread hops, nested audited calls each have their own scope, and
+//! outside any audited call every function here does nothing (and evaluates nothing).
+//!
+//! Work spawned onto another task (`tokio::spawn`) runs outside the caller's scope: record
+//! its results after awaiting it.
+//!
+//! ```
+//! use audit_runtime::{Action, audited, scope};
+//! # let dir = tempfile::tempdir()?;
+//! # let logger = audit_runtime::AuditLogger::builder(dir.path()).format(audit_runtime::Format::Json).build()?;
+//!
+//! #[audited(action = "tag_add" | "tag_remove", logger = &logger, details(tag = tag))]
+//! fn edit_tags(logger: &audit_runtime::AuditLogger, tag: &str, add: bool, ids: &[u32]) -> Result<(), String> {
+//!     scope::set_action(if add { Action::TagAdd } else { Action::TagRemove });
+//!     scope::record("samples_affected", ids.len());
+//!     Ok(())
+//! }
+//!
+//! edit_tags(&logger, "defect", false, &[1, 2, 3]).unwrap();
+//! let events: Vec<audit_runtime::AuditEvent> =
+//!     serde_json::from_slice(&std::fs::read(dir.path().join("audit_log.json"))?)?;
+//! assert_eq!(events[0].action_type, "tag_remove");
+//! assert_eq!(events[0].details["samples_affected"], 3);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::cell::Cell;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::__private::{Site, to_detail};
+use crate::{AuditAction, AuditLogger};
+
+/// One call's audit state, owned by the generated code and current during the body.
+pub(crate) struct State {
+    pub(crate) site: &'static Site,
+    pub(crate) logger: Option<AuditLogger>,
+    pub(crate) actor: Option<Arc<str>>,
+    pub(crate) details: Map<String, Value>,
+    pub(crate) chosen: Option<&'static str>,
+    pub(crate) violation: Option<String>,
+    pub(crate) extra: Vec<(&'static str, Map<String, Value>)>,
+    pub(crate) skip: bool,
+}
+
+thread_local! {
+    static CURRENT: Cell<Option<Box<State>>> = const { Cell::new(None) };
+}
+
+/// Makes `state` the current scope; returns the scope it replaces (an enclosing call's).
+pub(crate) fn enter(state: Box<State>) -> Option<Box<State>> {
+    CURRENT
+        .try_with(|c| c.replace(Some(state)))
+        .unwrap_or_default()
+}
+
+/// Restores `previous` as the current scope; returns the scope that was current (ours).
+pub(crate) fn exit(previous: Option<Box<State>>) -> Option<Box<State>> {
+    CURRENT
+        .try_with(|c| c.replace(previous))
+        .unwrap_or_default()
+}
+
+/// Runs `f` on the current scope, if there is one. The scope is taken out while `f` runs
+/// (so a user `Serialize` impl calling back into this module finds none, rather than
+/// aliasing it) and put back afterwards, even if `f` panics.
+fn with_current(f: impl FnOnce(&mut State)) -> bool {
+    struct PutBack<'a>(&'a Cell<Option<Box<State>>>, Option<Box<State>>);
+    impl Drop for PutBack<'_> {
+        fn drop(&mut self) {
+            self.0.set(self.1.take());
+        }
+    }
+    CURRENT
+        .try_with(|cell| {
+            let mut slot = PutBack(cell, cell.take());
+            match slot.1.as_deref_mut() {
+                Some(state) => {
+                    f(state);
+                    true
+                }
+                None => false,
+            }
+        })
+        .unwrap_or(false)
+}
+
+/// Whether the code runs inside an audited call whose events are recorded. Use it to skip
+/// computing a value that only the audit log needs.
+pub fn is_recording() -> bool {
+    with_current(|_| ())
+}
+
+/// Adds `key: value` to the details of the current call's event (overwriting a detail of
+/// the same name). `value` is serialised now, keeping NaN and infinities as strings.
+///
+/// Does nothing (and serialises nothing) outside an audited call or when auditing is off.
+pub fn record<V: Serialize>(key: impl Into<String>, value: V) {
+    with_current(|state| {
+        let value = to_detail(&value);
+        state.details.insert(key.into(), value);
+    });
+}
+
+/// Chooses which of the handler's declared actions this call performed, for a handler
+/// declared with several (`#[audited(action = "tag_add" | "tag_remove")]`). The last choice
+/// wins.
+///
+/// Choosing an action the handler did not declare is a bug: the call's event is then logged
+/// as failed, under its first declared action, with an error that names the action chosen
+/// (never under the undeclared name). When the action is written as a path such as
+/// `Action::Pause`, the attribute already rejects it at compile time.
+pub fn set_action(action: impl AuditAction) {
+    let name = action.name();
+    with_current(|state| {
+        if state.site.declares(name) {
+            state.chosen = Some(name);
+        } else {
+            state.note_violation(format!(
+                "audit_runtime::scope::set_action({name:?}): not one of the actions this \
+                 handler declares ({})",
+                state.site.declared_list()
+            ));
+        }
+    });
+}
+
+/// Logs one more event, of `action`, when the call ends: with the call's status, error and
+/// details. For a call that does several things at once (hp_change + mode_switch + resume).
+/// `action` must be one of the handler's declared actions (see [`set_action`]).
+pub fn emit(action: impl AuditAction) {
+    emit_with(action, ());
+}
+
+/// Like [`emit`], with details of its own added to (and overriding) the call's details.
+/// `details` should serialise to an object; anything else is kept under the key `value`.
+pub fn emit_with<D: Serialize>(action: impl AuditAction, details: D) {
+    let name = action.name();
+    with_current(|state| {
+        if !state.site.declares(name) {
+            state.note_violation(format!(
+                "audit_runtime::scope::emit({name:?}): not one of the actions this handler \
+                 declares ({})",
+                state.site.declared_list()
+            ));
+            return;
+        }
+        let own = match to_detail(&details) {
+            Value::Null => Map::new(),
+            Value::Object(map) => map,
+            other => Map::from_iter([("value".to_owned(), other)]),
+        };
+        state.extra.push((name, own));
+    });
+}
+
+/// Marks the current call as not auditable (for example a read-only query through an RPC
+/// that can also modify): its own event is not logged, whatever the outcome. Events added
+/// with [`emit`] are still logged.
+pub fn skip() {
+    with_current(|state| state.skip = true);
+}
+
+impl State {
+    fn note_violation(&mut self, message: String) {
+        match &mut self.violation {
+            Some(existing) => {
+                existing.push_str("; ");
+                existing.push_str(&message);
+            }
+            None => self.violation = Some(message),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outside_a_call_everything_is_a_no_op() {
+        struct Panics;
+        impl Serialize for Panics {
+            fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                panic!("must not be serialised outside a call")
+            }
+        }
+        assert!(!is_recording());
+        record("x", Panics);
+        set_action(crate::Action::Pause);
+        emit_with(crate::Action::Pause, Panics);
+        skip();
+    }
+}

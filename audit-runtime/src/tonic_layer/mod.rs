@@ -1,0 +1,271 @@
+//! Who did it, for tonic servers (feature `tonic`): a tower layer that resolves the caller of
+//! each gRPC call and makes it the [actor](crate::actor) of every event logged while the
+//! call's handler runs, so `#[audited]` handlers record it as `details.actor` unchanged.
+//!
+//! ```no_run
+//! # async fn serve(svc: impl Clone) {}
+//! use audit_runtime::tonic_layer::IdentityLayer;
+//! let layer = IdentityLayer::from_env()?          // GRPC_AUTH_TOKENS="alice:tok-a,bob:tok-b"
+//!     .action_for("/ExperimentService/RestoreCheckpoint", "checkpoint_restore");
+//! // tonic::transport::Server::builder().layer(layer).add_service(...)
+//! # Ok::<(), audit_runtime::tonic_layer::TokenSpecError>(())
+//! ```
+//!
+//! The caller, first match wins:
+//! 1. a token, from `authorization: Bearer <token>` or else `x-api-key: <token>`, logged as
+//!    its name in `GRPC_AUTH_TOKENS` (see [`TokenMap::parse`]), or, for a bare or unknown
+//!    token, as `token:` plus the first 8 hex digits of its SHA-256 — never the token itself;
+//! 2. else the peer address, as `peer:<ip>:<port>`.
+//!
+//! When tokens are configured, a call without one of them never reaches the service: it is
+//! answered `UNAUTHENTICATED`, and the refusal is itself logged as a `failed` event. Its
+//! action is the one registered for the method with [`IdentityLayer::action_for`] (so a
+//! refused `RestoreCheckpoint` counts as a failed `checkpoint_restore`), or, for methods
+//! that map to several actions or none, [`DEFAULT_REJECTION_ACTION`]. Its details are
+//! `method`, `actor` (the presented token's fingerprint, or the peer), `grpc_code`
+//! (`"Unauthenticated"`, spelled as `#[audited]` spells gRPC codes) and `reason`.
+//!
+//! This module resolves identities and refuses calls; it does not decode messages or know
+//! any service's actions beyond what it is told.
+
+mod tokens;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use serde_json::{Map, Value};
+use tonic::transport::server::TcpConnectInfo;
+
+use crate::{AuditLogger, Status};
+
+pub use tokens::{AUTH_TOKENS_ENV_VAR, TokenMap, TokenSpecError, token_fingerprint};
+
+/// The action a refused call is logged under when its method has no single action.
+pub const DEFAULT_REJECTION_ACTION: &str = "access_denied";
+
+/// The caller of one call, as resolved from its metadata and connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// A token that `GRPC_AUTH_TOKENS` accepts, with the actor it is logged as.
+    Known(String),
+    /// A token that is not configured (or no tokens are), logged by fingerprint.
+    UnknownToken(String),
+    /// No token: the peer address, `peer:<ip>:<port>`, if the transport knows it.
+    Anonymous(Option<String>),
+}
+
+impl Caller {
+    /// What goes into `details.actor`, if anything is known.
+    pub fn actor(&self) -> Option<&str> {
+        match self {
+            Caller::Known(actor) | Caller::UnknownToken(actor) => Some(actor),
+            Caller::Anonymous(peer) => peer.as_deref(),
+        }
+    }
+}
+
+/// Extracts the presented token: `authorization: Bearer <token>` (scheme case-insensitive),
+/// else `x-api-key`. Empty values count as absent.
+pub fn presented_token(headers: &http::HeaderMap) -> Option<&str> {
+    let bearer = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then_some(token.trim())
+        });
+    bearer
+        .or_else(|| {
+            headers
+                .get("x-api-key")
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+        })
+        .filter(|t| !t.is_empty())
+}
+
+/// Configures identity and, optionally, authentication for a tonic server; see the
+/// [module docs](self). Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct IdentityLayer {
+    config: Arc<Config>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Config {
+    tokens: Option<TokenMap>,
+    logger: Option<AuditLogger>,
+    actions: HashMap<String, String>,
+    rejection_action: Option<String>,
+}
+
+impl IdentityLayer {
+    /// A layer that identifies callers and refuses nobody.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A layer configured from [`AUTH_TOKENS_ENV_VAR`]: authenticating when it lists tokens,
+    /// identifying only when it is unset or empty.
+    pub fn from_env() -> Result<Self, TokenSpecError> {
+        Ok(Self::new().tokens(TokenMap::from_env()?))
+    }
+
+    fn config_mut(&mut self) -> &mut Config {
+        // Configuration happens before the layer is shared, so this never clones in practice.
+        Arc::make_mut(&mut self.config)
+    }
+
+    /// Requires one of `tokens` on every call (`None` or an empty map: require nothing).
+    pub fn tokens(mut self, tokens: impl Into<Option<TokenMap>>) -> Self {
+        self.config_mut().tokens = tokens.into().filter(|t| !t.is_empty());
+        self
+    }
+
+    /// Logs refusals to `logger` instead of the global logger.
+    pub fn logger(mut self, logger: AuditLogger) -> Self {
+        self.config_mut().logger = Some(logger);
+        self
+    }
+
+    /// Logs a refused call to `method` (the gRPC path, `/Service/Method`) as `action`.
+    pub fn action_for(mut self, method: impl Into<String>, action: impl Into<String>) -> Self {
+        self.config_mut()
+            .actions
+            .insert(method.into(), action.into());
+        self
+    }
+
+    /// The action for refused calls to methods without one of their own (default
+    /// [`DEFAULT_REJECTION_ACTION`]).
+    pub fn rejection_action(mut self, action: impl Into<String>) -> Self {
+        self.config_mut().rejection_action = Some(action.into());
+        self
+    }
+
+    /// Whether calls must carry a configured token.
+    pub fn requires_token(&self) -> bool {
+        self.config.tokens.is_some()
+    }
+
+    /// Resolves the caller of a request with these `headers`, from `peer`.
+    pub fn resolve(&self, headers: &http::HeaderMap, peer: Option<std::net::SocketAddr>) -> Caller {
+        match presented_token(headers) {
+            Some(token) => match self
+                .config
+                .tokens
+                .as_ref()
+                .and_then(|tokens| tokens.actor_for(token))
+            {
+                Some(actor) => Caller::Known(actor),
+                None => Caller::UnknownToken(token_fingerprint(token)),
+            },
+            None => Caller::Anonymous(peer.map(|p| format!("peer:{p}"))),
+        }
+    }
+
+    fn refusal(&self, caller: &Caller) -> Option<&'static str> {
+        self.config.tokens.as_ref()?;
+        match caller {
+            Caller::Known(_) => None,
+            Caller::UnknownToken(_) => Some("unknown token"),
+            Caller::Anonymous(_) => Some("missing token"),
+        }
+    }
+
+    fn log_refusal(&self, method: &str, caller: &Caller, reason: &str) {
+        let config = &self.config;
+        let action = config
+            .actions
+            .get(method)
+            .or(config.rejection_action.as_ref())
+            .map_or(DEFAULT_REJECTION_ACTION, String::as_str);
+        let mut details = Map::new();
+        details.insert("method".into(), Value::from(method));
+        if let Some(actor) = caller.actor() {
+            details.insert("actor".into(), Value::from(actor));
+        }
+        details.insert(
+            "grpc_code".into(),
+            Value::from(format!("{:?}", tonic::Code::Unauthenticated)),
+        );
+        details.insert("reason".into(), Value::from(reason));
+        let error = format!("unauthenticated: {reason}");
+        let written = match &config.logger {
+            Some(logger) => logger
+                .log_details(action, Status::Failed, details, Some(&error), None)
+                .map(drop),
+            None => crate::log_details(action, Status::Failed, details, Some(&error)).map(drop),
+        };
+        if let Err(e) = written {
+            // The refusal stands either way; a lost audit record must at least be visible.
+            eprintln!("audit log: cannot record a refused call to {method}: {e}");
+        }
+    }
+}
+
+impl<S> tower_layer::Layer<S> for IdentityLayer {
+    type Service = IdentityService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        IdentityService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service [`IdentityLayer`] wraps around a tonic server's routes.
+#[derive(Debug, Clone)]
+pub struct IdentityService<S> {
+    inner: S,
+    layer: IdentityLayer,
+}
+
+/// The future of [`IdentityService`]: the inner call with its actor set, or a refusal.
+pub type IdentityFuture<R, E> = Pin<Box<dyn Future<Output = Result<R, E>> + Send>>;
+
+impl<S, ReqBody, ResBody> tower_service::Service<http::Request<ReqBody>> for IdentityService<S>
+where
+    S: tower_service::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ResBody: Default + Send + 'static,
+{
+    type Response = http::Response<ResBody>;
+    type Error = S::Error;
+    type Future = IdentityFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
+        let peer = request
+            .extensions()
+            .get::<TcpConnectInfo>()
+            .and_then(TcpConnectInfo::remote_addr);
+        let caller = self.layer.resolve(request.headers(), peer);
+        if let Some(reason) = self.layer.refusal(&caller) {
+            self.layer
+                .log_refusal(request.uri().path(), &caller, reason);
+            let status = tonic::Status::unauthenticated(format!(
+                "{reason}: send `authorization: Bearer <token>` or `x-api-key: <token>`"
+            ));
+            return Box::pin(std::future::ready(Ok(status.into_http())));
+        }
+        let future = self.inner.call(request);
+        match caller.actor() {
+            Some(actor) => Box::pin(crate::actor::with_actor(actor.to_owned(), future)),
+            None => Box::pin(future),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,149 @@
+//! The example experiment server: a WeightsLab-compatible `ExperimentService` over an
+//! in-memory experiment, every call audited.
+//!
+//! ```text
+//! cargo run --example experiment_server -- [--addr HOST:PORT] [--log-dir DIR] [--format json|csv|none]
+//! ```
+//! - `--addr`: default `GRPC_BACKEND_HOST`:`GRPC_BACKEND_PORT` (each defaulting to
+//!   `127.0.0.1` and `50051`).
+//! - `--log-dir`: default `./runs/demo`.
+//! - `--format`: default `AUDIT_LOG_FORMAT`, else `json`.
+//! - `GRPC_AUTH_TOKENS=alice:tok-a,bob:tok-b`: require one of these tokens
+//!   (`authorization: Bearer <token>` or `x-api-key`); callers are logged by name.
+//!
+//! Ctrl-C or SIGTERM stops it cleanly: running calls finish and every event is on disk.
+
+use std::error::Error;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use audit_runtime::tonic_layer::IdentityLayer;
+use audit_runtime::{AuditLogger, Format};
+use audited::experiment::Experiment;
+use audited::server::{ExperimentServer, identity_for_service, serve};
+
+const USAGE: &str =
+    "usage: experiment_server [--addr HOST:PORT] [--log-dir DIR] [--format json|csv|none]
+
+  --addr     where to listen (default: $GRPC_BACKEND_HOST:$GRPC_BACKEND_PORT, else 127.0.0.1:50051)
+  --log-dir  the audit log's directory (default: ./runs/demo)
+  --format   json, csv or none (default: $AUDIT_LOG_FORMAT, else json)
+
+  GRPC_AUTH_TOKENS=name:token,...  require a token; callers are logged by name";
+
+struct Args {
+    addr: String,
+    log_dir: PathBuf,
+    format: Option<Format>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let host = std::env::var("GRPC_BACKEND_HOST").unwrap_or_else(|_| "127.0.0.1".into());
+    let port = std::env::var("GRPC_BACKEND_PORT").unwrap_or_else(|_| "50051".into());
+    let mut args = Args {
+        addr: format!("{host}:{port}"),
+        log_dir: PathBuf::from("runs/demo"),
+        format: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
+            _ => (arg.clone(), None),
+        };
+        if flag == "-h" || flag == "--help" {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .ok_or_else(|| format!("{flag} needs a value\n\n{USAGE}"))
+        };
+        match flag.as_str() {
+            "--addr" => args.addr = value()?,
+            "--log-dir" => args.log_dir = PathBuf::from(value()?),
+            "--format" => {
+                let v = value()?;
+                args.format = Some(v.parse().map_err(|e| format!("--format: {e}"))?);
+            }
+            _ => return Err(format!("unknown argument {arg:?}\n\n{USAGE}")),
+        }
+    }
+    Ok(args)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            eprintln!("cannot listen for Ctrl-C: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                eprintln!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    eprintln!("shutting down: finishing running calls");
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn Error>> {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{message}");
+            std::process::exit(2);
+        }
+    };
+    let addr: SocketAddr = tokio::net::lookup_host(&args.addr)
+        .await?
+        .next()
+        .ok_or_else(|| format!("cannot resolve {}", args.addr))?;
+
+    let mut builder = AuditLogger::builder(&args.log_dir).experiment("experiment_server");
+    if let Some(format) = args.format {
+        builder = builder.format(format);
+    }
+    let logger = builder.build()?;
+    let log_path = logger.path().map_or_else(
+        || "nowhere (format none)".to_owned(),
+        |p| p.display().to_string(),
+    );
+    let identity = identity_for_service(IdentityLayer::from_env()?).logger(logger.clone());
+    let auth = if identity.requires_token() {
+        "tokens required (GRPC_AUTH_TOKENS)"
+    } else {
+        "no tokens configured: callers identified by address"
+    };
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    println!("ExperimentService listening on {}", listener.local_addr()?);
+    println!("audit log: {log_path}");
+    println!("auth: {auth}");
+
+    let service = ExperimentServer::new(Arc::new(Experiment::default()), logger.clone());
+    serve(listener, service, identity, shutdown_signal()).await?;
+
+    // Every event is already in the file; make it durable before saying so.
+    logger.flush()?;
+    let summary = logger.get_log_summary()?;
+    println!("stopped; {} events in {log_path}", summary.total_events);
+    Ok(())
+}
