@@ -105,6 +105,7 @@ pub fn audited(args: Args, func: ItemFn) -> syn::Result<TokenStream> {
         // `capture` must still see them after the body ran.
         let output = async_trait::future_output(&sig.output);
         let finish = finish(output);
+        async_trait::reborrow_mut_self(&sig, &mut inner.block);
         let original = &inner.block;
         let instrumented: Block = syn::parse_quote! {{
             #site
