@@ -13,71 +13,46 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
-use crate::commit::GroupCommit;
 use crate::encode::{self, Record};
-use crate::fsutil::{self, FileId, LockFile, read_at_most};
-use crate::read::salvage_csv;
+use crate::fsutil::{self, FileId, read_at_most};
+use crate::log_file::{LogFile, OpenState};
+use crate::read::{SalvageError, salvage_csv};
 use crate::recovery::{Recovery, RecoveryKind};
 use crate::summary::{LogSummary, summarize_csv_snapshot};
-use crate::timestamp::{MonotonicClock, TIMESTAMP_LEN};
+use crate::timestamp::MonotonicClock;
 use crate::{AuditError, Durability, Timestamp};
 
 const HEADER: &[u8] = b"timestamp,action_type,status,details,error";
 
 #[derive(Debug)]
-struct State {
+pub(crate) struct State {
     file: Arc<File>,
     id: FileId,
     terminator: &'static [u8],
 }
 
-/// An open `audit_log.csv`.
-#[derive(Debug)]
-pub(crate) struct CsvLog {
-    path: PathBuf,
-    lock: LockFile,
-    state: Mutex<State>,
-    clock: MonotonicClock,
-    durability: Durability,
-    commit: GroupCommit,
+impl OpenState for State {
+    fn file(&self) -> &Arc<File> {
+        &self.file
+    }
 }
 
-impl CsvLog {
-    /// Opens (or creates) the log at `path`. With `verify`, every row is checked; without,
-    /// only the header and that the last row is complete.
-    pub(crate) fn open(
-        path: PathBuf,
-        durability: Durability,
-        verify: bool,
-    ) -> Result<(CsvLog, Option<Recovery>), AuditError> {
-        let lock = LockFile::open(lock_path(&path))?;
-        let clock = MonotonicClock::new();
-        let (state, recovery) = {
-            let _guard = lock.lock()?;
-            fsutil::remove_stale_temps(&path);
-            load(&path, &clock, verify)?
-        };
-        let log = CsvLog {
-            path,
-            lock,
-            state: Mutex::new(state),
-            clock,
-            durability,
-            commit: GroupCommit::default(),
-        };
-        Ok((log, recovery))
-    }
+/// An open `audit_log.csv`.
+pub(crate) type CsvLog = LogFile<State>;
 
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
-    }
+/// Opens (or creates) the log at `path`. With `verify`, every row is checked; without, only
+/// the header and that the last row is complete.
+pub(crate) fn open(
+    path: PathBuf,
+    durability: Durability,
+    verify: bool,
+) -> Result<(CsvLog, Option<Recovery>), AuditError> {
+    LogFile::open(path, durability, |path, clock| load(path, clock, verify))
+}
 
-    fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
+impl LogFile<State> {
     /// Appends one event and returns the timestamp it got.
     pub(crate) fn append(
         &self,
@@ -86,59 +61,47 @@ impl CsvLog {
     ) -> Result<Timestamp, AuditError> {
         let (ts, seq) = {
             let mut state = self.state();
-            let _guard = self.lock.lock()?;
-            if FileId::of_path(&self.path)? != Some(state.id) {
-                let (fresh, recovery) = load(&self.path, &self.clock, false)?;
-                if let Some(recovery) = recovery {
-                    recovery.report();
-                }
-                *state = fresh;
-            }
             let mut row = encode::csv_row(record, state.terminator)?;
+            let _guard = self.lock.lock()?;
+            let before = match state.id.len_if_current(&state.file, &self.path)? {
+                Some(len) => len,
+                None => {
+                    let (fresh, recovery) = load(&self.path, &self.clock, false)?;
+                    if let Some(recovery) = recovery {
+                        recovery.report();
+                    }
+                    *state = fresh;
+                    row = encode::csv_row(record, state.terminator)?;
+                    state
+                        .file
+                        .metadata()
+                        .map_err(|e| AuditError::io("inspect", &self.path, e))?
+                        .len()
+                }
+            };
             if let Some(newest) = self.newest_from_lock_file()? {
                 self.clock.observe(newest);
             }
             let ts = self.clock.next_after(wanted);
             row.set_timestamp(ts);
-            let before = state
-                .file
-                .metadata()
-                .map_err(|e| AuditError::io("inspect", &self.path, e))?
-                .len();
             if let Err(e) = (&*state.file).write_all(&row.bytes) {
                 // Cut off whatever part of the row made it, so the next row starts cleanly.
                 let _ = state.file.set_len(before);
                 return Err(AuditError::io("append event to", &self.path, e));
             }
-            self.lock.write_payload(&ts.to_bytes())?;
-            (ts, self.commit.note_write())
+            self.lock.write_payload(&ts.as_micros().to_le_bytes())?;
+            (ts, self.note_write())
         };
-        if self.durability == Durability::Synced {
-            self.sync_through(seq)?;
-        }
+        self.after_write(seq)?;
         Ok(ts)
     }
 
+    /// The newest timestamp any process wrote, kept in the lock file as 8 little-endian
+    /// bytes of microseconds (the CSV's last row is expensive to find from the end).
     fn newest_from_lock_file(&self) -> Result<Option<Timestamp>, AuditError> {
-        let mut buf = [0u8; TIMESTAMP_LEN];
+        let mut buf = [0u8; 8];
         let n = self.lock.read_payload(&mut buf)?;
-        Ok((n == TIMESTAMP_LEN)
-            .then(|| std::str::from_utf8(&buf).ok()?.parse().ok())
-            .flatten())
-    }
-
-    fn sync_through(&self, seq: u64) -> Result<(), AuditError> {
-        self.commit
-            .sync_through(seq, || {
-                let state = self.state();
-                (state.file.clone(), self.commit.written())
-            })
-            .map_err(|e| AuditError::io("sync", &self.path, e))
-    }
-
-    /// Makes everything written so far durable.
-    pub(crate) fn sync(&self) -> Result<(), AuditError> {
-        self.sync_through(self.commit.written())
+        Ok((n == buf.len()).then(|| Timestamp::from_micros(i64::from_le_bytes(buf))))
     }
 
     /// Counts the events in a snapshot: the rows that existed when the lock was taken.
@@ -155,14 +118,6 @@ impl CsvLog {
         };
         summarize_csv_snapshot(file, len)
     }
-}
-
-fn lock_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.lock"))
 }
 
 fn open_append(path: &Path) -> Result<File, AuditError> {
@@ -226,7 +181,10 @@ fn load(
         newest = Some(event.timestamp);
         Ok(())
     })
-    .map_err(|e| e.into_audit_error(path))?;
+    .map_err(|e| match e {
+        SalvageError::Io(e) => AuditError::io("read", path, e),
+        SalvageError::Callback(e) => e,
+    })?;
     if let Some(newest) = newest {
         clock.observe(newest);
     }
@@ -234,6 +192,13 @@ fn load(
         && report.problems.is_empty()
         && report.good_prefix_len == len
     {
+        if report.needs_line_break {
+            // The last record is complete but unterminated: end it, so the next row is a
+            // row of its own.
+            (&file)
+                .write_all(terminator)
+                .map_err(|e| AuditError::io("append to", path, e))?;
+        }
         return Ok((state_for(path, file, terminator)?, None));
     }
     // Damaged: keep the original bytes, then rewrite with every row that could be read.
@@ -258,7 +223,7 @@ fn load(
             row.set_timestamp(event.timestamp);
             out.write_all(&row.bytes)
         })
-        .map_err(|e| e.into_io())?;
+        .map_err(crate::json_file::salvage_io)?;
         out.flush()?;
         rewrite_report = Some(report);
         Ok(())

@@ -29,6 +29,28 @@ impl FileId {
         })
     }
 
+    /// Whether `file` is still the file at `path` (not renamed over or deleted).
+    ///
+    /// Checked before every write, so it must be cheap: one `fstat` of the open handle. A
+    /// file replaced by a rename or removed has no links left; only when it has an unusual
+    /// link count (someone hard-linked it) does this fall back to comparing with the path.
+    /// Returns the file's length when it is still the file at `path`, `None` when stale.
+    pub(crate) fn len_if_current(
+        self,
+        file: &File,
+        path: &Path,
+    ) -> Result<Option<u64>, AuditError> {
+        let meta = file
+            .metadata()
+            .map_err(|e| AuditError::io("inspect", path, e))?;
+        let current = match meta.nlink() {
+            0 => false,
+            1 => true,
+            _ => FileId::of_path(path)? == Some(self),
+        };
+        Ok(current.then_some(meta.len()))
+    }
+
     /// The identity of whatever is at `path` now, or `None` if nothing is.
     pub(crate) fn of_path(path: &Path) -> Result<Option<FileId>, AuditError> {
         match fs::metadata(path) {

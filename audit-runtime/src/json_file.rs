@@ -32,12 +32,12 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
-use crate::commit::GroupCommit;
 use crate::encode::{self, Record};
-use crate::fsutil::{self, FileId, LockFile, read_at_most};
-use crate::read::{JsonElement, JsonScanner, salvage_json};
+use crate::fsutil::{self, FileId, read_at_most};
+use crate::log_file::{LogFile, OpenState};
+use crate::read::{JsonElement, JsonScanner, SalvageError, salvage_json};
 use crate::recovery::{Recovery, RecoveryKind};
 use crate::summary::{LogSummary, summarize_json_snapshot};
 use crate::timestamp::{MonotonicClock, TIMESTAMP_LEN};
@@ -57,7 +57,7 @@ fn gap_for(content: u64) -> u64 {
 }
 
 #[derive(Debug)]
-struct State {
+pub(crate) struct State {
     file: Arc<File>,
     id: FileId,
     /// Offset of the newest event's `{`, or of the `]` when the log is empty. The byte before
@@ -66,53 +66,26 @@ struct State {
     gap_end: u64,
 }
 
-/// An open `audit_log.json`.
-#[derive(Debug)]
-pub(crate) struct JsonLog {
-    path: PathBuf,
-    lock: LockFile,
-    state: Mutex<State>,
-    clock: MonotonicClock,
-    durability: Durability,
-    commit: GroupCommit,
+impl OpenState for State {
+    fn file(&self) -> &Arc<File> {
+        &self.file
+    }
 }
 
-impl JsonLog {
-    /// Opens (or creates) the log at `path`, continuing whatever is there. With `verify`, the
-    /// whole file is checked; without, only its first event and its end.
-    pub(crate) fn open(
-        path: PathBuf,
-        durability: Durability,
-        verify: bool,
-    ) -> Result<(JsonLog, Option<Recovery>), AuditError> {
-        let lock = LockFile::open(lock_path(&path))?;
-        let clock = MonotonicClock::new();
-        let (state, recovery) = {
-            let _guard = lock.lock()?;
-            fsutil::remove_stale_temps(&path);
-            load(&path, &clock, verify)?
-        };
-        let log = JsonLog {
-            path,
-            lock,
-            state: Mutex::new(state),
-            clock,
-            durability,
-            commit: GroupCommit::default(),
-        };
-        Ok((log, recovery))
-    }
+/// An open `audit_log.json`.
+pub(crate) type JsonLog = LogFile<State>;
 
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
-    }
+/// Opens (or creates) the log at `path`, continuing whatever is there. With `verify`, the
+/// whole file is checked; without, only its first event and its end.
+pub(crate) fn open(
+    path: PathBuf,
+    durability: Durability,
+    verify: bool,
+) -> Result<(JsonLog, Option<Recovery>), AuditError> {
+    LogFile::open(path, durability, |path, clock| load(path, clock, verify))
+}
 
-    fn state(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock cannot leave the file half-updated (each update is a
-        // single write or an atomic rename), so the state is still usable.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
+impl LogFile<State> {
     /// Writes one event and returns the timestamp it got (strictly later than every event
     /// already in the file, and not earlier than `wanted`).
     pub(crate) fn append(
@@ -145,32 +118,16 @@ impl JsonLog {
             } else {
                 self.regrow(&mut state, chunk)?;
             }
-            (ts, self.commit.note_write())
+            (ts, self.note_write())
         };
-        if self.durability == Durability::Synced {
-            self.sync_through(seq)?;
-        }
+        self.after_write(seq)?;
         Ok(ts)
-    }
-
-    fn sync_through(&self, seq: u64) -> Result<(), AuditError> {
-        self.commit
-            .sync_through(seq, || {
-                let state = self.state();
-                (state.file.clone(), self.commit.written())
-            })
-            .map_err(|e| AuditError::io("sync", &self.path, e))
-    }
-
-    /// Makes everything written so far durable.
-    pub(crate) fn sync(&self) -> Result<(), AuditError> {
-        self.sync_through(self.commit.written())
     }
 
     /// With the lock held: makes sure `state` describes the file at the path and where its
     /// gap ends now. Returns the newest event's timestamp (`None` for an empty log).
     fn locate_gap(&self, state: &mut State) -> Result<Option<Timestamp>, AuditError> {
-        if FileId::of_path(&self.path)? != Some(state.id) {
+        if state.id.len_if_current(&state.file, &self.path)?.is_none() {
             // Rewritten by another process, or removed by someone: start over from the path.
             let (fresh, recovery) = load(&self.path, &self.clock, false)?;
             if let Some(recovery) = recovery {
@@ -200,15 +157,9 @@ impl JsonLog {
                 }
                 _ => return self.reload_after_foreign_change(state),
             }
-            return match window[2] {
-                b']' => Ok(None),
-                b'{' if n == WINDOW && window[2..2 + EVENT_HEAD.len()] == *EVENT_HEAD => {
-                    let text = std::str::from_utf8(&window[2 + EVENT_HEAD.len()..])
-                        .ok()
-                        .and_then(|t| t.parse::<Timestamp>().ok());
-                    Ok(Some(text.unwrap_or(Timestamp::MIN)))
-                }
-                _ => self.reload_after_foreign_change(state),
+            return match first_element(&window[2..n]) {
+                Some(first) => Ok(first),
+                None => self.reload_after_foreign_change(state),
             };
         }
     }
@@ -314,14 +265,6 @@ fn restore_gap(file: &File, at: u64, len: u64) {
     }
 }
 
-fn lock_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.lock"))
-}
-
 fn write_spaces(out: &mut impl Write, mut n: u64) -> io::Result<()> {
     let block = [b' '; 64 * 1024];
     while n > 0 {
@@ -332,17 +275,32 @@ fn write_spaces(out: &mut impl Write, mut n: u64) -> io::Result<()> {
     Ok(())
 }
 
-/// The newest event's timestamp, read from the first event line.
+/// Reads what starts at the gap's end: `None` for `]` (an empty log), `Some(newest)` for an
+/// event, where `newest` is `Timestamp::MIN` if the element's head is not ours (written by
+/// another tool: its time is unknown, so only this process's clock orders new events).
+/// The outer `None` means it is neither.
+fn first_element(bytes: &[u8]) -> Option<Option<Timestamp>> {
+    match bytes.first()? {
+        b']' => Some(None),
+        b'{' => Some(Some(
+            bytes
+                .strip_prefix(EVENT_HEAD)
+                .and_then(|rest| rest.get(..TIMESTAMP_LEN))
+                .and_then(Timestamp::parse_fixed)
+                .unwrap_or(Timestamp::MIN),
+        )),
+        _ => None,
+    }
+}
+
+/// The newest event's timestamp (`None` for an empty log), read at the gap's end.
 fn newest_timestamp(file: &File, first: u64, path: &Path) -> Result<Option<Timestamp>, AuditError> {
     let mut head = [0u8; EVENT_HEAD.len() + TIMESTAMP_LEN];
     let n = read_at_most(file, &mut head, first).map_err(|e| AuditError::io("read", path, e))?;
-    if n == head.len() && head.starts_with(EVENT_HEAD) {
-        let ts = std::str::from_utf8(&head[EVENT_HEAD.len()..])
-            .ok()
-            .and_then(|t| t.parse::<Timestamp>().ok());
-        return Ok(Some(ts.unwrap_or(Timestamp::MIN)));
-    }
-    Ok(None)
+    first_element(&head[..n]).ok_or_else(|| AuditError::Malformed {
+        path: path.to_owned(),
+        reason: format!("byte {first}: expected an event or ']' after the free space"),
+    })
 }
 
 /// With the lock held: opens the log at `path`, creating, migrating or salvaging it as needed.
@@ -405,8 +363,7 @@ fn is_blank(file: &File, len: u64, path: &Path) -> Result<bool, AuditError> {
         return Ok(false);
     }
     let mut bytes = Vec::with_capacity(len as usize);
-    (&*file)
-        .take(len)
+    file.take(len)
         .read_to_end(&mut bytes)
         .map_err(|e| AuditError::io("read", path, e))?;
     Ok(bytes.iter().all(u8::is_ascii_whitespace))
@@ -534,7 +491,7 @@ fn full_load(path: &Path, len: u64) -> Result<(State, Option<Recovery>), AuditEr
             first = false;
             serde_json::to_writer(&mut out, &el.value).map_err(io::Error::other)
         })
-        .map_err(|e| e.into_io())?;
+        .map_err(salvage_io)?;
         out.write_all(b"\n]\n")?;
         out.flush()?;
         report = Some(salvage);
@@ -580,4 +537,11 @@ fn head_is_gap(file: &File, gap_end: u64) -> io::Result<bool> {
     let mut newline = [0u8; 1];
     reader.read_exact(&mut newline)?;
     Ok(newline[0] == b'\n')
+}
+
+/// Both ways a salvage pass into a file can fail are I/O errors.
+pub(crate) fn salvage_io(e: SalvageError<io::Error>) -> io::Error {
+    match e {
+        SalvageError::Io(e) | SalvageError::Callback(e) => e,
+    }
 }

@@ -26,12 +26,13 @@ pub mod finite;
 mod fsutil;
 mod global;
 mod json_file;
+mod log_file;
 mod logger;
 pub mod outcome;
 pub mod read;
 mod recovery;
 pub mod scope;
-mod summary;
+pub mod summary;
 pub mod timestamp;
 
 pub use action::{Action, AuditAction};

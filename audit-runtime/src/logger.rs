@@ -10,10 +10,10 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::config::{FORMAT_ENV_VAR, resolve_format};
-use crate::csv_file::CsvLog;
+use crate::csv_file::{self, CsvLog};
 use crate::encode::Record;
 use crate::event::details_object;
-use crate::json_file::JsonLog;
+use crate::json_file::{self, JsonLog};
 use crate::recovery::Recovery;
 use crate::summary::LogSummary;
 use crate::{AuditError, Durability, Format, Status, Timestamp, actor, finite};
@@ -138,11 +138,11 @@ impl AuditLoggerBuilder {
         }
         let (sink, recovery) = match (format, path) {
             (Format::Json, Some(path)) => {
-                let (log, recovery) = JsonLog::open(path, self.durability, self.verify_on_open)?;
+                let (log, recovery) = json_file::open(path, self.durability, self.verify_on_open)?;
                 (Sink::Json(log), recovery)
             }
             (Format::Csv, Some(path)) => {
-                let (log, recovery) = CsvLog::open(path, self.durability, self.verify_on_open)?;
+                let (log, recovery) = csv_file::open(path, self.durability, self.verify_on_open)?;
                 (Sink::Csv(log), recovery)
             }
             _ => (Sink::Disabled, None),

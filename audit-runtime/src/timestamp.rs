@@ -7,7 +7,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use chrono::{DateTime, Datelike, NaiveDateTime, Timelike, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Length in bytes of a formatted timestamp (`YYYY-MM-DDTHH:MM:SS.ffffffZ`).
@@ -55,16 +55,15 @@ impl Timestamp {
     pub fn write_to(self, out: &mut [u8; TIMESTAMP_LEN]) {
         let secs = self.0.div_euclid(1_000_000);
         let micros = self.0.rem_euclid(1_000_000) as u32;
-        let dt = DateTime::from_timestamp(secs, 0)
-            .map(|d| d.naive_utc())
-            .unwrap_or(NaiveDateTime::MIN);
+        let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
+        let of_day = secs.rem_euclid(86_400) as u32;
         let fields: [(usize, u32, usize); 7] = [
-            (0, dt.year() as u32, 4),
-            (5, dt.month(), 2),
-            (8, dt.day(), 2),
-            (11, dt.hour(), 2),
-            (14, dt.minute(), 2),
-            (17, dt.second(), 2),
+            (0, year as u32, 4),
+            (5, month, 2),
+            (8, day, 2),
+            (11, of_day / 3600, 2),
+            (14, of_day / 60 % 60, 2),
+            (17, of_day % 60, 2),
             (20, micros, 6),
         ];
         *out = *b"0000-00-00T00:00:00.000000Z";
@@ -74,6 +73,40 @@ impl Timestamp {
                 value /= 10;
             }
         }
+    }
+
+    /// Parses exactly the fixed-width form this crate writes, without the general parser
+    /// (writers read the newest timestamp back before every event).
+    pub fn parse_fixed(bytes: &[u8]) -> Option<Timestamp> {
+        let b: &[u8; TIMESTAMP_LEN] = bytes.try_into().ok()?;
+        if &b[4..5] != b"-"
+            || &b[7..8] != b"-"
+            || b[10] != b'T'
+            || b[13] != b':'
+            || b[16] != b':'
+            || b[19] != b'.'
+            || b[26] != b'Z'
+        {
+            return None;
+        }
+        let num = |range: std::ops::Range<usize>| -> Option<i64> {
+            b[range].iter().try_fold(0i64, |acc, &c| {
+                c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
+            })
+        };
+        let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+        let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+        if !(1..=12).contains(&month)
+            || !(1..=31).contains(&day)
+            || hour > 23
+            || minute > 59
+            || second > 60
+        {
+            return None;
+        }
+        let days = days_from_civil(year, month as u32, day as u32);
+        let secs = days * 86_400 + hour * 3600 + minute * 60 + second;
+        Some(Timestamp::from_micros(secs * 1_000_000 + num(20..26)?))
     }
 
     /// The fixed-width form as bytes.
@@ -92,6 +125,31 @@ impl fmt::Display for Timestamp {
     }
 }
 
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// The inverse of [`civil_from_days`].
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year.rem_euclid(400);
+    let mp = i64::from(if month > 2 { month - 3 } else { month + 9 });
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// A timestamp string that is not RFC 3339 / ISO 8601.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid timestamp {0:?}: expected ISO 8601 such as 2026-05-27T14:30:00.123456Z")]
@@ -103,6 +161,9 @@ impl FromStr for Timestamp {
     /// Accepts RFC 3339 with any offset, and also the offset-less form Python's
     /// `datetime.isoformat()` gives (which drops the fraction when it is zero), read as UTC.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(ts) = Timestamp::parse_fixed(s.as_bytes()) {
+            return Ok(ts);
+        }
         let text = s.trim();
         if let Ok(dt) = DateTime::parse_from_rfc3339(text) {
             return Ok(Timestamp::from_micros(dt.timestamp_micros()));
@@ -212,6 +273,39 @@ mod tests {
             let chrono = DateTime::from_timestamp_micros(micros)
                 .map(|d| d.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string());
             assert_eq!(Some(ours), chrono);
+        }
+    }
+
+    #[test]
+    fn fixed_parser_agrees_with_chrono() {
+        for micros in [
+            0,
+            1,
+            -1,
+            951_782_400_000_000,
+            4_102_444_799_999_999,
+            1_709_164_800_654_321,
+            Timestamp::MIN.0,
+            Timestamp::MAX.0,
+        ] {
+            let text = Timestamp::from_micros(micros).to_string();
+            assert_eq!(
+                Timestamp::parse_fixed(text.as_bytes()),
+                Some(Timestamp::from_micros(micros)),
+                "{text}"
+            );
+            let chrono = DateTime::parse_from_rfc3339(&text)
+                .unwrap()
+                .timestamp_micros();
+            assert_eq!(chrono, micros);
+        }
+        for bad in [
+            "2026-13-01T00:00:00.000000Z",
+            "2026-01-01T00:00:00.00000xZ",
+            "2026-01-01 00:00:00.000000Z",
+            "",
+        ] {
+            assert_eq!(Timestamp::parse_fixed(bad.as_bytes()), None, "{bad}");
         }
     }
 

@@ -1,144 +1,256 @@
-//! TEMPORARY stand-in (replaced by the real streaming readers on merge of branch `read`).
-#![allow(missing_docs, dead_code)]
-use std::io::{self, BufRead, BufReader, Read, Seek};
+//! Reading audit logs: streaming, in constant memory, both formats, including the files the
+//! spec's Python reference writes.
+//!
+//! - [`JsonScanner`] walks the JSON array one element at a time, with byte offsets;
+//!   [`salvage_json`] recovers what can be recovered from a damaged one.
+//! - [`CsvEvents`] reads the CSV log row by row; [`salvage_csv`] recovers a damaged one and
+//!   says where its good prefix ends.
+//! - [`detect`] tells the format from the content, [`open_events`] streams the events of
+//!   either.
+//!
+//! This module only reads: it never changes a file.
 
-use crate::AuditEvent;
+pub mod csv;
+pub mod json;
+pub mod lenient;
+mod salvage;
 
-pub struct JsonElement {
-    pub start: u64,
-    pub end: u64,
-    pub value: serde_json::Value,
-    pub non_finite_tokens: u32,
-    pub single_line: bool,
-    pub starts_line: bool,
-}
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct ScanError {
-    pub offset: u64,
-    pub line: u64,
-    pub message: String,
-}
-impl std::fmt::Display for ScanError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "byte {} (line {}): {}",
-            self.offset, self.line, self.message
-        )
-    }
-}
+pub use self::csv::{CsvEvents, CsvSalvageReport, RecordPosition, salvage_csv};
+pub use self::json::{
+    JsonElement, JsonScanner, RawElement, ScanError, value_into_event, value_to_event,
+};
+pub use self::salvage::{SalvageError, SalvageReport, salvage_json};
 
-pub struct JsonScanner<R> {
-    lines: Vec<(u64, Vec<u8>)>,
-    idx: usize,
-    end: Option<u64>,
-    _r: std::marker::PhantomData<R>,
-}
-impl<R: Read + Seek> JsonScanner<R> {
-    pub fn new(reader: R) -> Self {
-        let mut lines = Vec::new();
-        let mut off = 0u64;
-        let mut end = None;
-        for line in BufReader::new(reader).split(b'\n').map_while(Result::ok) {
-            let len = line.len() as u64 + 1;
-            let t: &[u8] = line.strip_suffix(b",").unwrap_or(&line);
-            if t.starts_with(b"{") {
-                lines.push((off, t.to_vec()));
-            } else if t == b"]" {
-                end = Some(off);
-            }
-            off += len;
-        }
-        JsonScanner {
-            lines,
-            idx: 0,
-            end,
-            _r: std::marker::PhantomData,
-        }
-    }
-    pub fn next_element(&mut self) -> Result<Option<JsonElement>, ScanError> {
-        let Some((start, bytes)) = self.lines.get(self.idx) else {
-            return Ok(None);
-        };
-        self.idx += 1;
-        let value = serde_json::from_slice(bytes).map_err(|e| ScanError {
-            offset: *start,
-            line: 0,
-            message: e.to_string(),
-        })?;
-        Ok(Some(JsonElement {
-            start: *start,
-            end: start + bytes.len() as u64,
-            value,
-            non_finite_tokens: 0,
-            single_line: true,
-            starts_line: true,
-        }))
-    }
-    pub fn array_end(&self) -> Option<u64> {
-        self.end
+use crate::{AuditError, AuditEvent, Format};
+
+/// Tells the format of a log from its content: the first non-whitespace byte `[` is JSON, a
+/// first line starting with the CSV header's first column (`timestamp,`) is CSV. An empty or
+/// whitespace-only file goes by its extension (`.csv` is CSV, anything else JSON, the spec's
+/// default).
+pub fn detect(path: impl AsRef<Path>) -> Result<Format, AuditError> {
+    let path = path.as_ref();
+    let file = File::open(path).map_err(|e| AuditError::io("open", path, e))?;
+    match detect_reader(file) {
+        Ok(format) => Ok(format),
+        Err(Detect::Empty) => Ok(by_extension(path)),
+        Err(Detect::Io(e)) => Err(AuditError::io("read", path, e)),
+        Err(Detect::Neither(found)) => Err(AuditError::Malformed {
+            path: path.to_owned(),
+            reason: format!(
+                "neither a JSON log (starting with '[') nor a CSV log (starting with the header \
+                 {}); it starts with {found:?}",
+                self::csv::HEADER.join(",")
+            ),
+        }),
     }
 }
 
-#[derive(Debug, Default)]
-pub struct SalvageReport {
-    pub recovered: u64,
-    pub problems: Vec<ScanError>,
-    pub non_finite_tokens: u64,
-    pub good_prefix_len: u64,
-}
-pub struct SalvageError(io::Error);
-impl SalvageError {
-    pub fn into_io(self) -> io::Error {
-        self.0
-    }
-    pub fn into_audit_error(self, path: &std::path::Path) -> crate::AuditError {
-        crate::AuditError::io("read", path, self.0)
+fn by_extension(path: &Path) -> Format {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some(ext) if ext.eq_ignore_ascii_case("csv") => Format::Csv,
+        _ => Format::Json,
     }
 }
-pub fn salvage_json<R: Read + Seek, E: std::fmt::Display>(
-    reader: R,
-    mut on: impl FnMut(JsonElement) -> Result<(), E>,
-) -> Result<SalvageReport, SalvageError> {
-    let mut s = JsonScanner::new(reader);
-    let mut r = SalvageReport::default();
+
+enum Detect {
+    Io(io::Error),
+    Empty,
+    Neither(String),
+}
+
+fn detect_reader(file: File) -> Result<Format, Detect> {
+    let mut reader = BufReader::with_capacity(64 * 1024, file);
+    let mut first_line = Vec::new();
+    let mut buf = [0u8; 64 * 1024];
+    let mut seen_content = false;
     loop {
-        match s.next_element() {
-            Ok(Some(el)) => {
-                on(el).map_err(|e| SalvageError(io::Error::other(e.to_string())))?;
-                r.recovered += 1;
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Detect::Io(e)),
+        };
+        let chunk = &buf[..n];
+        if !seen_content {
+            let Some(k) = chunk.iter().position(|b| !b.is_ascii_whitespace()) else {
+                continue;
+            };
+            if chunk[k] == b'[' {
+                return Ok(Format::Json);
             }
-            Ok(None) => return Ok(r),
-            Err(e) => r.problems.push(e),
+            seen_content = true;
+            first_line.extend_from_slice(&chunk[k..]);
+        } else {
+            first_line.extend_from_slice(chunk);
+        }
+        if first_line.len() >= 256 || memchr::memchr(b'\n', &first_line).is_some() {
+            break;
+        }
+    }
+    if !seen_content {
+        return Err(Detect::Empty);
+    }
+    let line = first_line
+        .strip_prefix("\u{feff}".as_bytes())
+        .unwrap_or(&first_line);
+    let first_column = self::csv::HEADER[0].as_bytes();
+    if line.starts_with(first_column) && line.get(first_column.len()) == Some(&b',') {
+        return Ok(Format::Csv);
+    }
+    let end = memchr::memchr(b'\n', line).unwrap_or(line.len()).min(60);
+    Err(Detect::Neither(
+        String::from_utf8_lossy(&line[..end]).into_owned(),
+    ))
+}
+
+/// An event with where it starts in its file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocatedEvent {
+    /// Byte offset of the event's first byte (the `{` or the row's first byte).
+    pub offset: u64,
+    /// 1-based line of `offset`.
+    pub line: u64,
+    /// The event.
+    pub event: AuditEvent,
+}
+
+/// The events of a log file in the order they are stored: **newest first for JSON**, oldest
+/// first for CSV (as the spec lays the files out). Reads one event at a time. The first
+/// problem ends the stream with an `Err` (a [`AuditError::Malformed`] naming the byte offset
+/// and line, or an [`AuditError::Io`]); after it the iterator returns `None`.
+pub struct EventStream {
+    path: PathBuf,
+    format: Format,
+    inner: Inner,
+    done: bool,
+}
+
+enum Inner {
+    Json(Box<JsonScanner<File>>),
+    Csv(Box<CsvEvents<File>>),
+}
+
+/// Opens a log, detecting its format from the content (see [`detect`]), and streams its
+/// events in stored order (newest first for JSON, oldest first for CSV).
+pub fn open_events(path: impl AsRef<Path>) -> Result<EventStream, AuditError> {
+    let path = path.as_ref();
+    let format = detect(path)?;
+    open_events_as(path, format)
+}
+
+/// Like [`open_events`], with the format given.
+pub fn open_events_as(path: impl AsRef<Path>, format: Format) -> Result<EventStream, AuditError> {
+    let path = path.as_ref();
+    let file = File::open(path).map_err(|e| AuditError::io("open", path, e))?;
+    let inner = match format {
+        Format::Json => Inner::Json(Box::new(JsonScanner::new(file))),
+        Format::Csv => Inner::Csv(Box::new(CsvEvents::new(file))),
+        Format::None => {
+            return Err(AuditError::InvalidFormat {
+                value: "none".to_owned(),
+                origin: "open_events (a log must be json or csv)",
+            });
+        }
+    };
+    Ok(EventStream {
+        path: path.to_owned(),
+        format,
+        inner,
+        done: false,
+    })
+}
+
+impl EventStream {
+    /// The format being read.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// The file being read.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The next event with its position.
+    pub fn next_located(&mut self) -> Option<Result<LocatedEvent, AuditError>> {
+        if self.done {
+            return None;
+        }
+        let result = match &mut self.inner {
+            Inner::Json(scanner) => match scanner.next_element() {
+                Ok(None) => None,
+                Ok(Some(element)) => {
+                    let (offset, line) = (element.start, scanner.last_line());
+                    Some(
+                        element
+                            .into_event()
+                            .map(|event| LocatedEvent {
+                                offset,
+                                line,
+                                event,
+                            })
+                            .map_err(|message| {
+                                malformed(
+                                    &self.path,
+                                    &ScanError {
+                                        offset,
+                                        line,
+                                        message,
+                                    },
+                                )
+                            }),
+                    )
+                }
+                Err(error) => Some(Err(match scanner.take_io_error() {
+                    Some(io) => AuditError::io("read", &self.path, io),
+                    None => malformed(&self.path, &error),
+                })),
+            },
+            Inner::Csv(rows) => rows.next().map(|row| match row {
+                Ok((position, event)) => Ok(LocatedEvent {
+                    offset: position.byte,
+                    line: position.line,
+                    event,
+                }),
+                Err(error) => Err(match rows.take_io_error() {
+                    Some(io) => AuditError::io("read", &self.path, io),
+                    None => malformed(&self.path, &error),
+                }),
+            }),
+        };
+        match result {
+            None => {
+                self.done = true;
+                None
+            }
+            Some(Err(e)) => {
+                self.done = true;
+                Some(Err(e))
+            }
+            Some(ok) => Some(ok),
         }
     }
 }
-pub fn salvage_csv<R: Read, E: std::fmt::Display>(
-    reader: R,
-    mut on: impl FnMut(u64, AuditEvent) -> Result<(), E>,
-) -> Result<SalvageReport, SalvageError> {
-    let mut r = SalvageReport::default();
-    let mut rd = csv::Reader::from_reader(reader);
-    for rec in rd.records() {
-        let rec = rec.map_err(|e| SalvageError(io::Error::other(e.to_string())))?;
-        let ev = AuditEvent {
-            timestamp: rec[0]
-                .parse()
-                .map_err(|e: crate::timestamp::ParseTimestampError| {
-                    SalvageError(io::Error::other(e.to_string()))
-                })?,
-            action_type: rec[1].into(),
-            status: rec[2]
-                .parse()
-                .map_err(|e: crate::event::ParseStatusError| {
-                    SalvageError(io::Error::other(e.to_string()))
-                })?,
-            details: Default::default(),
-            error: None,
-        };
-        on(0, ev).map_err(|e| SalvageError(io::Error::other(e.to_string())))?;
-        r.recovered += 1;
+
+impl Iterator for EventStream {
+    type Item = Result<AuditEvent, AuditError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_located().map(|r| r.map(|located| located.event))
     }
-    Ok(r)
 }
+
+/// The [`AuditError::Malformed`] for a problem found in `path`.
+pub fn malformed(path: &Path, error: &ScanError) -> AuditError {
+    AuditError::Malformed {
+        path: path.to_owned(),
+        reason: error.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,152 @@
+//! The command line, as clap derive types.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Summarise, query, export, verify and follow audit logs (audit_log.json / audit_log.csv).
+///
+/// PATH is a log directory (holding audit_log.json or audit_log.csv) or a log file; the
+/// format is detected from the content.
+#[derive(Debug, Parser)]
+#[command(name = "auditlog", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Totals, per action, per status, first and last timestamp, failures per action, per actor.
+    Summary(SummaryArgs),
+    /// Print the events that match all the filters given.
+    Query(QueryArgs),
+    /// Convert a log to another format (lossless), writing atomically.
+    Export(ExportArgs),
+    /// Check that a log is well formed and in order; report the first problem.
+    Verify(VerifyArgs),
+    /// Print the newest events; with -f, keep printing new ones as they are written.
+    Tail(TailArgs),
+}
+
+/// `auditlog summary`.
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    /// Log directory or file.
+    pub path: PathBuf,
+    /// Print the spec's get_log_summary JSON (total_events, by_action_type, by_status).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `auditlog query`.
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// Log directory or file.
+    pub path: PathBuf,
+    /// Only this action type (repeat for several: any of them matches).
+    #[arg(long = "action", value_name = "ACTION")]
+    pub actions: Vec<String>,
+    /// Only events with this status.
+    #[arg(long, value_enum)]
+    pub status: Option<StatusArg>,
+    /// Only events at or after T (RFC 3339 such as 2026-05-27T14:30:00Z, a date, or a
+    /// relative time such as 30m, 2h, 3d, 1w meaning that long ago).
+    #[arg(long, value_name = "T")]
+    pub since: Option<String>,
+    /// Only events at or before T (same forms as --since).
+    #[arg(long, value_name = "T")]
+    pub until: Option<String>,
+    /// Only events whose details.actor is X (a string, or an object with a field equal to X).
+    #[arg(long, value_name = "X")]
+    pub actor: Option<String>,
+    /// Only events whose JSON text contains TEXT (case-sensitive).
+    #[arg(long, value_name = "TEXT")]
+    pub contains: Option<String>,
+    /// At most N events.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// Oldest first (the default is newest first, like the JSON file).
+    #[arg(long)]
+    pub oldest_first: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+    /// Exit with code 1 when nothing matches.
+    #[arg(long)]
+    pub fail_on_empty: bool,
+}
+
+/// `auditlog export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Log directory or file.
+    pub path: PathBuf,
+    /// Target format.
+    #[arg(long, value_enum)]
+    pub to: ExportFormat,
+    /// Output file (written atomically: a temporary file renamed into place). Default stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// `auditlog verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Log directory or file.
+    pub path: PathBuf,
+}
+
+/// `auditlog tail`.
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    /// Log directory or file.
+    pub path: PathBuf,
+    /// How many of the newest events to print.
+    #[arg(short = 'n', long = "lines", value_name = "N", default_value_t = 10)]
+    pub count: usize,
+    /// Keep printing new events as they are written, until interrupted.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+    /// With -f: how often to look at the file, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 250, hide = true)]
+    pub poll_ms: u64,
+}
+
+/// `--status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusArg {
+    /// "success"
+    Success,
+    /// "failed"
+    Failed,
+}
+
+/// How events are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned columns that fit the terminal.
+    Table,
+    /// One JSON array (our layout: one event per line).
+    Json,
+    /// One JSON object per line.
+    Jsonl,
+    /// The CSV log format (header, one row per event).
+    Csv,
+}
+
+/// `export --to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// audit_log.json layout: one array, newest first, one event per line.
+    Json,
+    /// audit_log.csv layout: header, oldest first.
+    Csv,
+    /// One JSON object per line, oldest first.
+    Jsonl,
+}

@@ -1,0 +1,84 @@
+//! `auditlog export`: converts a log to JSON (the runtime's layout, newest first), CSV (the
+//! runtime's CSV, oldest first) or JSON lines (oldest first), losslessly: a round trip
+//! json → csv → json gives back identical events. A file output is written atomically (a
+//! temporary file in the same directory, synced, then renamed over the target).
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use super::{Order, visit};
+use crate::CliError;
+use crate::cli::{ExportArgs, ExportFormat, OutputFormat};
+use crate::output::{Printer, write_error};
+use crate::source;
+
+/// Writes the converted log.
+pub fn export(args: &ExportArgs) -> Result<u8, CliError> {
+    let log = source::open(&args.path)?;
+    let (format, order) = match args.to {
+        ExportFormat::Json => (OutputFormat::Json, Order::NewestFirst),
+        ExportFormat::Csv => (OutputFormat::Csv, Order::OldestFirst),
+        ExportFormat::Jsonl => (OutputFormat::Jsonl, Order::OldestFirst),
+    };
+    match &args.output {
+        None => {
+            let mut printer = Printer::new(BufWriter::new(std::io::stdout()), format, None, false);
+            visit(&log, order, None, |_| true, |e| printer.event(e))?;
+            printer.finish()?;
+        }
+        Some(target) => {
+            if same_file(target, &log.path) {
+                return Err(CliError::failure(format!(
+                    "refusing to export {} onto itself",
+                    target.display()
+                )));
+            }
+            let dir = match target.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            let temp = tempfile::Builder::new()
+                .prefix(".auditlog-export-")
+                .tempfile_in(dir)
+                .map_err(|e| {
+                    CliError::failure(format!("cannot create a file in {}: {e}", dir.display()))
+                })?;
+            let mut printer = Printer::new(BufWriter::new(temp), format, None, false);
+            let count = visit(&log, order, None, |_| true, |e| printer.event(e))?;
+            let temp = printer
+                .finish()?
+                .into_inner()
+                .map_err(|e| write_error(e.into_error()))?;
+            temp.as_file().sync_all().map_err(write_error)?;
+            temp.persist(target).map_err(|e| {
+                CliError::failure(format!("cannot write {}: {}", target.display(), e.error))
+            })?;
+            sync_dir(dir);
+            eprintln!(
+                "auditlog: wrote {count} events to {} ({})",
+                target.display(),
+                match args.to {
+                    ExportFormat::Json => "json",
+                    ExportFormat::Csv => "csv",
+                    ExportFormat::Jsonl => "jsonl",
+                }
+            );
+        }
+    }
+    std::io::stdout().flush().map_err(write_error)?;
+    Ok(0)
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// Makes the rename durable; failing to is not worth failing the export for.
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}

@@ -1,0 +1,92 @@
+//! `auditlog summary`: counts, first and last timestamp, failures per action, actors.
+
+use std::fmt::Write as _;
+use std::io::Write;
+
+use crate::CliError;
+use crate::cli::SummaryArgs;
+use crate::output::{colour_stdout, write_error};
+use crate::source;
+use crate::stats::{Stats, collect};
+
+/// Prints the summary of a log.
+pub fn summary(args: &SummaryArgs) -> Result<u8, CliError> {
+    let log = source::open(&args.path)?;
+    let stats = collect(&log)?;
+    let text = if args.json {
+        let mut json = serde_json::to_string_pretty(&stats.summary)
+            .map_err(|e| CliError::failure(format!("cannot serialise the summary: {e}")))?;
+        json.push('\n');
+        json
+    } else {
+        render(
+            &log.path.display().to_string(),
+            log.format.as_str(),
+            &stats,
+            colour_stdout(),
+        )
+    };
+    std::io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .map_err(write_error)?;
+    Ok(0)
+}
+
+/// The human-readable summary.
+pub fn render(path: &str, format: &str, stats: &Stats, colour: bool) -> String {
+    let s = &stats.summary;
+    let mut out = String::new();
+    let _ = writeln!(out, "log:       {path} ({format})");
+    if s.total_events == 0 {
+        let _ = writeln!(out, "events:    0 (the log is empty)");
+        return out;
+    }
+    let _ = writeln!(out, "events:    {}", s.total_events);
+    if let (Some(first), Some(last)) = (stats.first, stats.last) {
+        let _ = writeln!(out, "first:     {first}");
+        let _ = writeln!(out, "last:      {last}");
+    }
+    let statuses: Vec<String> = s
+        .by_status
+        .iter()
+        .map(|(status, n)| {
+            if colour && status == "failed" {
+                format!("\x1b[31m{status} {n}\x1b[0m")
+            } else {
+                format!("{status} {n}")
+            }
+        })
+        .collect();
+    let _ = writeln!(out, "by status: {}", statuses.join(", "));
+    let width = s
+        .by_action_type
+        .keys()
+        .map(|k| k.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(6);
+    let _ = writeln!(
+        out,
+        "\n{:<width$}  {:>8}  {:>8}",
+        "action", "events", "failed"
+    );
+    for (action, n) in &s.by_action_type {
+        let failed = stats.failed_by_action.get(action).copied().unwrap_or(0);
+        let _ = writeln!(out, "{action:<width$}  {n:>8}  {failed:>8}");
+    }
+    if !stats.by_actor.is_empty() {
+        let width = stats
+            .by_actor
+            .keys()
+            .map(|k| k.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(5);
+        let _ = writeln!(out, "\n{:<width$}  {:>8}", "actor", "events");
+        for (actor, n) in &stats.by_actor {
+            let _ = writeln!(out, "{actor:<width$}  {n:>8}");
+        }
+    }
+    out
+}

@@ -1,0 +1,193 @@
+//! `auditlog verify`: the file parses, every event has exactly the five fields with valid
+//! values, and timestamps are strictly decreasing (JSON, newest first) or strictly increasing
+//! (CSV, oldest first). The first problem is reported with its byte offset and line, and the
+//! exit code is 1. (Integrity data such as a hash chain is checked here once the runtime
+//! writes it.)
+
+use audit_runtime::read::{CsvEvents, JsonScanner, ScanError};
+use audit_runtime::{Format, Timestamp};
+use serde_json::Value;
+
+use crate::CliError;
+use crate::cli::VerifyArgs;
+use crate::error::PROBLEMS;
+use crate::progress::Progress;
+use crate::reader::open_file;
+use crate::source::{self, LogFile};
+
+const FIELDS: [&str; 5] = ["timestamp", "action_type", "status", "details", "error"];
+
+/// Checks the log; prints `ok: …` and returns 0, or prints the first problem and returns 1.
+pub fn verify(args: &VerifyArgs) -> Result<u8, CliError> {
+    let log = source::open(&args.path)?;
+    let outcome = match log.format {
+        Format::Csv => verify_csv(&log)?,
+        _ => verify_json(&log)?,
+    };
+    match outcome {
+        Ok(report) => {
+            let range = match (report.oldest, report.newest) {
+                (Some(o), Some(n)) => format!(", {o} to {n}"),
+                _ => " (empty log)".to_owned(),
+            };
+            println!(
+                "ok: {} ({}): {} events{range}",
+                log.path.display(),
+                log.format,
+                report.events
+            );
+            if report.non_finite > 0 {
+                eprintln!(
+                    "auditlog: warning: {} holds {} bare NaN/Infinity tokens (written by Python's \
+                     json module; strict JSON parsers reject them, auditlog reads them as strings)",
+                    log.path.display(),
+                    report.non_finite
+                );
+            }
+            Ok(0)
+        }
+        Err((problem, good)) => {
+            println!(
+                "problem: {} ({}): {problem} (after {good} good events)",
+                log.path.display(),
+                log.format,
+            );
+            Ok(PROBLEMS)
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Report {
+    events: u64,
+    oldest: Option<Timestamp>,
+    newest: Option<Timestamp>,
+    non_finite: u64,
+}
+
+/// The report, or the first problem and how many good events came before it.
+type Outcome = Result<Report, (ScanError, u64)>;
+
+fn verify_json(log: &LogFile) -> Result<Outcome, CliError> {
+    let mut progress = Progress::new(log.len());
+    let mut scanner = JsonScanner::new(open_file(log)?);
+    let mut report = Report::default();
+    let mut previous: Option<Timestamp> = None;
+    loop {
+        let element = match scanner.next_element() {
+            Ok(Some(element)) => element,
+            Ok(None) => return Ok(Ok(report)),
+            Err(error) => {
+                if let Some(io) = scanner.take_io_error() {
+                    return Err(CliError::failure(format!(
+                        "cannot read {}: {io}",
+                        log.path.display()
+                    )));
+                }
+                return Ok(Err((error, report.events)));
+            }
+        };
+        progress.at(element.end);
+        let (start, line) = (element.start, scanner.last_line());
+        let at = |message: String| ScanError {
+            offset: start,
+            line,
+            message,
+        };
+        if let Err(message) = check_fields(&element.value) {
+            return Ok(Err((at(message), report.events)));
+        }
+        let non_finite = element.non_finite_tokens;
+        let event = match element.into_event() {
+            Ok(event) => event,
+            Err(message) => return Ok(Err((at(message), report.events))),
+        };
+        if let Some(prev) = previous
+            && event.timestamp >= prev
+        {
+            let message = format!(
+                "timestamps must be strictly decreasing (newest first): {} comes after {prev}",
+                event.timestamp
+            );
+            return Ok(Err((at(message), report.events)));
+        }
+        previous = Some(event.timestamp);
+        report.newest.get_or_insert(event.timestamp);
+        report.oldest = Some(event.timestamp);
+        report.events += 1;
+        report.non_finite += u64::from(non_finite);
+    }
+}
+
+/// Exactly the five fields, `details` an object, `error` a string or null.
+fn check_fields(value: &Value) -> Result<(), String> {
+    let Value::Object(map) = value else {
+        return Err("expected an event object".to_owned());
+    };
+    if let Some(extra) = map.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(format!(
+            "unexpected field {extra:?} (an event has exactly timestamp, action_type, status, \
+             details, error; anything else belongs inside details)"
+        ));
+    }
+    if let Some(missing) = FIELDS.iter().find(|f| !map.contains_key(**f)) {
+        return Err(format!("field {missing:?} is missing"));
+    }
+    if !map["details"].is_object() {
+        return Err("field \"details\" must be an object ({} when empty)".to_owned());
+    }
+    Ok(())
+}
+
+fn verify_csv(log: &LogFile) -> Result<Outcome, CliError> {
+    let mut progress = Progress::new(log.len());
+    let mut rows = CsvEvents::new(open_file(log)?);
+    let mut report = Report::default();
+    let mut previous: Option<Timestamp> = None;
+    let mut last_row = None;
+    while let Some(row) = rows.next() {
+        let (position, event) = match row {
+            Ok(row) => row,
+            Err(error) => {
+                if let Some(io) = rows.take_io_error() {
+                    return Err(CliError::failure(format!(
+                        "cannot read {}: {io}",
+                        log.path.display()
+                    )));
+                }
+                return Ok(Err((error, report.events)));
+            }
+        };
+        progress.at(position.byte);
+        if let Some(prev) = previous
+            && event.timestamp <= prev
+        {
+            let problem = ScanError {
+                offset: position.byte,
+                line: position.line,
+                message: format!(
+                    "timestamps must be strictly increasing (oldest first): {} comes after {prev}",
+                    event.timestamp
+                ),
+            };
+            return Ok(Err((problem, report.events)));
+        }
+        previous = Some(event.timestamp);
+        report.oldest.get_or_insert(event.timestamp);
+        report.newest = Some(event.timestamp);
+        report.events += 1;
+        last_row = Some(position);
+    }
+    // Both writers end every row with a line break, so a last row without one was cut
+    // short (its last cell may be incomplete even though it parses).
+    if let (Some(position), Some((_, false))) = (last_row, rows.last_end()) {
+        let problem = ScanError {
+            offset: position.byte,
+            line: position.line,
+            message: "the last row does not end with a line break: the file looks truncated"
+                .to_owned(),
+        };
+        return Ok(Err((problem, report.events - 1)));
+    }
+    Ok(Ok(report))
+}

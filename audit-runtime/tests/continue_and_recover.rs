@@ -1,0 +1,366 @@
+//! Continuing logs that already exist: the reference implementation's own files, and logs
+//! damaged by a crash or by hand. Nothing that was in the file may be lost.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use audit_runtime::{AuditEvent, AuditLogger, Format, RecoveryKind, Status, csv_safety};
+use serde_json::{Value, json};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/reference")
+        .join(name)
+}
+
+fn open(dir: &Path, format: Format) -> AuditLogger {
+    AuditLogger::builder(dir)
+        .format(format)
+        .build()
+        .expect("open")
+}
+
+fn json_events(dir: &Path) -> Vec<AuditEvent> {
+    serde_json::from_slice(&fs::read(dir.join("audit_log.json")).unwrap()).expect("valid JSON log")
+}
+
+fn files_named(dir: &Path, contains: &str) -> Vec<PathBuf> {
+    fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().contains(contains))
+        .collect()
+}
+
+fn event_line(ts: &str, action: &str) -> String {
+    format!(
+        r#"{{"timestamp":"{ts}","action_type":"{action}","status":"success","details":{{}},"error":null}}"#
+    )
+}
+
+#[test]
+fn continues_the_reference_indent2_json_keeping_every_event() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::copy(
+        fixture("audit_log.indent2.json"),
+        dir.path().join("audit_log.json"),
+    )
+    .unwrap();
+    let original: Vec<Value> =
+        serde_json::from_slice(&fs::read(fixture("audit_log.indent2.json")).unwrap()).unwrap();
+    let logger = open(dir.path(), Format::Json);
+    let recovery = logger
+        .recovery()
+        .expect("the layout was changed, and said so");
+    assert_eq!(recovery.kind, RecoveryKind::Relaid);
+    assert_eq!(recovery.events_kept, 5);
+    assert_eq!(
+        recovery.original_kept_at, None,
+        "only whitespace changed: nothing to keep"
+    );
+    logger
+        .log_event(
+            "pause",
+            Status::Success,
+            json!({"trainer_state": "paused"}),
+            None,
+        )
+        .unwrap();
+    let now: Vec<Value> =
+        serde_json::from_slice(&fs::read(dir.path().join("audit_log.json")).unwrap()).unwrap();
+    assert_eq!(now.len(), 6);
+    assert_eq!(now[0]["action_type"], "pause", "new events go first");
+    assert_eq!(
+        &now[1..],
+        &original[..],
+        "old events unchanged, in order (emoji, escapes and all)"
+    );
+    // A second open continues in place.
+    let again = open(dir.path(), Format::Json);
+    assert!(again.recovery().is_none());
+}
+
+#[test]
+fn continues_python_nan_tokens_as_strings_and_keeps_the_original() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::copy(
+        fixture("audit_log.nan-tokens.json"),
+        dir.path().join("audit_log.json"),
+    )
+    .unwrap();
+    let logger = open(dir.path(), Format::Json);
+    let recovery = logger.recovery().expect("recovery report");
+    assert_eq!(recovery.non_finite_converted, 3);
+    let kept = recovery
+        .original_kept_at
+        .clone()
+        .expect("values changed: original kept");
+    assert_eq!(
+        fs::read(kept).unwrap(),
+        fs::read(fixture("audit_log.nan-tokens.json")).unwrap()
+    );
+    logger
+        .log_event("resume", Status::Success, None, None)
+        .unwrap();
+    let events = json_events(dir.path());
+    assert_eq!(events.len(), 3);
+    let eval = &events[2].details;
+    assert_eq!(eval["last_loss"], "NaN");
+    assert_eq!(eval["best"], "Infinity");
+    assert_eq!(eval["worst"], "-Infinity");
+}
+
+#[test]
+fn continues_the_reference_csv_with_its_line_endings() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit_log.csv");
+    fs::copy(fixture("audit_log.reference.csv"), &path).unwrap();
+    let original = fs::read(&path).unwrap();
+    let logger = open(dir.path(), Format::Csv);
+    assert!(logger.recovery().is_none(), "{:?}", logger.recovery());
+    logger
+        .log_event(
+            "tag_remove",
+            Status::Failed,
+            json!({"tag_name": "=1+2"}),
+            Some("@boom"),
+        )
+        .unwrap();
+    let now = fs::read(&path).unwrap();
+    assert!(
+        now.starts_with(&original),
+        "existing rows are never rewritten"
+    );
+    assert!(now.ends_with(b"\r\n"), "continues with the file's CRLF");
+    let mut reader = csv::Reader::from_path(&path).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 5);
+    assert_eq!(
+        &rows[2][3], "",
+        "the reference's empty details stay as they were"
+    );
+    assert_eq!(csv_safety::restore(&rows[4][4]), "@boom");
+    assert_eq!(logger.get_log_summary().unwrap().total_events, 5);
+}
+
+#[test]
+fn truncated_json_is_kept_aside_and_complete_events_salvaged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit_log.json");
+    let text = format!(
+        "[\n{},\n{},\n{{\"timestamp\":\"2026-01-01T00:00:00.000001Z\",\"action_ty",
+        event_line("2026-01-01T00:00:00.000003Z", "resume"),
+        event_line("2026-01-01T00:00:00.000002Z", "pause")
+    );
+    fs::write(&path, &text).unwrap();
+    let logger = open(dir.path(), Format::Json);
+    let recovery = logger.recovery().expect("damage reported");
+    assert_eq!(recovery.kind, RecoveryKind::Salvaged);
+    assert_eq!(recovery.events_kept, 2);
+    assert!(!recovery.problems.is_empty());
+    let kept = recovery.original_kept_at.clone().unwrap();
+    assert_eq!(
+        fs::read_to_string(&kept).unwrap(),
+        text,
+        "original bytes kept as they were"
+    );
+    assert!(
+        kept.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("audit_log.json.corrupt-")
+    );
+    logger
+        .log_event("tag_add", Status::Success, None, None)
+        .unwrap();
+    let actions: Vec<String> = json_events(dir.path())
+        .into_iter()
+        .map(|e| e.action_type)
+        .collect();
+    assert_eq!(actions, ["tag_add", "resume", "pause"]);
+}
+
+#[test]
+fn garbage_after_the_array_is_kept_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit_log.json");
+    fs::write(
+        &path,
+        format!(
+            "[\n{}\n]\nGARBAGE{{",
+            event_line("2026-01-01T00:00:00.000001Z", "pause")
+        ),
+    )
+    .unwrap();
+    let logger = open(dir.path(), Format::Json);
+    assert_eq!(
+        logger.recovery().map(|r| r.kind),
+        Some(RecoveryKind::Salvaged)
+    );
+    assert_eq!(files_named(dir.path(), ".corrupt-").len(), 1);
+    logger
+        .log_event("resume", Status::Success, None, None)
+        .unwrap();
+    assert_eq!(json_events(dir.path()).len(), 2);
+}
+
+#[test]
+fn torn_write_in_the_gap_is_salvaged() {
+    // What a power cut can leave: half of a new event's bytes in the gap.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit_log.json");
+    let text = format!(
+        "[{}\n\"status\":\"success\",\"details\":{{}},\"error\":null}},\n{},\n{}\n]\n",
+        " ".repeat(100),
+        event_line("2026-01-01T00:00:00.000002Z", "resume"),
+        event_line("2026-01-01T00:00:00.000001Z", "pause")
+    );
+    fs::write(&path, text).unwrap();
+    // Even the quick check (no full verification) sees it.
+    let logger = AuditLogger::builder(dir.path())
+        .format(Format::Json)
+        .verify_on_open(false)
+        .build()
+        .unwrap();
+    let recovery = logger.recovery().expect("torn write reported");
+    assert_eq!(recovery.events_kept, 2);
+    logger
+        .log_event("tag_add", Status::Success, None, None)
+        .unwrap();
+    let actions: Vec<String> = json_events(dir.path())
+        .into_iter()
+        .map(|e| e.action_type)
+        .collect();
+    assert_eq!(actions, ["tag_add", "resume", "pause"]);
+}
+
+#[test]
+fn a_file_that_is_not_json_at_all_is_kept_not_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit_log.json");
+    fs::write(&path, "this is not a log\n").unwrap();
+    let logger = open(dir.path(), Format::Json);
+    let recovery = logger.recovery().expect("reported");
+    assert_eq!(recovery.events_kept, 0);
+    let kept = recovery.original_kept_at.clone().unwrap();
+    assert_eq!(fs::read_to_string(kept).unwrap(), "this is not a log\n");
+    logger
+        .log_event("pause", Status::Success, None, None)
+        .unwrap();
+    assert_eq!(json_events(dir.path()).len(), 1);
+}
+
+#[test]
+fn empty_file_is_an_empty_log() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("audit_log.json"), "").unwrap();
+    fs::write(dir.path().join("audit_log.csv"), "").unwrap();
+    for format in [Format::Json, Format::Csv] {
+        let logger = open(dir.path(), format);
+        assert!(logger.recovery().is_none());
+        logger
+            .log_event("pause", Status::Success, None, None)
+            .unwrap();
+        assert_eq!(logger.get_log_summary().unwrap().total_events, 1);
+    }
+    assert!(files_named(dir.path(), "corrupt").is_empty());
+}
+
+#[test]
+fn torn_csv_tail_is_cut_and_kept_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit_log.csv");
+    let text = "timestamp,action_type,status,details,error\r\n\
+                2026-01-01T00:00:00.000001Z,pause,success,{},\r\n\
+                2026-01-01T00:00:00.000002Z,resume,failed,\"{\"\"a\"\":1}\",\"half a quoted err";
+    fs::write(&path, text).unwrap();
+    let logger = open(dir.path(), Format::Csv);
+    let recovery = logger.recovery().expect("reported");
+    assert_eq!(recovery.events_kept, 1);
+    assert_eq!(
+        fs::read_to_string(recovery.original_kept_at.clone().unwrap()).unwrap(),
+        text
+    );
+    logger
+        .log_event("tag_add", Status::Success, None, None)
+        .unwrap();
+    let mut reader = csv::Reader::from_path(&path).unwrap();
+    let actions: Vec<String> = reader.records().map(|r| r.unwrap()[1].to_owned()).collect();
+    assert_eq!(actions, ["pause", "tag_add"]);
+}
+
+#[test]
+fn csv_with_a_complete_but_unterminated_last_row_gets_a_line_break() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit_log.csv");
+    fs::write(
+        &path,
+        "timestamp,action_type,status,details,error\n2026-01-01T00:00:00.000001Z,pause,success,{},",
+    )
+    .unwrap();
+    let logger = open(dir.path(), Format::Csv);
+    logger
+        .log_event("resume", Status::Success, None, None)
+        .unwrap();
+    let mut reader = csv::Reader::from_path(&path).unwrap();
+    let actions: Vec<String> = reader.records().map(|r| r.unwrap()[1].to_owned()).collect();
+    assert_eq!(actions, ["pause", "resume"]);
+    assert!(
+        fs::read_to_string(&path)
+            .unwrap()
+            .ends_with("success,{},\n"),
+        "LF file continued with LF"
+    );
+}
+
+#[test]
+fn truncation_at_every_byte_never_loses_a_complete_event() {
+    let source = tempfile::tempdir().unwrap();
+    let logger = open(source.path(), Format::Json);
+    for i in 0..3 {
+        logger
+            .log_event("tag_add", Status::Success, json!({"i": i}), None)
+            .unwrap();
+    }
+    let full = fs::read(source.path().join("audit_log.json")).unwrap();
+    let text = String::from_utf8(full.clone()).unwrap();
+    let first_event = text.find('{').unwrap();
+    // Cut only within the events region (cutting the gap leaves an empty array).
+    for cut in (first_event..full.len()).step_by(7) {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("audit_log.json"), &full[..cut]).unwrap();
+        let complete = text[..cut].matches("\"error\":null}").count();
+        let logger = AuditLogger::builder(dir.path())
+            .format(Format::Json)
+            .verify_on_open(false)
+            .build()
+            .unwrap();
+        let kept = json_events(dir.path()).len();
+        assert!(
+            kept >= complete.min(3),
+            "cut at {cut}: kept {kept} of {complete} complete events"
+        );
+        if cut < full.len() - 3 {
+            assert!(logger.recovery().is_some(), "cut at {cut} went unnoticed");
+        }
+    }
+}
+
+#[test]
+fn a_first_event_with_keys_in_another_order_is_continued_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit_log.json");
+    let foreign = r#"{"action_type":"pause","status":"success","timestamp":"2026-01-01T00:00:00.000001Z","details":{},"error":null}"#;
+    fs::write(&path, format!("[{}\n{foreign}\n]\n", " ".repeat(300))).unwrap();
+    let logger = open(dir.path(), Format::Json);
+    assert!(logger.recovery().is_none(), "{:?}", logger.recovery());
+    for _ in 0..3 {
+        logger
+            .log_event("resume", Status::Success, None, None)
+            .unwrap();
+    }
+    let events = json_events(dir.path());
+    assert_eq!(events.len(), 4);
+    assert_eq!(events[3].action_type, "pause");
+}
