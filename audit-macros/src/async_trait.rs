@@ -45,6 +45,33 @@ pub fn boxed_async_body(block: &mut Block) -> Option<&mut ExprAsync> {
     }
 }
 
+/// Input (async-trait's first statement for a `&mut self` receiver): `let __self = self;`
+/// Output: `let __self = &mut *self;`
+///
+/// async-trait moves the receiver into the body. For `&self` that is a copy; for `&mut self`
+/// it would leave nothing for `capture` to read after the body, so reborrow instead (the
+/// binding's type is the same `&mut Self`).
+pub fn reborrow_mut_self(sig: &syn::Signature, block: &mut Block) {
+    let mut_ref_receiver = sig
+        .receiver()
+        .is_some_and(|r| r.reference.is_some() && r.mutability.is_some());
+    if !mut_ref_receiver {
+        return;
+    }
+    for stmt in &mut block.stmts {
+        let Stmt::Local(local) = stmt else { continue };
+        let binds_self = matches!(&local.pat, syn::Pat::Ident(p) if p.ident == "__self");
+        let Some(init) = &mut local.init else {
+            continue;
+        };
+        let from_self = matches!(&*init.expr, Expr::Path(p) if p.path.is_ident("self"));
+        if binds_self && from_self {
+            *init.expr = syn::parse_quote!(&mut *self);
+            return;
+        }
+    }
+}
+
 /// The `Output` of a return type that is a future: `impl Future<Output = T>`,
 /// `Pin<Box<dyn Future<Output = T> + ..>>`, `BoxFuture<'a, T>`.
 pub fn future_output(ret: &ReturnType) -> Option<&Type> {

@@ -105,6 +105,7 @@ pub fn audited(args: Args, func: ItemFn) -> syn::Result<TokenStream> {
         // `capture` must still see them after the body ran.
         let output = async_trait::future_output(&sig.output);
         let finish = finish(output);
+        async_trait::reborrow_mut_self(&sig, &mut inner.block);
         let original = &inner.block;
         let instrumented: Block = syn::parse_quote! {{
             #site
@@ -353,20 +354,28 @@ impl<'ast> Visit<'ast> for ScopeCallChecker<'_> {
         if let Expr::Path(func) = &*call.func
             && let Some(last) = func.path.segments.last()
             && ["set_action", "emit", "emit_with"].contains(&last.ident.to_string().as_str())
-            && let Some(Expr::Path(arg)) = call.args.first()
-            && let Some(name) = builtin_path_name(&arg.path)
-            && !self.declared.contains(&name)
+            && let Some(arg) = call.args.first()
         {
-            let message = format!(
-                "`{}` is not one of the actions this handler declares ({}); add it to \
-                 `action = ..`",
-                name,
-                self.declared.join(" | ")
-            );
-            let error = syn::Error::new(arg.span(), message);
-            match &mut self.error {
-                Some(existing) => existing.combine(error),
-                None => self.error = Some(error),
+            let mut values = Vec::new();
+            value_paths(arg, &mut values);
+            for path in values {
+                let Some(name) = builtin_path_name(path) else {
+                    continue;
+                };
+                if self.declared.contains(&name) {
+                    continue;
+                }
+                let message = format!(
+                    "`{}` is not one of the actions this handler declares ({}); add it to \
+                     `action = ..`",
+                    name,
+                    self.declared.join(" | ")
+                );
+                let error = syn::Error::new_spanned(path, message);
+                match &mut self.error {
+                    Some(existing) => existing.combine(error),
+                    None => self.error = Some(error),
+                }
             }
         }
         syn::visit::visit_expr_call(self, call);
@@ -374,6 +383,32 @@ impl<'ast> Visit<'ast> for ScopeCallChecker<'_> {
 
     // A nested `fn` item is a different function, with its own attribute if any.
     fn visit_item(&mut self, _: &'ast syn::Item) {}
+}
+
+/// The paths an expression can evaluate to: itself, or the tails of its `if`/`match`/block
+/// branches (`set_action(if add { Action::TagAdd } else { Action::TagRemove })`).
+fn value_paths<'a>(expr: &'a Expr, out: &mut Vec<&'a syn::Path>) {
+    match expr {
+        Expr::Path(p) => out.push(&p.path),
+        Expr::Paren(p) => value_paths(&p.expr, out),
+        Expr::Group(g) => value_paths(&g.expr, out),
+        Expr::Reference(r) => value_paths(&r.expr, out),
+        Expr::Block(b) => block_tail(&b.block, out),
+        Expr::If(i) => {
+            block_tail(&i.then_branch, out);
+            if let Some((_, other)) = &i.else_branch {
+                value_paths(other, out);
+            }
+        }
+        Expr::Match(m) => m.arms.iter().for_each(|arm| value_paths(&arm.body, out)),
+        _ => {}
+    }
+}
+
+fn block_tail<'a>(block: &'a Block, out: &mut Vec<&'a syn::Path>) {
+    if let Some(syn::Stmt::Expr(tail, None)) = block.stmts.last() {
+        value_paths(tail, out);
+    }
 }
 
 /// The error for an attribute placed on something other than a function with a body.
@@ -405,5 +440,94 @@ fn first_item_token(item: &TokenStream) -> Option<Span> {
             continue;
         }
         return Some(token.span());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand(args: TokenStream, func: TokenStream) -> String {
+        let args: Args = syn::parse2(args).expect("arguments parse");
+        let func: ItemFn = syn::parse2(func).expect("function parses");
+        audited(args, func).expect("expands").to_string()
+    }
+
+    /// Every shape quotes the user's block exactly once (STYLE: never quote it twice).
+    #[test]
+    fn the_body_is_quoted_once_in_every_shape() {
+        let shapes = [
+            quote!(
+                fn f(&self) -> Result<u8, E> {
+                    unique_marker()
+                }
+            ),
+            quote!(
+                async fn f(&mut self) -> u8 {
+                    unique_marker()
+                }
+            ),
+            quote!(
+                fn f(&self) -> impl Future<Output = u8> {
+                    unique_marker()
+                }
+            ),
+            quote! {
+                fn f<'life0, 'async_trait>(&'life0 self)
+                    -> ::core::pin::Pin<Box<dyn ::core::future::Future<Output = u8> + Send + 'async_trait>>
+                {
+                    Box::pin(async move { let __self = self; unique_marker() })
+                }
+            },
+        ];
+        for shape in shapes {
+            let out = expand(quote!(action = "pause", details(x = 1)), shape);
+            assert_eq!(out.matches("unique_marker").count(), 1, "{out}");
+            assert!(
+                out.contains(":: audit_runtime :: __private :: Call :: start"),
+                "{out}"
+            );
+        }
+    }
+
+    #[test]
+    fn async_fn_stays_async_and_async_trait_body_stays_boxed() {
+        let out = expand(
+            quote!(action = "pause"),
+            quote!(
+                pub async fn f(x: u8) -> u8 {
+                    x
+                }
+            ),
+        );
+        assert!(out.starts_with("pub async fn f"), "{out}");
+        let out = expand(
+            quote!(action = "pause"),
+            quote! {
+                fn f<'a>(&'a mut self) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+                    Box::pin(async move { let __self = self; })
+                }
+            },
+        );
+        assert!(out.contains("Box :: pin (async move {"), "{out}");
+        assert!(out.contains("let __self = & mut * self"), "{out}");
+    }
+
+    #[test]
+    fn builtin_names_become_action_variants() {
+        let out = expand(
+            quote!(action = "tag_add" | "tag_remove"),
+            quote!(
+                fn f() {}
+            ),
+        );
+        assert!(
+            out.contains(":: audit_runtime :: Action :: TagAdd"),
+            "{out}"
+        );
+        assert!(
+            out.contains(":: audit_runtime :: Action :: TagRemove"),
+            "{out}"
+        );
     }
 }

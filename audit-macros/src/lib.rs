@@ -40,6 +40,8 @@
 //! during each poll. A body already boxed by `#[async_trait]`
 //! (`Box::pin(async move { .. })`) is instrumented inside its `async move` block. If the
 //! future is dropped before it completes, dropping `__audited_call` logs `cancelled`.
+//!
+#![doc = include_str!("../README.md")]
 
 mod args;
 mod async_trait;

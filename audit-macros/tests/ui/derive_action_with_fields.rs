@@ -1,0 +1,8 @@
+use audit_runtime::AuditAction;
+
+#[derive(AuditAction)]
+enum LabAction {
+    Retrain { epochs: u32 },
+}
+
+fn main() {}

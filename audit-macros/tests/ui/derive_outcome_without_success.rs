@@ -1,0 +1,9 @@
+use audit_runtime::AuditOutcome;
+
+#[derive(AuditOutcome)]
+struct Reply {
+    ok: bool,
+    message: String,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use audit_runtime::audited;
+
+#[audited(action = "pause")]
+struct Pause;
+
+fn main() {}

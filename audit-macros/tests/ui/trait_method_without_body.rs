@@ -1,0 +1,8 @@
+use audit_runtime::audited;
+
+trait Service {
+    #[audited(action = "pause")]
+    fn pause(&self);
+}
+
+fn main() {}
