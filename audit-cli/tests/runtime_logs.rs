@@ -12,7 +12,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command as StdCommand, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use assert_cmd::Command;
 use audit_runtime::read::{CsvEvents, open_events};
@@ -979,4 +979,42 @@ fn tail_follows_a_json_log_written_by_the_runtime_across_rewrites() {
 #[test]
 fn tail_follows_a_csv_log_written_by_the_runtime() {
     follow_while_logging(Format::Csv, 300, 200);
+}
+
+/// Some file systems keep modification times at a coarse granularity (seconds on some, a
+/// clock tick on Linux): two writes in one tick leave the same time, and a JSON write into the
+/// free space does not change the length. Simulated by setting the time back after each write.
+#[test]
+fn tail_follows_a_json_log_whose_modification_time_does_not_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let logger = logger(dir.path(), Format::Json);
+    let mut logged = Vec::new();
+    log_fillers(&logger, &mut logged, 0..3);
+    let path = log_path(dir.path(), Format::Json);
+    let pinned = SystemTime::now() - Duration::from_secs(3600);
+    let pin = || {
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(pinned)
+            .unwrap();
+    };
+    pin();
+    let len = std::fs::metadata(&path).unwrap().len();
+    let follow = Follow::start(&path, 1);
+    assert_eq!(follow.take(1, Duration::from_secs(20)).len(), 1);
+    // Let it look at the file a few times.
+    std::thread::sleep(Duration::from_millis(200));
+    for seq in 3..6 {
+        log_fillers(&logger, &mut logged, seq..seq + 1);
+        pin();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), len);
+        let all = stored_checked(&path, &logged);
+        assert_eq!(
+            follow.take(1, Duration::from_secs(10)),
+            [all.last().unwrap().clone()]
+        );
+    }
+    follow.assert_quiet_for(Duration::from_millis(300));
 }
