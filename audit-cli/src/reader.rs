@@ -58,11 +58,15 @@ pub enum LogReader {
 impl LogReader {
     /// Opens the log.
     pub fn open(log: &LogFile) -> Result<Self, CliError> {
-        let file = open_file(log)?;
-        Ok(match log.format {
+        Ok(Self::from_file(log, open_file(log)?))
+    }
+
+    /// Reads the log from `file`, an open handle on it, from its start.
+    pub fn from_file(log: &LogFile, file: File) -> Self {
+        match log.format {
             Format::Csv => LogReader::Csv(Box::new(CsvEvents::new(file))),
             _ => LogReader::Json(Box::new(JsonScanner::new(file))),
-        })
+        }
     }
 
     /// The next event, `None` at the end, or the first problem (exit code 2, message with
@@ -138,7 +142,8 @@ pub fn read_error(log: &LogFile, error: &ScanError, io: Option<std::io::Error>) 
     }
 }
 
-/// Reads back the event at `span` (found by an earlier pass over the same file).
+/// Reads back the event at `span`, found by an earlier pass over `file` itself: not over
+/// the path, which a writer may have renamed a rewritten log onto since.
 pub fn read_span(log: &LogFile, file: &File, span: Span) -> Result<AuditEvent, CliError> {
     let len =
         usize::try_from(span.end - span.start).map_err(|_| CliError::failure("event too large"))?;

@@ -1018,3 +1018,71 @@ fn tail_follows_a_json_log_whose_modification_time_does_not_change() {
     }
     follow.assert_quiet_for(Duration::from_millis(300));
 }
+
+/// `auditlog` pointed at the log of a running experiment: every command sees a consistent
+/// log while another thread keeps writing (and, for JSON, rewriting) it.
+#[test]
+fn commands_read_a_log_while_it_is_being_written() {
+    for format in FORMATS {
+        let dir = tempfile::tempdir().unwrap();
+        let logger = logger(dir.path(), format);
+        let mut before = Vec::new();
+        log_fillers(&logger, &mut before, 0..5);
+        let path = log_path(dir.path(), format);
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let (logger, stop, path) = (logger.clone(), stop.clone(), path.clone());
+            std::thread::spawn(move || {
+                let mut logged = Vec::new();
+                let mut replaced = 0;
+                let mut inode = std::fs::metadata(&path).unwrap().ino();
+                let mut seq = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    log(
+                        &logger,
+                        &mut logged,
+                        "step",
+                        false,
+                        json!({"seq": seq, "pad": "z".repeat(700 + seq % 300)}),
+                        None,
+                    );
+                    seq += 1;
+                    std::thread::sleep(Duration::from_micros(500));
+                    let ino = std::fs::metadata(&path).unwrap().ino();
+                    if ino != inode {
+                        inode = ino;
+                        replaced += 1;
+                    }
+                }
+                (logged.len(), replaced)
+            })
+        };
+        let mut totals = Vec::new();
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(3) {
+            let text = stdout_of(auditlog().args(["summary", "--json"]).arg(&path));
+            let summary: LogSummary = serde_json::from_str(&text).unwrap();
+            totals.push(summary.total_events);
+            auditlog()
+                .arg("verify")
+                .arg(&path)
+                .assert()
+                .code(0)
+                .stdout(predicate::str::starts_with("ok: "));
+            let events = query(&path, &["--oldest-first"]);
+            assert!(events.windows(2).all(|w| w[0].timestamp < w[1].timestamp));
+            assert!(events.len() as u64 >= summary.total_events);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (written, replaced) = writer.join().unwrap();
+        if format == Format::Json {
+            assert!(replaced >= 2, "rewritten {replaced} times");
+        }
+        assert!(
+            totals.len() >= 5 && totals.windows(2).all(|w| w[0] <= w[1]),
+            "{totals:?}"
+        );
+        assert!(totals.first() < totals.last(), "{totals:?}");
+        verify_ok(&path, 5 + written);
+    }
+}
