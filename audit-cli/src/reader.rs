@@ -65,7 +65,7 @@ impl LogReader {
     pub fn from_file(log: &LogFile, file: File) -> Self {
         match log.format {
             Format::Csv => LogReader::Csv(Box::new(CsvEvents::new(file))),
-            _ => LogReader::Json(Box::new(JsonScanner::new(file))),
+            _ => LogReader::Json(Box::new(json_scanner(file))),
         }
     }
 
@@ -110,6 +110,36 @@ impl LogReader {
             },
         }
     }
+}
+
+/// How many times [`json_scanner`] reads up to the first element before giving up.
+const FIRST_ELEMENT_ATTEMPTS: usize = 5;
+
+/// A scanner over a JSON log that starts at its newest event.
+///
+/// The runtime writes new events into the free space before the first event while the log
+/// is read. A reader that goes through that space in several reads can see the spaces of
+/// one read and, in the next, the second half of an event written in between: garbage. So
+/// the scanner is started at the first element (or the `]`) found by a pass that read it and
+/// the next one without trouble; everything from there on never changes in place. A log that fails
+/// that pass every time is read from its start, to report the problem where it is.
+pub fn json_scanner(file: File) -> JsonScanner<File> {
+    for _ in 0..FIRST_ELEMENT_ATTEMPTS {
+        // The half of an event can itself be a JSON value (`{"lr":0.1}},` ...), so the
+        // first element must be an event and what follows it must scan too.
+        let mut probe = JsonScanner::new(&file);
+        let first = match probe.next_element() {
+            Ok(Some(element)) if element.to_event().is_ok() => {
+                probe.next_element().is_ok().then_some(element.start)
+            }
+            Ok(Some(_)) | Err(_) => None,
+            Ok(None) => probe.array_end(),
+        };
+        if let Some(first) = first {
+            return JsonScanner::inside_array(file, first);
+        }
+    }
+    JsonScanner::new(file)
 }
 
 /// One JSON element as an event. Deserialising straight into [`AuditEvent`] is several
