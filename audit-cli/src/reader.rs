@@ -58,11 +58,15 @@ pub enum LogReader {
 impl LogReader {
     /// Opens the log.
     pub fn open(log: &LogFile) -> Result<Self, CliError> {
-        let file = open_file(log)?;
-        Ok(match log.format {
+        Ok(Self::from_file(log, open_file(log)?))
+    }
+
+    /// Reads the log from `file`, an open handle on it, from its start.
+    pub fn from_file(log: &LogFile, file: File) -> Self {
+        match log.format {
             Format::Csv => LogReader::Csv(Box::new(CsvEvents::new(file))),
-            _ => LogReader::Json(Box::new(JsonScanner::new(file))),
-        })
+            _ => LogReader::Json(Box::new(json_scanner(file))),
+        }
     }
 
     /// The next event, `None` at the end, or the first problem (exit code 2, message with
@@ -108,6 +112,36 @@ impl LogReader {
     }
 }
 
+/// How many times [`json_scanner`] reads up to the first element before giving up.
+const FIRST_ELEMENT_ATTEMPTS: usize = 5;
+
+/// A scanner over a JSON log that starts at its newest event.
+///
+/// The runtime writes new events into the free space before the first event while the log
+/// is read. A reader that goes through that space in several reads can see the spaces of
+/// one read and, in the next, the second half of an event written in between: garbage. So
+/// the scanner is started at the first element (or the `]`) found by a pass that read it and
+/// the next one without trouble; everything from there on never changes in place. A log that fails
+/// that pass every time is read from its start, to report the problem where it is.
+pub fn json_scanner(file: File) -> JsonScanner<File> {
+    for _ in 0..FIRST_ELEMENT_ATTEMPTS {
+        // The half of an event can itself be a JSON value (`{"lr":0.1}},` ...), so the
+        // first element must be an event and what follows it must scan too.
+        let mut probe = JsonScanner::new(&file);
+        let first = match probe.next_element() {
+            Ok(Some(element)) if element.to_event().is_ok() => {
+                probe.next_element().is_ok().then_some(element.start)
+            }
+            Ok(Some(_)) | Err(_) => None,
+            Ok(None) => probe.array_end(),
+        };
+        if let Some(first) = first {
+            return JsonScanner::inside_array(file, first);
+        }
+    }
+    JsonScanner::new(file)
+}
+
 /// One JSON element as an event. Deserialising straight into [`AuditEvent`] is several
 /// times faster than going through a `Value`; when it fails, the `Value` path gives the same
 /// answer as [`audit_runtime::read::JsonElement::to_event`] and its precise message.
@@ -138,7 +172,8 @@ pub fn read_error(log: &LogFile, error: &ScanError, io: Option<std::io::Error>) 
     }
 }
 
-/// Reads back the event at `span` (found by an earlier pass over the same file).
+/// Reads back the event at `span`, found by an earlier pass over `file` itself: not over
+/// the path, which a writer may have renamed a rewritten log onto since.
 pub fn read_span(log: &LogFile, file: &File, span: Span) -> Result<AuditEvent, CliError> {
     let len =
         usize::try_from(span.end - span.start).map_err(|_| CliError::failure("event too large"))?;

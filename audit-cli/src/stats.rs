@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use audit_runtime::read::{JsonScanner, ScanError, lenient};
+use audit_runtime::read::{ScanError, lenient};
 use audit_runtime::{AuditEvent, Format, LogSummary, Timestamp};
 use serde::Deserialize;
 use serde::de::{self, IgnoredAny, MapAccess, Visitor};
@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::CliError;
 use crate::progress::Progress;
-use crate::reader::{LogReader, open_file, read_error};
+use crate::reader::{LogReader, json_scanner, open_file, read_error};
 use crate::source::LogFile;
 
 /// The summary of a log.
@@ -179,7 +179,7 @@ pub fn collect(log: &LogFile) -> Result<Stats, CliError> {
         }
         return Ok(stats);
     }
-    let mut scanner = JsonScanner::new(open_file(log)?);
+    let mut scanner = json_scanner(open_file(log)?);
     loop {
         let element = match scanner.next_raw() {
             Ok(Some(element)) => element,

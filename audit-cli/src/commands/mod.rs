@@ -44,7 +44,8 @@ pub enum Order {
 ///
 /// In the file's own order this streams. In the other order it first notes where each kept
 /// event is (24 bytes per event, and only the last `limit` when limited) and then reads them
-/// back one at a time, so memory stays far below the log's size.
+/// back one at a time from the same open file (a writer may rename a rewritten log over the
+/// path meanwhile), so memory stays far below the log's size.
 pub fn visit(
     log: &LogFile,
     order: Order,
@@ -57,7 +58,12 @@ pub fn visit(
         _ => Order::NewestFirst,
     };
     let mut progress = Progress::new(log.len());
-    let mut reader = LogReader::open(log)?;
+    // One handle for both passes: the spans noted in the first are offsets in this file.
+    let file = open_file(log)?;
+    let for_scan = file
+        .try_clone()
+        .map_err(|e| CliError::failure(format!("cannot read {}: {e}", log.path.display())))?;
+    let mut reader = LogReader::from_file(log, for_scan);
     let mut visited = 0;
     if order == stored {
         while limit.is_none_or(|l| visited < l) {
@@ -85,7 +91,6 @@ pub fn visit(
         }
     }
     progress.finish();
-    let file = open_file(log)?;
     for span in spans.into_iter().rev() {
         visit(&read_span(log, &file, span)?)?;
         visited += 1;

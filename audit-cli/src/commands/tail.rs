@@ -8,11 +8,17 @@
 //! replaced, it is read again from the start. Either way only events newer than the last one
 //! printed are printed, and a poll that finds the file mid-write prints nothing and tries
 //! again.
+//!
+//! A JSON write into the free space changes neither the file's length nor its inode, and
+//! on file systems with coarse modification times (a clock tick, or seconds) it may not
+//! change the time either. So for JSON the poll also looks at the two bytes before the newest
+//! event it saw: the writer's next event always ends there, turning `" \n"` (or `"[\n"`) into
+//! `",\n"`.
 
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::time::Duration;
 
 use audit_runtime::read::{CsvEvents, JsonScanner, RecordPosition};
@@ -42,6 +48,7 @@ pub fn tail(args: &TailArgs) -> Result<u8, CliError> {
         newest,
         csv_resume,
         seen: None,
+        json_head: None,
     };
     let poll = Duration::from_millis(args.poll_ms.max(10));
     loop {
@@ -107,6 +114,9 @@ struct Follower {
     /// CSV: where the next row starts (0: read from the start, header first).
     csv_resume: u64,
     seen: Option<Identity>,
+    /// JSON: where the newest event (or the `]` of an empty log) was at the last complete
+    /// read, and the two bytes before it then.
+    json_head: Option<(u64, [u8; 2])>,
 }
 
 impl Follower {
@@ -124,7 +134,7 @@ impl Follower {
             meta.len(),
             meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
         );
-        if self.seen == Some(identity) {
+        if self.seen == Some(identity) && !self.json_head_moved(&file) {
             return Ok(());
         }
         let replaced = self
@@ -132,7 +142,7 @@ impl Follower {
             .is_some_and(|(dev, ino, ..)| (dev, ino) != (identity.0, identity.1));
         let fresh = match self.log.format {
             Format::Csv => self.new_csv(file, meta.len(), replaced),
-            _ => self.new_json(file),
+            _ => self.new_json(&file),
         };
         // A log caught mid-write yields nothing now; the next poll sees it whole.
         let Some(fresh) = fresh else {
@@ -146,14 +156,29 @@ impl Follower {
         Ok(())
     }
 
+    /// Whether something was written before the newest JSON event seen last time (always
+    /// false for CSV, and true when it cannot be told).
+    fn json_head_moved(&self, file: &File) -> bool {
+        if self.log.format == Format::Csv {
+            return false;
+        }
+        let Some((head, before)) = self.json_head else {
+            return true;
+        };
+        let mut now = [0u8; 2];
+        head < 2 || file.read_exact_at(&mut now, head - 2).is_err() || now != before
+    }
+
     /// Events newer than the newest printed, oldest first; `None` if the file could not be
-    /// read whole.
-    fn new_json(&self, file: File) -> Option<Vec<AuditEvent>> {
+    /// read whole. Notes where the newest event is, for [`Self::json_head_moved`].
+    fn new_json(&mut self, file: &File) -> Option<Vec<AuditEvent>> {
         let mut scanner = JsonScanner::new(file);
         let mut fresh = Vec::new();
+        let mut head = None;
         loop {
             match scanner.next_element() {
                 Ok(Some(element)) => {
+                    head.get_or_insert(element.start);
                     let event = element.to_event().ok()?;
                     if self.newest.is_some_and(|n| event.timestamp <= n) {
                         break;
@@ -164,6 +189,16 @@ impl Follower {
                 Err(_) => return None,
             }
         }
+        let head = head.or(scanner.array_end());
+        // Only whitespace or the `[` can precede the newest event; anything else means a
+        // write landed after the scan, and the next poll must look again.
+        self.json_head = head.and_then(|head| {
+            let mut before = [0u8; 2];
+            (head >= 2
+                && file.read_exact_at(&mut before, head - 2).is_ok()
+                && before.iter().all(|&b| b == b'[' || b.is_ascii_whitespace()))
+            .then_some((head, before))
+        });
         fresh.reverse();
         Some(fresh)
     }

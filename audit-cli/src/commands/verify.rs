@@ -4,7 +4,7 @@
 //! exit code is 1. (Integrity data such as a hash chain is checked here once the runtime
 //! writes it.)
 
-use audit_runtime::read::{CsvEvents, JsonScanner, ScanError};
+use audit_runtime::read::{CsvEvents, ScanError};
 use audit_runtime::{Format, Timestamp};
 use serde_json::Value;
 
@@ -12,7 +12,7 @@ use crate::CliError;
 use crate::cli::VerifyArgs;
 use crate::error::PROBLEMS;
 use crate::progress::Progress;
-use crate::reader::open_file;
+use crate::reader::{json_scanner, open_file};
 use crate::source::{self, LogFile};
 
 const FIELDS: [&str; 5] = ["timestamp", "action_type", "status", "details", "error"];
@@ -70,7 +70,7 @@ type Outcome = Result<Report, (ScanError, u64)>;
 
 fn verify_json(log: &LogFile) -> Result<Outcome, CliError> {
     let mut progress = Progress::new(log.len());
-    let mut scanner = JsonScanner::new(open_file(log)?);
+    let mut scanner = json_scanner(open_file(log)?);
     let mut report = Report::default();
     let mut previous: Option<Timestamp> = None;
     loop {
