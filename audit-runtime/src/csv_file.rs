@@ -14,10 +14,11 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::encode::{self, Record};
 use crate::fsutil::{self, FileId, read_at_most};
-use crate::log_file::{LogFile, OpenState};
+use crate::log_file::{LogFile, OpenState, STALE_CHECK_INTERVAL};
 use crate::read::{SalvageError, salvage_csv};
 use crate::recovery::{Recovery, RecoveryKind};
 use crate::summary::{LogSummary, summarize_csv_snapshot};
@@ -31,6 +32,8 @@ pub(crate) struct State {
     file: Arc<File>,
     id: FileId,
     terminator: &'static [u8],
+    /// When `file` was last checked against the path with `fstat`.
+    checked: Instant,
 }
 
 impl OpenState for State {
@@ -63,30 +66,32 @@ impl LogFile<State> {
             let mut state = self.state();
             let mut row = encode::csv_row(record, state.terminator)?;
             let _guard = self.lock.lock()?;
-            let before = match state.id.len_if_current(&state.file, &self.path)? {
-                Some(len) => len,
-                None => {
+            // Removal or replacement by something else is checked now and then, not per
+            // event: `fstat` on a busy file costs more than the rest of the event.
+            if state.checked.elapsed() >= STALE_CHECK_INTERVAL {
+                if state.id.len_if_current(&state.file, &self.path)?.is_none() {
                     let (fresh, recovery) = load(&self.path, &self.clock, false)?;
                     if let Some(recovery) = recovery {
                         recovery.report();
                     }
                     *state = fresh;
                     row = encode::csv_row(record, state.terminator)?;
-                    state
-                        .file
-                        .metadata()
-                        .map_err(|e| AuditError::io("inspect", &self.path, e))?
-                        .len()
                 }
-            };
+                state.checked = Instant::now();
+            }
             if let Some(newest) = self.newest_from_lock_file()? {
                 self.clock.observe(newest);
             }
             let ts = self.clock.next_after(wanted);
             row.set_timestamp(ts);
-            if let Err(e) = (&*state.file).write_all(&row.bytes) {
+            if let Err((written, e)) = append_all(&state.file, &row.bytes) {
                 // Cut off whatever part of the row made it, so the next row starts cleanly.
-                let _ = state.file.set_len(before);
+                // Under the lock nobody else appended meanwhile.
+                if written > 0
+                    && let Ok(meta) = state.file.metadata()
+                {
+                    let _ = state.file.set_len(meta.len().saturating_sub(written));
+                }
                 return Err(AuditError::io("append event to", &self.path, e));
             }
             self.lock.write_payload(&ts.as_micros().to_le_bytes())?;
@@ -107,8 +112,16 @@ impl LogFile<State> {
     /// Counts the events in a snapshot: the rows that existed when the lock was taken.
     pub(crate) fn summary(&self) -> Result<LogSummary, AuditError> {
         let (file, len) = {
-            let _state = self.state();
+            let mut state = self.state();
             let _guard = self.lock.lock()?;
+            if state.id.len_if_current(&state.file, &self.path)?.is_none() {
+                let (fresh, recovery) = load(&self.path, &self.clock, false)?;
+                if let Some(recovery) = recovery {
+                    recovery.report();
+                }
+                *state = fresh;
+            }
+            state.checked = Instant::now();
             let file = File::open(&self.path).map_err(|e| AuditError::io("open", &self.path, e))?;
             let len = file
                 .metadata()
@@ -118,6 +131,20 @@ impl LogFile<State> {
         };
         summarize_csv_snapshot(file, len)
     }
+}
+
+/// Writes all of `bytes` at the end of `file`; on failure, says how many bytes made it.
+fn append_all(file: &File, bytes: &[u8]) -> Result<(), (u64, io::Error)> {
+    let mut done = 0;
+    while done < bytes.len() {
+        match (&*file).write(&bytes[done..]) {
+            Ok(0) => return Err((done as u64, io::ErrorKind::WriteZero.into())),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err((done as u64, e)),
+        }
+    }
+    Ok(())
 }
 
 fn open_append(path: &Path) -> Result<File, AuditError> {
@@ -133,6 +160,7 @@ fn state_for(path: &Path, file: File, terminator: &'static [u8]) -> Result<State
         id: FileId::of_file(&file, path)?,
         file: Arc::new(file),
         terminator,
+        checked: Instant::now(),
     })
 }
 

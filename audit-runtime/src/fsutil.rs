@@ -158,6 +158,16 @@ pub(crate) fn replace_atomically(
     path: &Path,
     fill: impl FnOnce(&mut File) -> io::Result<()>,
 ) -> Result<File, AuditError> {
+    replace_atomically_then(path, fill, || Ok(()))
+}
+
+/// [`replace_atomically`], running `before_rename` once the new file is durable and just
+/// before it takes the path; if that fails, nothing is replaced.
+pub(crate) fn replace_atomically_then(
+    path: &Path,
+    fill: impl FnOnce(&mut File) -> io::Result<()>,
+    before_rename: impl FnOnce() -> io::Result<()>,
+) -> Result<File, AuditError> {
     let temp = temp_sibling(path, "tmp");
     let result = (|| {
         let mut file = OpenOptions::new()
@@ -170,6 +180,7 @@ pub(crate) fn replace_atomically(
             .and_then(|()| file.flush())
             .and_then(|()| file.sync_all())
             .map_err(|e| AuditError::io("write", &temp, e))?;
+        before_rename().map_err(|e| AuditError::io("mark the old version of", path, e))?;
         fs::rename(&temp, path).map_err(|e| AuditError::io("rename into place", path, e))?;
         Ok(file)
     })();

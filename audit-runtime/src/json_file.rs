@@ -33,10 +33,11 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::encode::{self, Record};
 use crate::fsutil::{self, FileId, read_at_most};
-use crate::log_file::{LogFile, OpenState};
+use crate::log_file::{LogFile, OpenState, STALE_CHECK_INTERVAL};
 use crate::read::{JsonElement, JsonScanner, SalvageError, salvage_json};
 use crate::recovery::{Recovery, RecoveryKind};
 use crate::summary::{LogSummary, summarize_json_snapshot};
@@ -64,7 +65,20 @@ pub(crate) struct State {
     /// it is the newline that ends the gap. May be stale (too high) when another process
     /// wrote since; [`JsonLog::locate_gap`] corrects it.
     gap_end: u64,
+    /// When `file` was last checked against the path with `fstat`.
+    checked: Instant,
 }
+
+/// Where a line starts, read backwards from its end.
+enum LineStart {
+    At(u64),
+    /// Reached the mark of a rewritten file first.
+    Replaced,
+    NotFound,
+}
+
+/// The byte a rewrite leaves, in the old file, where the gap's final newline was.
+const REPLACED_MARK: u8 = b'\t';
 
 impl OpenState for State {
     fn file(&self) -> &Arc<File> {
@@ -97,7 +111,7 @@ impl LogFile<State> {
         let (ts, seq) = {
             let mut state = self.state();
             let _guard = self.lock.lock()?;
-            let newest = self.locate_gap(&mut state)?;
+            let newest = self.locate_gap(&mut state, false)?;
             if let Some(newest) = newest {
                 self.clock.observe(newest);
             }
@@ -126,20 +140,31 @@ impl LogFile<State> {
 
     /// With the lock held: makes sure `state` describes the file at the path and where its
     /// gap ends now. Returns the newest event's timestamp (`None` for an empty log).
-    fn locate_gap(&self, state: &mut State) -> Result<Option<Timestamp>, AuditError> {
-        if state.id.len_if_current(&state.file, &self.path)?.is_none() {
-            // Rewritten by another process, or removed by someone: start over from the path.
-            let (fresh, recovery) = load(&self.path, &self.clock, false)?;
-            if let Some(recovery) = recovery {
-                recovery.report();
+    ///
+    /// A file this crate rewrites is marked first (see [`JsonLog::regrow`]), so writers notice
+    /// it in the bytes they read anyway. Only a file removed or replaced by something else
+    /// needs `fstat`, which costs more than the rest of an event on a busy file; it is done
+    /// at most every [`STALE_CHECK_INTERVAL`].
+    fn locate_gap(
+        &self,
+        state: &mut State,
+        force_check: bool,
+    ) -> Result<Option<Timestamp>, AuditError> {
+        if force_check || state.checked.elapsed() >= STALE_CHECK_INTERVAL {
+            if state.id.len_if_current(&state.file, &self.path)?.is_none() {
+                self.reload_replaced(state)?;
             }
-            *state = fresh;
+            state.checked = Instant::now();
         }
         loop {
             let mut window = [0u8; WINDOW];
             let at = state.gap_end - 2;
             let n = read_at_most(&state.file, &mut window, at)
                 .map_err(|e| AuditError::io("read", &self.path, e))?;
+            if n >= 2 && window[1] == REPLACED_MARK {
+                self.reload_replaced(state)?;
+                continue;
+            }
             if n < 3 || window[1] != b'\n' {
                 return self.reload_after_foreign_change(state);
             }
@@ -148,12 +173,11 @@ impl LogFile<State> {
                 b',' | b'}' => {
                     // Another process wrote event lines into the gap since we last looked.
                     match self.start_of_line_before(state, state.gap_end - 1)? {
-                        Some(start) => {
-                            state.gap_end = start;
-                            continue;
-                        }
-                        None => return self.reload_after_foreign_change(state),
+                        LineStart::At(start) => state.gap_end = start,
+                        LineStart::Replaced => self.reload_replaced(state)?,
+                        LineStart::NotFound => return self.reload_after_foreign_change(state),
                     }
+                    continue;
                 }
                 _ => return self.reload_after_foreign_change(state),
             }
@@ -162,6 +186,17 @@ impl LogFile<State> {
                 None => self.reload_after_foreign_change(state),
             };
         }
+    }
+
+    /// The file at the path is not the one `state` holds (rewritten by another process, or
+    /// removed): continue with whatever is at the path now.
+    fn reload_replaced(&self, state: &mut State) -> Result<(), AuditError> {
+        let (fresh, recovery) = load(&self.path, &self.clock, false)?;
+        if let Some(recovery) = recovery {
+            recovery.report();
+        }
+        *state = fresh;
+        Ok(())
     }
 
     /// The layout is not what this writer left: someone edited the file in place. Re-read it
@@ -179,13 +214,14 @@ impl LogFile<State> {
         Ok(newest)
     }
 
-    /// The offset just after the newline that precedes `newline_at` (which holds a newline),
-    /// found by reading backwards; `None` if there is none.
+    /// Where the line that ends with the newline at `newline_at` starts, found by reading
+    /// backwards. Event lines hold no raw tabs, so a tab found first is the mark of a file
+    /// that was rewritten.
     fn start_of_line_before(
         &self,
         state: &State,
         newline_at: u64,
-    ) -> Result<Option<u64>, AuditError> {
+    ) -> Result<LineStart, AuditError> {
         let mut end = newline_at;
         let mut block = vec![0u8; 64 * 1024];
         while end > 0 {
@@ -194,14 +230,18 @@ impl LogFile<State> {
             let n = read_at_most(&state.file, &mut block[..len], start)
                 .map_err(|e| AuditError::io("read", &self.path, e))?;
             if n < len {
-                return Ok(None);
+                return Ok(LineStart::NotFound);
             }
-            if let Some(i) = memchr::memrchr(b'\n', &block[..len]) {
-                return Ok(Some(start + i as u64 + 1));
+            if let Some(i) = memchr::memrchr2(b'\n', REPLACED_MARK, &block[..len]) {
+                return Ok(if block[i] == REPLACED_MARK {
+                    LineStart::Replaced
+                } else {
+                    LineStart::At(start + i as u64 + 1)
+                });
             }
             end = start;
         }
-        Ok(None)
+        Ok(LineStart::NotFound)
     }
 
     /// The gap is too small for `chunk`: rewrites the file with `[`, a new gap, the chunk and
@@ -219,18 +259,34 @@ impl LogFile<State> {
         source
             .seek(SeekFrom::Start(state.gap_end))
             .map_err(|e| AuditError::io("read", &self.path, e))?;
-        let file = fsutil::replace_atomically(&self.path, |out| {
-            out.write_all(b"[")?;
-            write_spaces(out, gap)?;
-            out.write_all(chunk)?;
-            let copied = io::copy(&mut (&mut source).take(events_len), out)?;
-            if copied != events_len {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the log shrank while being rewritten",
-                ));
-            }
-            Ok(())
+        let old = state.file.clone();
+        let mark_at = state.gap_end - 1;
+        let file = fsutil::replace_atomically_then(
+            &self.path,
+            |out| {
+                out.write_all(b"[")?;
+                write_spaces(out, gap)?;
+                out.write_all(chunk)?;
+                let copied = io::copy(&mut (&mut source).take(events_len), out)?;
+                if copied != events_len {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the log shrank while being rewritten",
+                    ));
+                }
+                Ok(())
+            },
+            // Just before the rename: turn the old gap's final newline into a tab. JSON
+            // allows either there, so the old file stays valid; a process still holding it
+            // sees the tab in the bytes it reads before its next write and moves to the new
+            // file. (If we die between mark and rename, the file at the path merely has a
+            // tab where a newline was, and the next opener relays it.)
+            || old.write_all_at(&[REPLACED_MARK], mark_at),
+        )
+        .inspect_err(|_| {
+            // Nothing was replaced: take the mark back if it was made (best effort; a mark
+            // left behind only costs the next writer a rewrite).
+            let _ = old.write_all_at(b"\n", mark_at);
         })?;
         state.id = FileId::of_file(&file, &self.path)?;
         state.file = Arc::new(file);
@@ -244,7 +300,7 @@ impl LogFile<State> {
         let (file, first, len) = {
             let mut state = self.state();
             let _guard = self.lock.lock()?;
-            self.locate_gap(&mut state)?;
+            self.locate_gap(&mut state, true)?;
             let file = File::open(&self.path).map_err(|e| AuditError::io("open", &self.path, e))?;
             let len = file
                 .metadata()
@@ -332,6 +388,7 @@ fn load(
             id: FileId::of_file(&file, path)?,
             file: Arc::new(file),
             gap_end,
+            checked: Instant::now(),
         }),
         None => None,
     };
@@ -355,6 +412,7 @@ fn create_empty(path: &Path) -> Result<State, AuditError> {
         id: FileId::of_file(&file, path)?,
         file: Arc::new(file),
         gap_end: 1 + MIN_GAP + 1,
+        checked: Instant::now(),
     })
 }
 
@@ -462,6 +520,7 @@ fn full_load(path: &Path, len: u64) -> Result<(State, Option<Recovery>), AuditEr
                     id: FileId::of_file(&file, path)?,
                     file: Arc::new(file),
                     gap_end,
+                    checked: Instant::now(),
                 },
                 None,
             ));
@@ -512,6 +571,7 @@ fn full_load(path: &Path, len: u64) -> Result<(State, Option<Recovery>), AuditEr
             id: FileId::of_file(&file, path)?,
             file: Arc::new(file),
             gap_end: 1 + gap + 1,
+            checked: Instant::now(),
         },
         Some(recovery),
     ))

@@ -5,12 +5,18 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use crate::commit::GroupCommit;
 use crate::fsutil::{self, LockFile};
 use crate::recovery::Recovery;
 use crate::timestamp::MonotonicClock;
 use crate::{AuditError, Durability};
+
+/// How often a writer checks with `fstat` that nobody removed or replaced the log behind its
+/// back. Rewrites by this crate are noticed at once without it; a log removed by hand is
+/// recreated within this interval (events written meanwhile go to the removed file).
+pub(crate) const STALE_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Per-process state of an open log: at least the handle events are written to.
 pub(crate) trait OpenState {
