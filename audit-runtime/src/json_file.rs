@@ -19,14 +19,17 @@
 //! of its content (so the gap never costs more disk than that), to a temporary file that is
 //! synced and renamed over the log: a crash at any instant leaves the old or the new file.
 //! Rewrites copy O(n) bytes but happen after O(n) bytes of new events, so each event costs
-//! O(1) amortised; most events cost a lock, a `stat`, a 43-byte read and one write.
+//! O(1) amortised; most events cost a lock, a 43-byte read and one write.
 //!
 //! # Several writers
 //! Threads share one handle under a mutex; processes exclude each other with an advisory lock
-//! on `.audit_log.json.lock`, a sidecar that is never replaced. Under the lock a writer checks
-//! that its handle is still the file at the path (another process may have rewritten it) and
-//! where the gap ends now (another process may have written into it), reading back over any
-//! event lines written since its last write.
+//! on `.audit_log.json.lock`, a sidecar that is never replaced. Under the lock a writer reads
+//! the bytes around the first event: if another process wrote event lines into the gap since,
+//! it reads back over them to the gap's new end; if another process rewrote the file, the old
+//! file's gap newline has been turned into a tab (the rewriter's last step before the rename),
+//! and the writer moves to the file now at the path. A file removed or replaced by something
+//! else is noticed by `fstat` at most every 100 ms (per event it would cost more than the
+//! rest of the event).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
