@@ -1121,3 +1121,95 @@ fn commands_read_a_json_log_while_it_is_being_written() {
 fn commands_read_a_csv_log_while_it_is_being_written() {
     commands_read_a_log_while_it_is_being_written(Format::Csv);
 }
+
+/// A CSV log whose last row is cut off, with and without the writers' lock file (a log
+/// written by the reference has none): the other commands read every complete row and say
+/// where they stopped; `verify` reports the cut.
+#[test]
+fn a_cut_off_last_csv_row_is_read_up_to_and_reported_by_verify() {
+    for with_sidecar in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let logger = logger(dir.path(), Format::Csv);
+        let logged = log_mixed(&logger);
+        drop(logger);
+        let path = log_path(dir.path(), Format::Csv);
+        let all = stored_checked(&path, &logged);
+        let sidecar = dir.path().join(".audit_log.csv.lock");
+        assert!(sidecar.exists());
+        if !with_sidecar {
+            std::fs::remove_file(&sidecar).unwrap();
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        // The last row is a filler whose details are quoted: cut inside them.
+        let (range, line) = line_with(&bytes, &seq_needle(Format::Csv, 19));
+        assert_eq!(range.end, bytes.len());
+        std::fs::write(&path, &bytes[..range.start + 40]).unwrap();
+
+        let out = auditlog()
+            .arg("query")
+            .arg(&path)
+            .args(["--output", "jsonl", "--oldest-first"])
+            .assert()
+            .success();
+        let stderr = String::from_utf8(out.get_output().stderr.clone()).unwrap();
+        assert!(
+            stderr.contains(&format!("line {line})")) && stderr.contains("incomplete"),
+            "{stderr}"
+        );
+        let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+        assert_eq!(jsonl(&text), all[..29].to_vec(), "sidecar: {with_sidecar}");
+        let text = stdout_of(auditlog().args(["summary", "--json"]).arg(&path));
+        let summary: LogSummary = serde_json::from_str(&text).unwrap();
+        assert_eq!(summary.total_events, 29);
+        let text = stdout_of(
+            auditlog()
+                .arg("tail")
+                .arg(&path)
+                .args(["-n", "2", "--output", "jsonl"]),
+        );
+        assert_eq!(jsonl(&text), all[27..29].to_vec());
+        verify_fails(&path, line, range.start as u64..range.start as u64 + 1, 29);
+    }
+}
+
+/// Without the writers' lock file, a command that finds the last row cut off reads it again
+/// after a moment: a row whose write was still being copied in is then read whole.
+#[test]
+fn without_the_lock_file_a_row_completed_meanwhile_is_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let logger = logger(dir.path(), Format::Csv);
+    let logged = log_mixed(&logger);
+    drop(logger);
+    let path = log_path(dir.path(), Format::Csv);
+    let all = stored_checked(&path, &logged);
+    std::fs::remove_file(dir.path().join(".audit_log.csv.lock")).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let (range, _) = line_with(&bytes, &seq_needle(Format::Csv, 19));
+    let cut = range.start + 40;
+    std::fs::write(&path, &bytes[..cut]).unwrap();
+    let child = StdCommand::new(assert_cmd::cargo::cargo_bin("auditlog"))
+        .arg("query")
+        .arg(&path)
+        .args(["--output", "jsonl", "--oldest-first"])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The rest of the row arrives while the command runs (it waits up to about 230 ms).
+    std::thread::sleep(Duration::from_millis(60));
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    std::io::Write::write_all(&mut file, &bytes[cut..]).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        jsonl(&text),
+        all,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
