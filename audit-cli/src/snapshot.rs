@@ -138,7 +138,7 @@ pub fn locked_len(sidecar: &Sidecar, file: &File) -> Option<u64> {
 /// JSON (`{"lr":0.1}},` ...). So a candidate must be an event followed by something that
 /// scans; with the writers' lock it is then checked, and moved back to the current newest
 /// event, under the lock. Without a sidecar the probe alone decides.
-fn first_element(file: &File, sidecar: Option<&Sidecar>) -> Option<u64> {
+pub fn first_element(file: &File, sidecar: Option<&Sidecar>) -> Option<u64> {
     let mut probed = None;
     for _ in 0..FIRST_ELEMENT_ATTEMPTS {
         let Some(candidate) = probe_first(file) else {
@@ -199,10 +199,11 @@ pub fn walk_back_to_gap(file: &File, mut at: u64) -> Option<u64> {
 
 /// The offset just after the newline that precedes `newline_at` (which holds a newline),
 /// found by reading backwards; `None` if there is none. (The same walk as the JSON writer's
-/// `start_of_line_before`, which is private to it.)
+/// `start_of_line_before`, which is private to it; here the reads start small and double, so
+/// that walking back over many short lines reads little more than the lines.)
 pub fn start_of_line_before(file: &File, newline_at: u64) -> io::Result<Option<u64>> {
     let mut end = newline_at;
-    let mut block = vec![0u8; 16 * 1024];
+    let mut block = vec![0u8; 512];
     while end > 0 {
         let start = end.saturating_sub(block.len() as u64);
         let len = (end - start) as usize;
@@ -213,6 +214,9 @@ pub fn start_of_line_before(file: &File, newline_at: u64) -> io::Result<Option<u
             return Ok(Some(start + i as u64 + 1));
         }
         end = start;
+        if block.len() < 64 * 1024 {
+            block.resize(block.len() * 2, 0);
+        }
     }
     Ok(None)
 }

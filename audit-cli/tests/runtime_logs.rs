@@ -995,6 +995,93 @@ fn tail_follows_logs_that_start_empty() {
     }
 }
 
+/// Bytes the process has read so far (`rchar` in `/proc/<pid>/io`), if the system tells.
+fn bytes_read_by(pid: u32) -> Option<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("rchar:"))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+/// `tail -f` on a JSON log with a large free space (after 5 MB of events the writer rewrote
+/// it with 64 KiB plus a quarter of that): every new event is printed, and following reads
+/// about as much as the new events take, not the free space again at every change.
+#[test]
+fn tail_follows_a_json_log_with_a_large_free_space_reading_only_new_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let logger = logger(dir.path(), Format::Json);
+    let mut logged = Vec::new();
+    let path = log_path(dir.path(), Format::Json);
+    // 5 MB of events, then on until the next rewrite (which leaves the largest free space).
+    let mut inode = std::fs::metadata(&path).unwrap().ino();
+    let mut seq = 0;
+    loop {
+        log(
+            &logger,
+            &mut logged,
+            "step",
+            false,
+            json!({"seq": seq, "pad": "p".repeat(2000)}),
+            None,
+        );
+        seq += 1;
+        let now = std::fs::metadata(&path).unwrap().ino();
+        if now != inode && seq > 2500 {
+            break;
+        }
+        inode = now;
+    }
+    let initial = logged.len();
+    let bytes = std::fs::read(&path).unwrap();
+    let gap = bytes[1..].iter().take_while(|&&b| b == b' ').count() as u64;
+    assert!(
+        bytes.len() > 5_000_000 && gap > 1_000_000,
+        "{} bytes, gap {gap}",
+        bytes.len()
+    );
+    drop(bytes);
+    let inode = std::fs::metadata(&path).unwrap().ino();
+    let follow = Follow::start(&path, 1);
+    assert_eq!(
+        follow.take(1, Duration::from_secs(30))[0].details["seq"],
+        seq - 1
+    );
+    let pid = follow.child.id();
+    let read_before = bytes_read_by(pid);
+    // Small events in bursts, so that the follower sees the file change many times.
+    let count = 300;
+    for seq in 0..count {
+        log_fillers(&logger, &mut logged, seq..seq + 1);
+        if seq % 10 == 9 {
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+    let got = follow.take(count as usize, Duration::from_secs(60));
+    let all = stored_checked(&path, &logged);
+    assert_eq!(got, all[initial..].to_vec());
+    follow.assert_quiet_for(Duration::from_millis(300));
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().ino(),
+        inode,
+        "the file should not have been rewritten"
+    );
+    if let (Some(before), Some(after)) = (read_before, bytes_read_by(pid)) {
+        let new_bytes: u64 = all[initial..]
+            .iter()
+            .map(|e| serde_json::to_vec(e).unwrap().len() as u64 + 2)
+            .sum();
+        let read = after - before;
+        eprintln!(
+            "tail -f read {read} bytes for {count} new events ({new_bytes} bytes) in a log \
+             with a free space of {gap} bytes"
+        );
+        // Reading the free space again even once would be more than this.
+        assert!(read < gap / 4, "read {read} bytes, new events {new_bytes}");
+    } else {
+        eprintln!("(no /proc/<pid>/io here: bytes read not checked)");
+    }
+}
+
 /// Some file systems keep modification times at a coarse granularity (seconds on some, a
 /// clock tick on Linux): two writes in one tick leave the same time, and a JSON write into the
 /// free space does not change the length. Simulated by setting the time back after each write.
