@@ -14,6 +14,7 @@ pub mod filter;
 pub mod output;
 pub mod progress;
 pub mod reader;
+pub mod snapshot;
 pub mod source;
 pub mod stats;
 

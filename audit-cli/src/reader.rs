@@ -3,6 +3,9 @@
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use audit_runtime::read::{
     CsvEvents, JsonScanner, RecordPosition, ScanError, lenient, value_into_event,
@@ -10,6 +13,7 @@ use audit_runtime::read::{
 use audit_runtime::{AuditEvent, Format};
 
 use crate::CliError;
+use crate::snapshot::{FileRange, Snapshot};
 use crate::source::LogFile;
 
 /// An event and where it is in its file.
@@ -50,22 +54,26 @@ impl Entry {
 /// The events of one log, in stored order (newest first for JSON, oldest first for CSV).
 pub enum LogReader {
     /// A JSON array.
-    Json(Box<JsonScanner<File>>),
+    Json(Box<JsonScanner<FileRange>>),
     /// A CSV log.
-    Csv(Box<CsvEvents<File>>),
+    Csv(Box<CsvRows>),
 }
 
 impl LogReader {
     /// Opens the log.
     pub fn open(log: &LogFile) -> Result<Self, CliError> {
-        Ok(Self::from_file(log, open_file(log)?))
+        Ok(Self::from_snapshot(log, &Snapshot::take(log)?))
     }
 
-    /// Reads the log from `file`, an open handle on it, from its start.
-    pub fn from_file(log: &LogFile, file: File) -> Self {
+    /// Reads the log through `snapshot`, from its start.
+    pub fn from_snapshot(log: &LogFile, snapshot: &Snapshot) -> Self {
         match log.format {
-            Format::Csv => LogReader::Csv(Box::new(CsvEvents::new(file))),
-            _ => LogReader::Json(Box::new(json_scanner(file))),
+            Format::Csv => LogReader::Csv(Box::new(CsvRows::new(
+                log,
+                snapshot,
+                IncompleteLastRow::StopBefore,
+            ))),
+            _ => LogReader::Json(Box::new(snapshot.json_scanner())),
         }
     }
 
@@ -98,13 +106,13 @@ impl LogReader {
                     event,
                 }))
             }
-            LogReader::Csv(rows) => match rows.next() {
+            LogReader::Csv(rows) => match rows.next_row() {
                 None => Ok(None),
-                Some(Ok((position, event))) => Ok(Some(Entry {
-                    start: position.byte,
-                    end: rows.last_end().map_or(position.byte, |(end, _)| end),
-                    line: position.line,
-                    event,
+                Some(Ok(row)) => Ok(Some(Entry {
+                    start: row.position.byte,
+                    end: row.end,
+                    line: row.position.line,
+                    event: row.event,
                 })),
                 Some(Err(error)) => Err(read_error(log, &error, rows.take_io_error())),
             },
@@ -112,34 +120,142 @@ impl LogReader {
     }
 }
 
-/// How many times [`json_scanner`] reads up to the first element before giving up.
-const FIRST_ELEMENT_ATTEMPTS: usize = 5;
+/// What [`CsvRows`] does with a last record that is cut off (a quoted field not closed, or
+/// no line break) and stays so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncompleteLastRow {
+    /// Return it like any other row or problem (`verify`: a truncated file is a problem).
+    Report,
+    /// End before it with a note on stderr, if it does not parse; a row that parses but has
+    /// no line break is returned (as every CSV reader does).
+    StopBefore,
+}
 
-/// A scanner over a JSON log that starts at its newest event.
+/// Waits before reading a cut-off last record again, when the writers' lock is not available.
+const REREAD_DELAYS: [Duration; 3] = [
+    Duration::from_millis(20),
+    Duration::from_millis(60),
+    Duration::from_millis(150),
+];
+
+/// One CSV row and where it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CsvRow {
+    /// Where the row starts.
+    pub position: RecordPosition,
+    /// Offset one past the row (after its line break, if any).
+    pub end: u64,
+    /// Whether the row ends with a line break.
+    pub terminated: bool,
+    /// The event.
+    pub event: AuditEvent,
+}
+
+/// The rows of a CSV log that may be being appended to.
 ///
-/// The runtime writes new events into the free space before the first event while the log
-/// is read. A reader that goes through that space in several reads can see the spaces of
-/// one read and, in the next, the second half of an event written in between: garbage. So
-/// the scanner is started at the first element (or the `]`) found by a pass that read it and
-/// the next one without trouble; everything from there on never changes in place. A log that fails
-/// that pass every time is read from its start, to report the problem where it is.
-pub fn json_scanner(file: File) -> JsonScanner<File> {
-    for _ in 0..FIRST_ELEMENT_ATTEMPTS {
-        // The half of an event can itself be a JSON value (`{"lr":0.1}},` ...), so the
-        // first element must be an event and what follows it must scan too.
-        let mut probe = JsonScanner::new(&file);
-        let first = match probe.next_element() {
-            Ok(Some(element)) if element.to_event().is_ok() => {
-                probe.next_element().is_ok().then_some(element.start)
-            }
-            Ok(Some(_)) | Err(_) => None,
-            Ok(None) => probe.array_end(),
-        };
-        if let Some(first) = first {
-            return JsonScanner::inside_array(file, first);
+/// With a [`Snapshot`] taken under the writers' lock the rows are read up to a row boundary,
+/// so a cut-off last record there is real damage. Without it (no sidecar, or not lockable)
+/// the file is read to its end; a last record that runs into the end may then be a row whose
+/// `write` is still being copied in, so it is read again after a short wait (a few times)
+/// before it is taken as cut off.
+pub struct CsvRows {
+    path: PathBuf,
+    file: Arc<File>,
+    rows: CsvEvents<FileRange>,
+    locked: bool,
+    incomplete: IncompleteLastRow,
+}
+
+impl CsvRows {
+    /// Reads the CSV log through `snapshot`, from its start.
+    pub fn new(log: &LogFile, snapshot: &Snapshot, incomplete: IncompleteLastRow) -> Self {
+        let reader = FileRange::new(snapshot.file.clone(), 0, snapshot.csv_end);
+        CsvRows {
+            path: log.path.clone(),
+            file: snapshot.file.clone(),
+            rows: CsvEvents::new(reader),
+            locked: snapshot.csv_end.is_some(),
+            incomplete,
         }
     }
-    JsonScanner::new(file)
+
+    /// The I/O error behind the last `Err`, if reading failed rather than the file being
+    /// malformed.
+    pub fn take_io_error(&mut self) -> Option<std::io::Error> {
+        self.rows.take_io_error()
+    }
+
+    /// The next row, `None` at the end, or the first problem (after which it ends).
+    pub fn next_row(&mut self) -> Option<Result<CsvRow, ScanError>> {
+        let mut item = self.rows.next()?;
+        if !cut_off(&self.rows, &item) {
+            return Some(self.row(item));
+        }
+        let position = match &item {
+            Ok((position, _)) => *position,
+            Err(error) => RecordPosition {
+                byte: error.offset,
+                line: error.line,
+            },
+        };
+        if !self.locked {
+            for delay in REREAD_DELAYS {
+                std::thread::sleep(delay);
+                let reader = FileRange::new(self.file.clone(), position.byte, None);
+                let mut again = if position.byte == 0 {
+                    CsvEvents::new(reader)
+                } else {
+                    CsvEvents::starting_at(reader, position)
+                };
+                // `None`: the file was cut shorter meanwhile; it ends here.
+                item = again.next()?;
+                self.rows = again;
+                if !cut_off(&self.rows, &item) {
+                    return Some(self.row(item));
+                }
+            }
+        }
+        match (self.incomplete, &item) {
+            (IncompleteLastRow::StopBefore, Err(error)) => {
+                eprintln!(
+                    "auditlog: note: {}: the last row (byte {}, line {}) is incomplete ({}); \
+                     read up to it",
+                    self.path.display(),
+                    position.byte,
+                    position.line,
+                    error.message
+                );
+                None
+            }
+            _ => Some(self.row(item)),
+        }
+    }
+
+    fn row(
+        &self,
+        item: Result<(RecordPosition, AuditEvent), ScanError>,
+    ) -> Result<CsvRow, ScanError> {
+        let (position, event) = item?;
+        let (end, terminated) = self.rows.last_end().unwrap_or((position.byte, false));
+        Ok(CsvRow {
+            position,
+            end,
+            terminated,
+            event,
+        })
+    }
+}
+
+/// Whether the record just read runs into the end of the input: a row without its line
+/// break, or a problem with a record cut off there.
+fn cut_off<R: std::io::Read>(
+    rows: &CsvEvents<R>,
+    item: &Result<(RecordPosition, AuditEvent), ScanError>,
+) -> bool {
+    match item {
+        Ok(_) => matches!(rows.last_end(), Some((_, false))),
+        Err(_) => rows.error_reached_end(),
+    }
 }
 
 /// One JSON element as an event. Deserialising straight into [`AuditEvent`] is several

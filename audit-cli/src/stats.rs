@@ -16,7 +16,8 @@ use serde_json::Value;
 
 use crate::CliError;
 use crate::progress::Progress;
-use crate::reader::{LogReader, json_scanner, open_file, read_error};
+use crate::reader::{LogReader, read_error};
+use crate::snapshot::Snapshot;
 use crate::source::LogFile;
 
 /// The summary of a log.
@@ -179,7 +180,7 @@ pub fn collect(log: &LogFile) -> Result<Stats, CliError> {
         }
         return Ok(stats);
     }
-    let mut scanner = json_scanner(open_file(log)?);
+    let mut scanner = Snapshot::take(log)?.json_scanner();
     loop {
         let element = match scanner.next_raw() {
             Ok(Some(element)) => element,

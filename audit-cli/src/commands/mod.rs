@@ -11,7 +11,8 @@ use std::collections::VecDeque;
 use crate::CliError;
 use crate::cli::{Cli, Command};
 use crate::progress::Progress;
-use crate::reader::{Entry, LogReader, Span, open_file, read_span};
+use crate::reader::{Entry, LogReader, Span, read_span};
+use crate::snapshot::Snapshot;
 use crate::source::LogFile;
 
 pub use export::export;
@@ -59,11 +60,8 @@ pub fn visit(
     };
     let mut progress = Progress::new(log.len());
     // One handle for both passes: the spans noted in the first are offsets in this file.
-    let file = open_file(log)?;
-    let for_scan = file
-        .try_clone()
-        .map_err(|e| CliError::failure(format!("cannot read {}: {e}", log.path.display())))?;
-    let mut reader = LogReader::from_file(log, for_scan);
+    let snapshot = Snapshot::take(log)?;
+    let mut reader = LogReader::from_snapshot(log, &snapshot);
     let mut visited = 0;
     if order == stored {
         while limit.is_none_or(|l| visited < l) {
@@ -92,7 +90,7 @@ pub fn visit(
     }
     progress.finish();
     for span in spans.into_iter().rev() {
-        visit(&read_span(log, &file, span)?)?;
+        visit(&read_span(log, &snapshot.file, span)?)?;
         visited += 1;
     }
     Ok(visited)

@@ -4,7 +4,7 @@
 //! exit code is 1. (Integrity data such as a hash chain is checked here once the runtime
 //! writes it.)
 
-use audit_runtime::read::{CsvEvents, ScanError};
+use audit_runtime::read::ScanError;
 use audit_runtime::{Format, Timestamp};
 use serde_json::Value;
 
@@ -12,7 +12,8 @@ use crate::CliError;
 use crate::cli::VerifyArgs;
 use crate::error::PROBLEMS;
 use crate::progress::Progress;
-use crate::reader::{json_scanner, open_file};
+use crate::reader::{CsvRows, IncompleteLastRow};
+use crate::snapshot::Snapshot;
 use crate::source::{self, LogFile};
 
 const FIELDS: [&str; 5] = ["timestamp", "action_type", "status", "details", "error"];
@@ -70,7 +71,7 @@ type Outcome = Result<Report, (ScanError, u64)>;
 
 fn verify_json(log: &LogFile) -> Result<Outcome, CliError> {
     let mut progress = Progress::new(log.len());
-    let mut scanner = json_scanner(open_file(log)?);
+    let mut scanner = Snapshot::take(log)?.json_scanner();
     let mut report = Report::default();
     let mut previous: Option<Timestamp> = None;
     loop {
@@ -141,12 +142,15 @@ fn check_fields(value: &Value) -> Result<(), String> {
 
 fn verify_csv(log: &LogFile) -> Result<Outcome, CliError> {
     let mut progress = Progress::new(log.len());
-    let mut rows = CsvEvents::new(open_file(log)?);
+    // Up to a length taken under the writers' lock when there is one: a row being appended
+    // meanwhile is not half seen (without it, a cut-off last row is read again before it is
+    // reported).
+    let mut rows = CsvRows::new(log, &Snapshot::take(log)?, IncompleteLastRow::Report);
     let mut report = Report::default();
     let mut previous: Option<Timestamp> = None;
     let mut last_row = None;
-    while let Some(row) = rows.next() {
-        let (position, event) = match row {
+    while let Some(row) = rows.next_row() {
+        let row = match row {
             Ok(row) => row,
             Err(error) => {
                 if let Some(io) = rows.take_io_error() {
@@ -158,6 +162,7 @@ fn verify_csv(log: &LogFile) -> Result<Outcome, CliError> {
                 return Ok(Err((error, report.events)));
             }
         };
+        let (position, event) = (row.position, row.event);
         progress.at(position.byte);
         if let Some(prev) = previous
             && event.timestamp <= prev
@@ -176,11 +181,11 @@ fn verify_csv(log: &LogFile) -> Result<Outcome, CliError> {
         report.oldest.get_or_insert(event.timestamp);
         report.newest = Some(event.timestamp);
         report.events += 1;
-        last_row = Some(position);
+        last_row = Some((position, row.terminated));
     }
     // Both writers end every row with a line break, so a last row without one was cut
     // short (its last cell may be incomplete even though it parses).
-    if let (Some(position), Some((_, false))) = (last_row, rows.last_end()) {
+    if let Some((position, false)) = last_row {
         let problem = ScanError {
             offset: position.byte,
             line: position.line,

@@ -353,6 +353,7 @@ pub struct CsvEvents<R> {
     done: bool,
     io_error: Option<io::Error>,
     last_end: Option<(u64, bool)>,
+    error_reached_end: bool,
 }
 
 impl<R: Read> CsvEvents<R> {
@@ -378,6 +379,7 @@ impl<R: Read> CsvEvents<R> {
             done: false,
             io_error: None,
             last_end: None,
+            error_reached_end: false,
         }
     }
 
@@ -385,6 +387,14 @@ impl<R: Read> CsvEvents<R> {
     /// (a row without one may still be being written).
     pub fn last_end(&self) -> Option<(u64, bool)> {
         self.last_end
+    }
+
+    /// Whether the `Err` returned last is about a record that runs to the end of the input:
+    /// cut off inside a quoted field, or without a line break and not a valid row. Such a
+    /// record may be a row another process is still writing (its `write` being copied into
+    /// the file while it is read), rather than damage.
+    pub fn error_reached_end(&self) -> bool {
+        self.error_reached_end
     }
 
     /// The I/O error behind the last `Err`, if reading failed rather than the file being
@@ -409,6 +419,7 @@ impl<R: Read> CsvEvents<R> {
                     self.last_end = Some((record.end, record.terminated));
                     if let Err(message) = check_header(self.records.fields()) {
                         self.done = true;
+                        self.error_reached_end = !record.terminated;
                         return Some(Err(scan_error(record.position, message)));
                     }
                 }
@@ -418,6 +429,7 @@ impl<R: Read> CsvEvents<R> {
                 }
                 Err(RecordError::Unterminated { position, quote }) => {
                     self.done = true;
+                    self.error_reached_end = true;
                     return Some(Err(unterminated(position, quote)));
                 }
                 Err(RecordError::Io(e)) => {
@@ -436,6 +448,7 @@ impl<R: Read> CsvEvents<R> {
             Ok(cells) => Some(Ok((record.position, cells))),
             Err(message) => {
                 self.done = true;
+                self.error_reached_end = !record.terminated;
                 Some(Err(scan_error(record.position, message)))
             }
         }
@@ -454,6 +467,7 @@ impl<R: Read> Iterator for CsvEvents<R> {
             Ok((event, _)) => Some(Ok((position, event))),
             Err(message) => {
                 self.done = true;
+                self.error_reached_end = matches!(self.last_end, Some((_, false)));
                 Some(Err(scan_error(position, message)))
             }
         }

@@ -751,3 +751,31 @@ fn csv_starting_at_a_row_and_last_end() {
     while all.next().is_some() {}
     assert_eq!(all.last_end(), Some((bytes.len() as u64, true)));
 }
+
+#[test]
+fn csv_error_reached_end_tells_a_cut_off_last_row_from_damage() {
+    let header = "timestamp,action_type,status,details,error\r\n";
+    let row = "2026-05-27T14:30:00.000001Z,a,failed,\"{\"\"k\"\":\"\"a,b\"\"}\",\"bo\r\nom\"\r\n";
+    let reached_end = |text: &str| {
+        let mut rows = CsvEvents::new(text.as_bytes());
+        loop {
+            match rows.next() {
+                Some(Ok(_)) => {}
+                Some(Err(_)) => return Some(rows.error_reached_end()),
+                None => return None,
+            }
+        }
+    };
+    // Every proper prefix of the row that does not parse is an error at the end.
+    for cut in 1..row.len() {
+        let text = format!("{header}{row}{}", &row[..cut]);
+        if let Some(at_end) = reached_end(&text) {
+            assert!(at_end, "cut at {cut}: {text:?}");
+        }
+    }
+    assert_eq!(reached_end(&format!("{header}{row}{row}")), None);
+    // A bad row that ends with a line break is damage, even as the last row.
+    let bad = "2026-05-27T14:30:00.000002Z,a,maybe,{},\r\n";
+    assert_eq!(reached_end(&format!("{header}{row}{bad}")), Some(false));
+    assert_eq!(reached_end(&format!("{header}{bad}{row}")), Some(false));
+}

@@ -1,0 +1,285 @@
+//! A consistent view of a log that another process may be writing at the same time.
+//!
+//! The runtime's writers serialise every write under an advisory lock on a sidecar next to
+//! the log (`.audit_log.json.lock`, `.audit_log.csv.lock`, never replaced). While a reader
+//! holds that lock no write is in progress, so:
+//!
+//! - **CSV**: the file's length is at a row boundary. Reading only that prefix never sees the
+//!   first part of a row whose `write` is still being copied into the file (Linux reads do
+//!   not wait for writes in progress).
+//! - **JSON**: the newest event is where the free space ends, and everything from there on
+//!   never changes in place. The reader finds a candidate first event without the lock
+//!   (that needs a pass through the free space, which may be large), then under the lock
+//!   checks it and walks back over lines written since, as the writer itself does: the lock
+//!   is held only for a few small reads.
+//!
+//! The lock is taken shared (readers do not exclude each other) and only for those moments.
+//! When there is no sidecar (a log not written by the runtime, such as the reference's) or it
+//! cannot be locked (read-only or network media), the reader falls back: JSON on the probe
+//! alone, CSV on reading to the end and re-reading a last record that looks cut off (see
+//! [`crate::reader::CsvRows`]).
+
+use std::ffi::OsString;
+use std::fs::{File, TryLockError};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use audit_runtime::Format;
+use audit_runtime::read::JsonScanner;
+
+use crate::CliError;
+use crate::source::LogFile;
+
+/// How long to wait for the writers' lock (a rewrite of a large JSON log holds it while it
+/// copies the file) before reading without it.
+const LOCK_WAIT: Duration = Duration::from_secs(3);
+
+/// How many times to look for the first JSON element before reading from the start.
+const FIRST_ELEMENT_ATTEMPTS: usize = 5;
+
+/// The writers' lock file of a log, opened for reading (a reader never creates it).
+pub struct Sidecar {
+    file: File,
+}
+
+/// A shared hold on the writers' lock; released when dropped.
+pub struct SharedLock<'a> {
+    sidecar: &'a Sidecar,
+}
+
+impl Drop for SharedLock<'_> {
+    fn drop(&mut self) {
+        // Closing the descriptor would release it too.
+        let _ = self.sidecar.file.unlock();
+    }
+}
+
+impl Sidecar {
+    /// The sidecar of the log at `log` (`.{name}.lock` in the same directory), if there is
+    /// one that can be opened.
+    pub fn open(log: &Path) -> Option<Sidecar> {
+        let mut name = OsString::from(".");
+        name.push(log.file_name()?);
+        name.push(".lock");
+        let file = File::open(log.with_file_name(name)).ok()?;
+        Some(Sidecar { file })
+    }
+
+    /// Takes the lock shared, waiting at most [`LOCK_WAIT`]; `None` if it cannot be had.
+    pub fn lock(&self) -> Option<SharedLock<'_>> {
+        let deadline = Instant::now() + LOCK_WAIT;
+        let mut pause = Duration::from_micros(100);
+        loop {
+            match self.file.try_lock_shared() {
+                Ok(()) => return Some(SharedLock { sidecar: self }),
+                Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(20));
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+/// An open log and the part of it to read.
+pub struct Snapshot {
+    /// The log, opened once: every pass over it (and re-reading an event by its offsets)
+    /// uses this handle, not the path a writer may rename a rewritten log onto.
+    pub file: Arc<File>,
+    /// JSON: where the first element (or the `]` of an empty log) is; `None` to read from
+    /// the start (the layout is not ours, or the log is damaged: the scanner reports where).
+    pub json_first: Option<u64>,
+    /// CSV: the length read under the writers' lock (a row boundary); `None` when the lock
+    /// could not be had (read to the end of the file).
+    pub csv_end: Option<u64>,
+}
+
+impl Snapshot {
+    /// Opens the log and settles what to read.
+    pub fn take(log: &LogFile) -> Result<Snapshot, CliError> {
+        let file = File::open(&log.path)
+            .map_err(|e| CliError::failure(format!("cannot open {}: {e}", log.path.display())))?;
+        let sidecar = Sidecar::open(&log.path);
+        let (json_first, csv_end) = match log.format {
+            Format::Csv => (None, sidecar.as_ref().and_then(|s| locked_len(s, &file))),
+            _ => (first_element(&file, sidecar.as_ref()), None),
+        };
+        Ok(Snapshot {
+            file: Arc::new(file),
+            json_first,
+            csv_end,
+        })
+    }
+
+    /// A scanner over the JSON log from its first element.
+    pub fn json_scanner(&self) -> JsonScanner<FileRange> {
+        let reader = FileRange::new(self.file.clone(), 0, None);
+        match self.json_first {
+            Some(first) => JsonScanner::inside_array(reader, first),
+            None => JsonScanner::new(reader),
+        }
+    }
+}
+
+/// The length of `file` read with the writers' lock held.
+pub fn locked_len(sidecar: &Sidecar, file: &File) -> Option<u64> {
+    let _lock = sidecar.lock()?;
+    file.metadata().ok().map(|m| m.len())
+}
+
+/// Where the newest event of a JSON log is (or the `]` of an empty one).
+///
+/// A pass through the free space while a writer fills it can see the spaces in one read and,
+/// in the next, the second half of an event written in between, which can itself look like
+/// JSON (`{"lr":0.1}},` ...). So a candidate must be an event followed by something that
+/// scans; with the writers' lock it is then checked, and moved back to the current newest
+/// event, under the lock. Without a sidecar the probe alone decides.
+pub fn first_element(file: &File, sidecar: Option<&Sidecar>) -> Option<u64> {
+    let mut probed = None;
+    for _ in 0..FIRST_ELEMENT_ATTEMPTS {
+        let Some(candidate) = probe_first(file) else {
+            continue;
+        };
+        probed = Some(candidate);
+        let Some(sidecar) = sidecar else {
+            return probed;
+        };
+        let Some(lock) = sidecar.lock() else {
+            return probed;
+        };
+        let confirmed = walk_back_to_gap(file, candidate);
+        drop(lock);
+        if confirmed.is_some() {
+            return confirmed;
+        }
+    }
+    // Not our layout (or not found): the probe's answer, or read from the start.
+    probed
+}
+
+/// One pass from the start to the first element and the one after it.
+fn probe_first(file: &File) -> Option<u64> {
+    let mut probe = JsonScanner::new(file);
+    match probe.next_element() {
+        Ok(Some(element)) if element.to_event().is_ok() => {
+            probe.next_element().is_ok().then_some(element.start)
+        }
+        Ok(Some(_)) | Err(_) => None,
+        Ok(None) => probe.array_end(),
+    }
+}
+
+/// With the writers' lock held (no write in progress): from `at`, the start of an event line
+/// or of the `]` line, back over event lines to the one right after the free space, which is
+/// where the newest event is. `None` when the bytes are not our layout.
+pub fn walk_back_to_gap(file: &File, mut at: u64) -> Option<u64> {
+    loop {
+        if at < 2 {
+            return None;
+        }
+        let mut window = [0u8; 3];
+        if read_at_most(file, &mut window, at - 2).ok()? != window.len() || window[1] != b'\n' {
+            return None;
+        }
+        match (window[0], window[2]) {
+            // The free space ends with a newline after spaces (or right after a `[` at the
+            // very start, in a log exported without free space).
+            (b' ', b'{' | b']') => return Some(at),
+            (b'[', b'{' | b']') if at == 2 => return Some(at),
+            // An event line (`},` before another event, `}` before the `]`).
+            (b',', b'{') | (b'}', b']') => at = start_of_line_before(file, at - 1).ok()??,
+            _ => return None,
+        }
+    }
+}
+
+/// The offset just after the newline that precedes `newline_at` (which holds a newline),
+/// found by reading backwards; `None` if there is none. (The same walk as the JSON writer's
+/// `start_of_line_before`, which is private to it; here the reads start small and double, so
+/// that walking back over many short lines reads little more than the lines.)
+pub fn start_of_line_before(file: &File, newline_at: u64) -> io::Result<Option<u64>> {
+    let mut end = newline_at;
+    let mut block = vec![0u8; 512];
+    while end > 0 {
+        let start = end.saturating_sub(block.len() as u64);
+        let len = (end - start) as usize;
+        if read_at_most(file, &mut block[..len], start)? < len {
+            return Ok(None);
+        }
+        if let Some(i) = memchr::memrchr(b'\n', &block[..len]) {
+            return Ok(Some(start + i as u64 + 1));
+        }
+        end = start;
+        if block.len() < 64 * 1024 {
+            block.resize(block.len() * 2, 0);
+        }
+    }
+    Ok(None)
+}
+
+/// Reads up to `buf.len()` bytes at `offset`, fewer only at the end of the file.
+pub fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read_at(&mut buf[filled..], offset + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// A shared file read from an offset with positioned reads, up to an optional end: several
+/// readers over one handle do not disturb each other's position.
+pub struct FileRange {
+    file: Arc<File>,
+    pos: u64,
+    end: Option<u64>,
+}
+
+impl FileRange {
+    /// Reads `file` from `pos`, stopping at `end` if given.
+    pub fn new(file: Arc<File>, pos: u64, end: Option<u64>) -> Self {
+        FileRange { file, pos, end }
+    }
+}
+
+impl Read for FileRange {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let room = match self.end {
+            Some(end) => usize::try_from(end.saturating_sub(self.pos)).unwrap_or(usize::MAX),
+            None => usize::MAX,
+        };
+        let take = buf.len().min(room);
+        if take == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..take], self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for FileRange {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let invalid = || io::Error::new(io::ErrorKind::InvalidInput, "seek out of range");
+        self.pos = match to {
+            SeekFrom::Start(at) => at,
+            SeekFrom::Current(delta) => self.pos.checked_add_signed(delta).ok_or_else(invalid)?,
+            SeekFrom::End(delta) => {
+                let len = match self.end {
+                    Some(end) => end,
+                    None => self.file.metadata()?.len(),
+                };
+                len.checked_add_signed(delta).ok_or_else(invalid)?
+            }
+        };
+        Ok(self.pos)
+    }
+}
