@@ -80,11 +80,19 @@ fn latency_at(format: Format, existing: u64, probes: usize) -> (Duration, Durati
         for i in 0..probes / 5 {
             let start = Instant::now();
             logger
-                .log_event("tag_add", Status::Success, details((batch * probes + i) as u64), None)
+                .log_event(
+                    "tag_add",
+                    Status::Success,
+                    details((batch * probes + i) as u64),
+                    None,
+                )
                 .expect("log");
             samples.push(start.elapsed());
         }
-        let result = (percentile(&mut samples, 0.5), percentile(&mut samples, 0.99));
+        let result = (
+            percentile(&mut samples, 0.5),
+            percentile(&mut samples, 0.99),
+        );
         if best.is_none_or(|b| result.0 < b.0) {
             best = Some(result);
         }
