@@ -198,42 +198,12 @@ pub fn walk_back_to_gap(file: &File, mut at: u64) -> Option<u64> {
 }
 
 /// The offset just after the newline that precedes `newline_at` (which holds a newline),
-/// found by reading backwards; `None` if there is none. (The same walk as the JSON writer's
-/// `start_of_line_before`, which is private to it; here the reads start small and double, so
-/// that walking back over many short lines reads little more than the lines.)
+/// found by reading backwards, as the JSON writer does; `None` if there is none.
 pub fn start_of_line_before(file: &File, newline_at: u64) -> io::Result<Option<u64>> {
-    let mut end = newline_at;
-    let mut block = vec![0u8; 512];
-    while end > 0 {
-        let start = end.saturating_sub(block.len() as u64);
-        let len = (end - start) as usize;
-        if read_at_most(file, &mut block[..len], start)? < len {
-            return Ok(None);
-        }
-        if let Some(i) = memchr::memrchr(b'\n', &block[..len]) {
-            return Ok(Some(start + i as u64 + 1));
-        }
-        end = start;
-        if block.len() < 64 * 1024 {
-            block.resize(block.len() * 2, 0);
-        }
-    }
-    Ok(None)
+    Ok(audit_runtime::read::rfind_either(file, newline_at, b'\n', b'\n')?.map(|(at, _)| at + 1))
 }
 
-/// Reads up to `buf.len()` bytes at `offset`, fewer only at the end of the file.
-pub fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read_at(&mut buf[filled..], offset + filled as u64) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
-}
+pub use audit_runtime::read::read_at_most;
 
 /// A shared file read from an offset with positioned reads, up to an optional end: several
 /// readers over one handle do not disturb each other's position.

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::AuditError;
+pub(crate) use crate::read::read_at_most;
 
 /// Which file an open handle or a path refers to. Regrowth replaces the log by renaming a new
 /// file over it, so a writer compares the identity of its handle with the path's before each
@@ -115,20 +116,6 @@ impl Drop for LockGuard<'_> {
         // Closing the descriptor would release it too; an unlock error leaves nothing to do.
         let _ = self.lock.file.unlock();
     }
-}
-
-/// Reads up to `buf.len()` bytes at `offset`, fewer only at the end of the file.
-pub(crate) fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read_at(&mut buf[filled..], offset + filled as u64) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 /// Flushes a directory entry change (a rename or a new file) to disk.

@@ -225,26 +225,13 @@ impl LogFile<State> {
         state: &State,
         newline_at: u64,
     ) -> Result<LineStart, AuditError> {
-        let mut end = newline_at;
-        let mut block = vec![0u8; 64 * 1024];
-        while end > 0 {
-            let start = end.saturating_sub(block.len() as u64);
-            let len = (end - start) as usize;
-            let n = read_at_most(&state.file, &mut block[..len], start)
-                .map_err(|e| AuditError::io("read", &self.path, e))?;
-            if n < len {
-                return Ok(LineStart::NotFound);
-            }
-            if let Some(i) = memchr::memrchr2(b'\n', REPLACED_MARK, &block[..len]) {
-                return Ok(if block[i] == REPLACED_MARK {
-                    LineStart::Replaced
-                } else {
-                    LineStart::At(start + i as u64 + 1)
-                });
-            }
-            end = start;
-        }
-        Ok(LineStart::NotFound)
+        let found = crate::read::rfind_either(&state.file, newline_at, b'\n', REPLACED_MARK)
+            .map_err(|e| AuditError::io("read", &self.path, e))?;
+        Ok(match found {
+            Some((_, REPLACED_MARK)) => LineStart::Replaced,
+            Some((at, _)) => LineStart::At(at + 1),
+            None => LineStart::NotFound,
+        })
     }
 
     /// The gap is too small for `chunk`: rewrites the file with `[`, a new gap, the chunk and

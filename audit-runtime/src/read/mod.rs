@@ -17,6 +17,7 @@ mod salvage;
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 pub use self::csv::{CsvEvents, CsvSalvageReport, RecordPosition, salvage_csv};
@@ -254,3 +255,44 @@ pub fn malformed(path: &Path, error: &ScanError) -> AuditError {
 
 #[cfg(test)]
 mod tests;
+
+/// Reads up to `buf.len()` bytes at `offset` with positioned reads (no shared file position),
+/// fewer only at the end of the file.
+pub fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read_at(&mut buf[filled..], offset + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// The last byte before offset `end` that is `a` or `b`, with its offset, found by reading
+/// backwards; `None` if there is none (or the file is shorter than `end`).
+///
+/// Used to walk back over event lines from a known event to the free space before them
+/// (writers and `auditlog tail -f`). Reads start small and double, so walking back over a
+/// few short lines reads little more than those lines.
+pub fn rfind_either(file: &File, end: u64, a: u8, b: u8) -> io::Result<Option<(u64, u8)>> {
+    let mut end = end;
+    let mut block = vec![0u8; 512];
+    while end > 0 {
+        let start = end.saturating_sub(block.len() as u64);
+        let len = (end - start) as usize;
+        if read_at_most(file, &mut block[..len], start)? < len {
+            return Ok(None);
+        }
+        if let Some(i) = memchr::memrchr2(a, b, &block[..len]) {
+            return Ok(Some((start + i as u64, block[i])));
+        }
+        end = start;
+        if block.len() < 64 * 1024 {
+            block.resize(block.len() * 2, 0);
+        }
+    }
+    Ok(None)
+}
