@@ -364,3 +364,42 @@ fn a_first_event_with_keys_in_another_order_is_continued_in_place() {
     assert_eq!(events.len(), 4);
     assert_eq!(events[3].action_type, "pause");
 }
+
+#[test]
+fn a_rewrite_interrupted_between_mark_and_rename_loses_nothing() {
+    // A writer that is killed after marking the old file (gap newline -> tab) but before
+    // renaming the new one leaves the old file in place with the mark: still valid JSON.
+    let dir = tempfile::tempdir().unwrap();
+    let logger = open(dir.path(), Format::Json);
+    for i in 0..5 {
+        logger
+            .log_event("tag_add", Status::Success, json!({"i": i}), None)
+            .unwrap();
+    }
+    let path = dir.path().join("audit_log.json");
+    let mut bytes = fs::read(&path).unwrap();
+    let first_event = bytes.windows(2).position(|w| w == b"\n{").unwrap();
+    bytes[first_event] = b'\t';
+    fs::write(&path, &bytes).unwrap();
+    let marked: Vec<AuditEvent> =
+        serde_json::from_slice(&bytes).expect("marked file is valid JSON");
+    assert_eq!(marked.len(), 5);
+    // The running logger sees the mark and carries on with the file at the path.
+    logger
+        .log_event("pause", Status::Success, None, None)
+        .unwrap();
+    // So does a new one.
+    open(dir.path(), Format::Json)
+        .log_event("resume", Status::Success, None, None)
+        .unwrap();
+    let actions: Vec<String> = json_events(dir.path())
+        .into_iter()
+        .map(|e| e.action_type)
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "resume", "pause", "tag_add", "tag_add", "tag_add", "tag_add", "tag_add"
+        ]
+    );
+}
