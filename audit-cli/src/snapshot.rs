@@ -68,7 +68,7 @@ impl Sidecar {
         Some(Sidecar { file })
     }
 
-    /// Takes the lock shared, waiting at most [`LOCK_WAIT`]; `None` if it cannot be had.
+    /// Takes the lock shared, waiting at most a few seconds; `None` if it cannot be had.
     pub fn lock(&self) -> Option<SharedLock<'_>> {
         let deadline = Instant::now() + LOCK_WAIT;
         let mut pause = Duration::from_micros(100);
