@@ -73,10 +73,7 @@ pub fn switch_experiment(logger: AuditLogger) -> Result<Option<AuditLogger>, Aud
     if let Some(old) = &old {
         old.flush()?;
     }
-    drain_pre_init(&logger).map_err(|e| match e {
-        InitError::Flush(e) => e,
-        other => AuditError::InvalidEvent(other.to_string()),
-    })?;
+    drain_pre_init(&logger)?;
     Ok(old)
 }
 
@@ -197,7 +194,7 @@ fn write_global() -> std::sync::RwLockWriteGuard<'static, Option<AuditLogger>> {
     GLOBAL.write().unwrap_or_else(|p| p.into_inner())
 }
 
-fn drain_pre_init(logger: &AuditLogger) -> Result<(), InitError> {
+fn drain_pre_init(logger: &AuditLogger) -> Result<(), AuditError> {
     let pending: Vec<Buffered> = PRE_INIT
         .lock()
         .unwrap_or_else(|p| p.into_inner())
