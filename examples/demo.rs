@@ -313,6 +313,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
     println!("  jq '.[] | select(.action_type == \"hp_change\") | .details' {shown}");
     println!("  jq '.[] | select(.details.actor == \"bob\")' {shown}");
     println!();
+    println!("or with auditlog (both formats, streaming):");
+    println!("  cargo run -q -p audit-cli -- summary {shown}");
+    println!("  cargo run -q -p audit-cli -- query {shown} --status failed");
+    println!("  cargo run -q -p audit-cli -- verify {shown}");
+    println!();
     println!("or serve it yourself: cargo run --example experiment_server");
     Ok(())
 }
