@@ -99,7 +99,12 @@ pub(crate) fn open(
     durability: Durability,
     verify: bool,
 ) -> Result<(JsonLog, Option<Recovery>), AuditError> {
-    LogFile::open(path, durability, |path, clock| load(path, clock, verify))
+    // Reading a large log takes a while; do it before taking the lock, so that opening a
+    // log does not stall the processes writing to it.
+    let checked = if verify { verify_unlocked(&path) } else { None };
+    LogFile::open(path, durability, |path, clock| {
+        load_checked(path, clock, verify, checked)
+    })
 }
 
 impl LogFile<State> {
@@ -355,6 +360,38 @@ fn load(
     clock: &MonotonicClock,
     verify: bool,
 ) -> Result<(State, Option<Recovery>), AuditError> {
+    load_checked(path, clock, verify, None)
+}
+
+/// A log whose events, from its first one to its end, were read and found in our layout
+/// without holding the lock. Those bytes never change in place (writers only fill the gap
+/// before them, and a rewrite makes a new file), so if the same file with the same length is
+/// still at the path under the lock, only its head needs a look.
+#[derive(Debug, Clone, Copy)]
+struct Checked {
+    id: FileId,
+    len: u64,
+}
+
+/// Without the lock: reads the log from its first event to its end. `None` when anything is
+/// not as this crate writes it (or changed meanwhile): the locked path then looks at it all.
+fn verify_unlocked(path: &Path) -> Option<Checked> {
+    let file = File::open(path).ok()?;
+    let id = FileId::of_file(&file, path).ok()?;
+    let len = file.metadata().ok()?.len();
+    let gap_end = quick_layout(&file, len, path).ok()??;
+    let scan = scan_layout(JsonScanner::inside_array(file, gap_end).limit(len));
+    (scan.is_ours() && scan.first_start.is_none_or(|start| start == gap_end))
+        .then_some(Checked { id, len })
+}
+
+/// [`load`], trusting an earlier [`verify_unlocked`] of the same file.
+fn load_checked(
+    path: &Path,
+    clock: &MonotonicClock,
+    verify: bool,
+    checked: Option<Checked>,
+) -> Result<(State, Option<Recovery>), AuditError> {
     let file = match OpenOptions::new().read(true).write(true).open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((create_empty(path)?, None)),
@@ -368,7 +405,11 @@ fn load(
         // An empty or whitespace-only file holds no events: nothing to keep aside.
         return Ok((create_empty(path)?, None));
     }
-    let quick = if verify {
+    let already_checked = match checked {
+        Some(c) => c.len == len && c.id == FileId::of_file(&file, path)?,
+        None => false,
+    };
+    let quick = if verify && !already_checked {
         None
     } else {
         quick_layout(&file, len, path)?
@@ -477,34 +518,16 @@ fn quick_layout(file: &File, len: u64, path: &Path) -> Result<Option<u64>, Audit
 fn full_load(path: &Path, len: u64) -> Result<(State, Option<Recovery>), AuditError> {
     let io_err = |e| AuditError::io("read", path, e);
     let file = File::open(path).map_err(|e| AuditError::io("open", path, e))?;
-    let mut scanner = JsonScanner::new(file);
-    let mut layout_ok = true;
-    let mut non_finite = 0u64;
-    let mut prev_end: Option<u64> = None;
-    let mut first_start = None;
-    let strict = loop {
-        match scanner.next_element() {
-            Ok(Some(el)) => {
-                non_finite += u64::from(el.non_finite_tokens);
-                layout_ok &= el.single_line
-                    && el.starts_line
-                    && prev_end.is_none_or(|end| el.start == end + 2);
-                first_start.get_or_insert(el.start);
-                prev_end = Some(el.end);
-            }
-            Ok(None) => break Ok(()),
-            Err(e) => break Err(e),
-        }
-    };
-    if strict.is_ok() && layout_ok && non_finite == 0 {
-        let end = scanner.array_end().unwrap_or(len);
-        let gap_end = first_start.unwrap_or(end);
+    let scan = scan_layout(JsonScanner::new(file));
+    if scan.is_ours() {
+        let end = scan.array_end.unwrap_or(len);
+        let gap_end = scan.first_start.unwrap_or(end);
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .open(path)
             .map_err(|e| AuditError::io("open", path, e))?;
-        if prev_end.is_none_or(|e| e + 1 == end) && head_is_gap(&file, gap_end).map_err(io_err)? {
+        if head_is_gap(&file, gap_end).map_err(io_err)? {
             return Ok((
                 State {
                     id: FileId::of_file(&file, path)?,
@@ -516,6 +539,7 @@ fn full_load(path: &Path, len: u64) -> Result<(State, Option<Recovery>), AuditEr
             ));
         }
     }
+    let (strict, non_finite) = (scan.strict, scan.non_finite);
     let (kind, kept) = match &strict {
         Ok(()) if non_finite == 0 => (RecoveryKind::Relaid, None),
         Ok(()) => (
@@ -565,6 +589,59 @@ fn full_load(path: &Path, len: u64) -> Result<(State, Option<Recovery>), AuditEr
         },
         Some(recovery),
     ))
+}
+
+/// What a strict pass over a JSON log found, for deciding whether it is in our layout.
+struct LayoutScan {
+    strict: Result<(), crate::read::ScanError>,
+    /// Every element on a line of its own, separated by exactly `,\n`.
+    one_per_line: bool,
+    non_finite: u64,
+    first_start: Option<u64>,
+    last_end: Option<u64>,
+    array_end: Option<u64>,
+}
+
+impl LayoutScan {
+    /// Valid, one event per line, no Python NaN tokens, and `]` right after the last line.
+    fn is_ours(&self) -> bool {
+        self.strict.is_ok()
+            && self.one_per_line
+            && self.non_finite == 0
+            && self
+                .last_end
+                .is_none_or(|end| Some(end + 1) == self.array_end)
+    }
+}
+
+fn scan_layout<R: Read + Seek>(mut scanner: JsonScanner<R>) -> LayoutScan {
+    let mut scan = LayoutScan {
+        strict: Ok(()),
+        one_per_line: true,
+        non_finite: 0,
+        first_start: None,
+        last_end: None,
+        array_end: None,
+    };
+    loop {
+        match scanner.next_element() {
+            Ok(Some(el)) => {
+                scan.non_finite += u64::from(el.non_finite_tokens);
+                scan.one_per_line &= el.single_line
+                    && el.starts_line
+                    && scan.last_end.is_none_or(|end| el.start == end + 2);
+                scan.first_start.get_or_insert(el.start);
+                scan.last_end = Some(el.end);
+            }
+            Ok(None) => break,
+            Err(e) => {
+                scan.strict = Err(e);
+                break;
+            }
+        }
+    }
+    scan.array_end = scanner.array_end();
+    scan
 }
 
 /// Whether bytes `1..gap_end-1` are spaces and `gap_end-1` is a newline.
