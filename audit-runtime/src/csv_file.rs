@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use crate::encode::{self, Record};
 use crate::fsutil::{self, FileId, read_at_most};
-use crate::log_file::{LogFile, OpenState, STALE_CHECK_INTERVAL};
+use crate::log_file::{LogFile, OpenState, STALE_CHECK_INTERVAL, adopt};
 use crate::read::{SalvageError, salvage_csv};
 use crate::recovery::{Recovery, RecoveryKind};
 use crate::summary::{LogSummary, summarize_csv_snapshot};
@@ -70,11 +70,7 @@ impl LogFile<State> {
             // event: `fstat` on a busy file costs more than the rest of the event.
             if state.checked.elapsed() >= STALE_CHECK_INTERVAL {
                 if state.id.len_if_current(&state.file, &self.path)?.is_none() {
-                    let (fresh, recovery) = load(&self.path, &self.clock, false)?;
-                    if let Some(recovery) = recovery {
-                        recovery.report();
-                    }
-                    *state = fresh;
+                    adopt(&mut *state, load(&self.path, &self.clock, false)?);
                     row = encode::csv_row(record, state.terminator)?;
                 }
                 state.checked = Instant::now();
@@ -115,11 +111,7 @@ impl LogFile<State> {
             let mut state = self.state();
             let _guard = self.lock.lock()?;
             if state.id.len_if_current(&state.file, &self.path)?.is_none() {
-                let (fresh, recovery) = load(&self.path, &self.clock, false)?;
-                if let Some(recovery) = recovery {
-                    recovery.report();
-                }
-                *state = fresh;
+                adopt(&mut *state, load(&self.path, &self.clock, false)?);
             }
             state.checked = Instant::now();
             let file = File::open(&self.path).map_err(|e| AuditError::io("open", &self.path, e))?;

@@ -40,7 +40,7 @@ use std::time::Instant;
 
 use crate::encode::{self, Record};
 use crate::fsutil::{self, FileId, read_at_most};
-use crate::log_file::{LogFile, OpenState, STALE_CHECK_INTERVAL};
+use crate::log_file::{LogFile, OpenState, STALE_CHECK_INTERVAL, adopt};
 use crate::read::{JsonElement, JsonScanner, SalvageError, salvage_json};
 use crate::recovery::{Recovery, RecoveryKind};
 use crate::summary::{LogSummary, summarize_json_snapshot};
@@ -199,11 +199,7 @@ impl LogFile<State> {
     /// The file at the path is not the one `state` holds (rewritten by another process, or
     /// removed): continue with whatever is at the path now.
     fn reload_replaced(&self, state: &mut State) -> Result<(), AuditError> {
-        let (fresh, recovery) = load(&self.path, &self.clock, false)?;
-        if let Some(recovery) = recovery {
-            recovery.report();
-        }
-        *state = fresh;
+        adopt(state, load(&self.path, &self.clock, false)?);
         Ok(())
     }
 
@@ -213,11 +209,7 @@ impl LogFile<State> {
         &self,
         state: &mut State,
     ) -> Result<Option<Timestamp>, AuditError> {
-        let (fresh, recovery) = load(&self.path, &self.clock, true)?;
-        if let Some(recovery) = recovery {
-            recovery.report();
-        }
-        *state = fresh;
+        adopt(state, load(&self.path, &self.clock, true)?);
         let newest = newest_timestamp(&state.file, state.gap_end, &self.path)?;
         Ok(newest)
     }

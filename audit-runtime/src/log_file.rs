@@ -24,6 +24,15 @@ pub(crate) trait OpenState {
     fn file(&self) -> &Arc<File>;
 }
 
+/// Switches `state` to a freshly loaded one, reporting on stderr what was done to the file
+/// if it had to be recovered.
+pub(crate) fn adopt<S>(state: &mut S, (fresh, recovery): (S, Option<Recovery>)) {
+    if let Some(recovery) = recovery {
+        recovery.report();
+    }
+    *state = fresh;
+}
+
 /// An open log file of either format.
 #[derive(Debug)]
 pub(crate) struct LogFile<S> {

@@ -24,6 +24,14 @@ fn json_events(dir: &Path) -> Vec<AuditEvent> {
     serde_json::from_slice(&fs::read(dir.join("audit_log.json")).unwrap()).expect("valid JSON log")
 }
 
+/// The action of every event in the JSON log, newest first.
+fn json_actions(dir: &Path) -> Vec<String> {
+    json_events(dir)
+        .into_iter()
+        .map(|e| e.action_type)
+        .collect()
+}
+
 fn files_named(dir: &Path, contains: &str) -> Vec<PathBuf> {
     fs::read_dir(dir)
         .unwrap()
@@ -174,11 +182,7 @@ fn truncated_json_is_kept_aside_and_complete_events_salvaged() {
     logger
         .log_event("tag_add", Status::Success, None, None)
         .unwrap();
-    let actions: Vec<String> = json_events(dir.path())
-        .into_iter()
-        .map(|e| e.action_type)
-        .collect();
-    assert_eq!(actions, ["tag_add", "resume", "pause"]);
+    assert_eq!(json_actions(dir.path()), ["tag_add", "resume", "pause"]);
 }
 
 #[test]
@@ -228,11 +232,7 @@ fn torn_write_in_the_gap_is_salvaged() {
     logger
         .log_event("tag_add", Status::Success, None, None)
         .unwrap();
-    let actions: Vec<String> = json_events(dir.path())
-        .into_iter()
-        .map(|e| e.action_type)
-        .collect();
-    assert_eq!(actions, ["tag_add", "resume", "pause"]);
+    assert_eq!(json_actions(dir.path()), ["tag_add", "resume", "pause"]);
 }
 
 #[test]
@@ -392,12 +392,8 @@ fn a_rewrite_interrupted_between_mark_and_rename_loses_nothing() {
     open(dir.path(), Format::Json)
         .log_event("resume", Status::Success, None, None)
         .unwrap();
-    let actions: Vec<String> = json_events(dir.path())
-        .into_iter()
-        .map(|e| e.action_type)
-        .collect();
     assert_eq!(
-        actions,
+        json_actions(dir.path()),
         [
             "resume", "pause", "tag_add", "tag_add", "tag_add", "tag_add", "tag_add"
         ]
