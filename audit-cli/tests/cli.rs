@@ -1,13 +1,15 @@
 //! `auditlog` end to end: logs in our layout and the reference's, both formats, damage,
 //! exit codes.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command as StdCommand, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod common;
 
 use assert_cmd::Command;
 use audit_runtime::{AuditEvent, Status, Timestamp};
+use common::Follow;
 use predicates::prelude::*;
 use serde_json::{Value, json};
 
@@ -637,60 +639,12 @@ fn tail_prints_the_newest_oldest_first() {
     }
 }
 
-/// Runs `auditlog tail -f` in the background and reads its lines.
-struct Follow {
-    child: std::process::Child,
-    lines: std::sync::mpsc::Receiver<String>,
-}
-
-impl Follow {
-    fn start(path: &Path) -> Follow {
-        let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("auditlog"))
-            .arg("tail")
-            .arg(path)
-            .args(["-f", "-n", "1", "--output", "jsonl", "--poll-ms", "20"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Follow { child, lines }
-    }
-
-    fn next(&self) -> AuditEvent {
-        let line = self
-            .lines
-            .recv_timeout(Duration::from_secs(10))
-            .expect("a line from tail -f");
-        serde_json::from_str(&line).unwrap()
-    }
-
-    fn quiet_for(&self, d: Duration) -> bool {
-        let until = Instant::now() + d;
-        self.lines.recv_timeout(until - Instant::now()).is_err()
-    }
-}
-
-impl Drop for Follow {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn tail_follows_a_json_log_written_in_place_and_replaced() {
     let dir = tempfile::tempdir().unwrap();
     let all = events();
     let path = write(dir.path(), "audit_log.json", &json_log(&all[..3], 4096));
-    let follow = Follow::start(&path);
+    let follow = Follow::start(&path, 1);
     assert_eq!(follow.next(), all[2]);
 
     // Our writer's way: the new event goes into the end of the gap with one positioned write.
@@ -722,7 +676,7 @@ fn tail_follows_a_csv_log_as_rows_are_appended() {
     let json = write(dir.path(), "a.json", &json_log(&all[..2], 0));
     let path = dir.path().join("audit_log.csv");
     export(&json, "csv", &path);
-    let follow = Follow::start(&path);
+    let follow = Follow::start(&path, 1);
     assert_eq!(follow.next(), all[1]);
 
     let full = dir.path().join("full.csv");

@@ -7,16 +7,17 @@
 //! reader, never from the CLI itself, and every test checks that its data is not trivial (the
 //! filter selects something and not everything, the file really was rewritten, ...).
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command as StdCommand, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime};
+
+mod common;
 
 use assert_cmd::Command;
 use audit_runtime::read::{CsvEvents, open_events};
 use audit_runtime::{AuditEvent, AuditLogger, Format, LogSummary, RecoveryKind, Status};
+use common::Follow;
 use predicates::prelude::*;
 use serde_json::{Map, Value, json};
 
@@ -842,72 +843,6 @@ fn tail_n_prints_the_newest_oldest_first() {
                 .args(["-n", "100", "--output", "jsonl"]),
         );
         assert_eq!(jsonl(&text), all);
-    }
-}
-
-/// `auditlog tail -f` running in the background; its stdout lines arrive on a channel.
-struct Follow {
-    child: std::process::Child,
-    lines: Receiver<String>,
-}
-
-impl Follow {
-    fn start(path: &Path, count: usize) -> Follow {
-        let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("auditlog"))
-            .arg("tail")
-            .arg(path)
-            .args(["-f", "--output", "jsonl", "--poll-ms", "20", "-n"])
-            .arg(count.to_string())
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Follow { child, lines }
-    }
-
-    /// The next `n` events, or panics with what arrived when `deadline` passes.
-    fn take(&self, n: usize, deadline: Duration) -> Vec<AuditEvent> {
-        let until = Instant::now() + deadline;
-        let mut got = Vec::new();
-        while got.len() < n {
-            let left = until.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => got
-                    .push(serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"))),
-                Err(RecvTimeoutError::Timeout) => panic!(
-                    "tail -f printed {} of {n} events within {deadline:?}; last: {:?}",
-                    got.len(),
-                    got.last()
-                ),
-                Err(RecvTimeoutError::Disconnected) => {
-                    panic!("tail -f ended after {} of {n} events", got.len())
-                }
-            }
-        }
-        got
-    }
-
-    /// Nothing more is printed for `d`.
-    fn assert_quiet_for(&self, d: Duration) {
-        if let Ok(line) = self.lines.recv_timeout(d) {
-            panic!("tail -f printed more than expected: {line}");
-        }
-    }
-}
-
-impl Drop for Follow {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
