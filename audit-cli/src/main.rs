@@ -6,6 +6,12 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // What the runtime reports (a log it had to recover, say) goes to stderr with our own
+    // messages.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
     let cli = audit_cli::Cli::parse();
     match audit_cli::run(cli) {
         Ok(code) => ExitCode::from(code),

@@ -101,8 +101,9 @@ pub(crate) fn resolve_format(
             origin: "the AUDIT_LOG_FORMAT environment variable",
         }),
         Err(_) => {
-            eprintln!(
-                "audit log: warning: {FORMAT_ENV_VAR}={raw:?} is not \"json\", \"csv\" or \"none\"; writing json"
+            tracing::warn!(
+                target: "audit",
+                "{FORMAT_ENV_VAR}={raw:?} is not \"json\", \"csv\" or \"none\"; writing json"
             );
             Ok(Format::Json)
         }

@@ -7,23 +7,32 @@
 //! reading back through the file. A write that fails half-way (disk full) is cut off again,
 //! so a later event never lands glued to a partial row.
 //!
+//! # Writers killed mid-write
+//! SIGKILL can cut a `write` short at a page boundary, leaving a torn row at the end of the
+//! file; a row appended after it would land inside the torn row's open quoted field, and the
+//! acknowledged row would be lost with it. So the lock file also records where the log ended
+//! after the last complete row (and which file that was). A writer that finds the file longer
+//! than that reads what lies past it: complete rows (a writer killed after its write, or
+//! another program appending) are kept, a torn last row is cut off, and only then does it
+//! append. The check costs nothing extra per event: the length comes from the `lstat` that
+//! checks the file is still at the path, the record from the read of the newest timestamp.
+//!
 //! New files end their records with CRLF, as RFC 4180 and the reference implementation do;
 //! a log that already exists is continued with the line ending its header uses.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufReader, Write};
+use std::fs::File;
+use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
 
 use crate::encode::{self, Record};
-use crate::fsutil::{self, FileId, read_at_most};
-use crate::log_file::{LogFile, OpenState, STALE_CHECK_INTERVAL, adopt};
-use crate::read::{SalvageError, salvage_csv};
+use crate::fsutil::{self, Access, FileId, LockGuard, ReadAt, open_regular, read_at_most};
+use crate::log_file::{Ctx, LogFile, OpenState, Options};
+use crate::read::{CsvEvents, RecordPosition, SalvageError, salvage_csv};
 use crate::recovery::{Recovery, RecoveryKind};
 use crate::summary::{LogSummary, summarize_csv_snapshot};
-use crate::timestamp::MonotonicClock;
-use crate::{AuditError, Durability, Timestamp};
+use crate::timestamp::TIMESTAMP_LEN;
+use crate::{AuditError, Timestamp};
 
 const HEADER: &[u8] = b"timestamp,action_type,status,details,error";
 
@@ -32,27 +41,73 @@ pub(crate) struct State {
     file: Arc<File>,
     id: FileId,
     terminator: &'static [u8],
-    /// When `file` was last checked against the path with `fstat`.
-    checked: Instant,
 }
 
 impl OpenState for State {
     fn file(&self) -> &Arc<File> {
         &self.file
     }
+    fn id(&self) -> FileId {
+        self.id
+    }
 }
 
 /// An open `audit_log.csv`.
 pub(crate) type CsvLog = LogFile<State>;
 
+/// What CSV writers leave in the lock file for the next one: the newest timestamp written
+/// (the CSV's last row is expensive to find from the end), and the file and length the log
+/// had after the last complete row. Little-endian: microseconds (8 bytes), then length,
+/// device and inode (8 bytes each). A lock file with only the first 8 bytes (older
+/// versions) gives the timestamp alone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Handoff {
+    newest: Option<Timestamp>,
+    end: Option<(FileId, u64)>,
+}
+
+impl Handoff {
+    const LEN: usize = 32;
+
+    fn read(guard: &LockGuard<'_>) -> Result<Handoff, AuditError> {
+        let mut buf = [0u8; Handoff::LEN];
+        let n = guard.read_payload(&mut buf)?;
+        let word = |i: usize| u64::from_le_bytes(buf[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+        Ok(Handoff {
+            newest: (n >= 8).then(|| Timestamp::from_micros(word(0) as i64)),
+            end: (n == Handoff::LEN).then(|| {
+                (
+                    FileId {
+                        dev: word(2),
+                        ino: word(3),
+                    },
+                    word(1),
+                )
+            }),
+        })
+    }
+
+    fn write(guard: &LockGuard<'_>, newest: Timestamp, id: FileId, end: u64) -> Result<(), AuditError> {
+        let mut buf = [0u8; Handoff::LEN];
+        for (i, word) in [newest.as_micros() as u64, end, id.dev, id.ino]
+            .into_iter()
+            .enumerate()
+        {
+            buf[i * 8..i * 8 + 8].copy_from_slice(&word.to_le_bytes());
+        }
+        guard.write_payload(&buf)
+    }
+
+    /// Where the last complete row ended, if the record is about file `id`.
+    fn end_of(&self, id: FileId) -> Option<u64> {
+        self.end.filter(|(of, _)| *of == id).map(|(_, end)| end)
+    }
+}
+
 /// Opens (or creates) the log at `path`. With `verify`, every row is checked; without, only
 /// the header and that the last row is complete.
-pub(crate) fn open(
-    path: PathBuf,
-    durability: Durability,
-    verify: bool,
-) -> Result<(CsvLog, Option<Recovery>), AuditError> {
-    LogFile::open(path, durability, |path, clock| load(path, clock, verify))
+pub(crate) fn open(path: PathBuf, options: Options) -> Result<CsvLog, AuditError> {
+    LogFile::open(path, options, |ctx| load(ctx, options.verify))
 }
 
 impl LogFile<State> {
@@ -65,64 +120,152 @@ impl LogFile<State> {
         let (ts, seq) = {
             let mut state = self.state();
             let mut row = encode::csv_row(record, state.terminator)?;
-            let _guard = self.lock.lock()?;
-            // Removal or replacement by something else is checked now and then, not per
-            // event: `fstat` on a busy file costs more than the rest of the event.
-            if state.checked.elapsed() >= STALE_CHECK_INTERVAL {
-                if state.id.len_if_current(&state.file, &self.path)?.is_none() {
-                    adopt(&mut *state, load(&self.path, &self.clock, false)?);
-                    row = encode::csv_row(record, state.terminator)?;
-                }
-                state.checked = Instant::now();
+            let guard = self.lock.lock()?;
+            let terminator = state.terminator;
+            let (handoff, len) = self.settle(&mut state, &guard)?;
+            let stamp = self.stamp(handoff.newest, wanted);
+            if let Some(wall_clock) = stamp.wall_clock {
+                let details = encode::with_wall_clock(record.details, wall_clock);
+                row = encode::csv_row(&record.with_details(&details), state.terminator)?;
+            } else if state.terminator != terminator {
+                row = encode::csv_row(record, state.terminator)?;
             }
-            if let Some(newest) = self.newest_from_lock_file()? {
-                self.clock.observe(newest);
-            }
-            let ts = self.clock.next_after(wanted);
-            row.set_timestamp(ts);
+            row.set_timestamp(stamp.timestamp);
             if let Err((written, e)) = append_all(&state.file, &row.bytes) {
                 // Cut off whatever part of the row made it, so the next row starts cleanly.
                 // Under the lock nobody else appended meanwhile.
-                if written > 0
-                    && let Ok(meta) = state.file.metadata()
-                {
-                    let _ = state.file.set_len(meta.len().saturating_sub(written));
+                if written > 0 {
+                    let _ = state.file.set_len(len);
                 }
                 return Err(AuditError::io("append event to", &self.path, e));
             }
-            self.lock.write_payload(&ts.as_micros().to_le_bytes())?;
-            (ts, self.note_write())
+            Handoff::write(
+                &guard,
+                stamp.timestamp,
+                state.id,
+                len + row.bytes.len() as u64,
+            )?;
+            (stamp.timestamp, self.note_write())
         };
         self.after_write(seq)?;
         Ok(ts)
     }
 
-    /// The newest timestamp any process wrote, kept in the lock file as 8 little-endian
-    /// bytes of microseconds (the CSV's last row is expensive to find from the end).
-    fn newest_from_lock_file(&self) -> Result<Option<Timestamp>, AuditError> {
-        let mut buf = [0u8; 8];
-        let n = self.lock.read_payload(&mut buf)?;
-        Ok((n == buf.len()).then(|| Timestamp::from_micros(i64::from_le_bytes(buf))))
+    /// With the lock held: makes sure `state` is the file at the path and that the file ends
+    /// at a row boundary, cutting off a torn row a killed writer left. Returns the lock
+    /// file's record and the file's length.
+    fn settle(
+        &self,
+        state: &mut State,
+        guard: &LockGuard<'_>,
+    ) -> Result<(Handoff, u64), AuditError> {
+        let handoff = Handoff::read(guard)?;
+        let mut len = match self.still_at_path(state)? {
+            Some(meta) => meta.len(),
+            None => {
+                let fresh = load(&self.ctx(), false)?;
+                self.adopt(state, fresh);
+                self.file_len(state)?
+            }
+        };
+        match handoff.end_of(state.id) {
+            Some(end) if end == len => {}
+            Some(end) if end < len => len = self.cut_torn_row(state, end, len)?,
+            // Not known (a new lock file, another file) or shorter than recorded (truncated
+            // by someone): the last byte tells whether the file ends a row.
+            _ => {
+                let mut last = [0u8; 1];
+                let ends_row = len > 0
+                    && read_at_most(&state.file, &mut last, len.saturating_sub(1))
+                        .map_err(|e| AuditError::io("read", &self.path, e))?
+                        == 1
+                    && last[0] == b'\n';
+                if !ends_row {
+                    let fresh = load(&self.ctx(), true)?;
+                    self.adopt(state, fresh);
+                    len = self.file_len(state)?;
+                }
+            }
+        }
+        Ok((handoff, len))
+    }
+
+    fn file_len(&self, state: &State) -> Result<u64, AuditError> {
+        Ok(state
+            .file
+            .metadata()
+            .map_err(|e| AuditError::io("inspect", &self.path, e))?
+            .len())
+    }
+
+    /// The file is longer than the last complete row we know of (`end`): keeps the complete
+    /// rows past it and cuts off a torn last row. Returns the new length. Anything past
+    /// `end` that is neither (someone wrote something else into the file) is left to the
+    /// full salvage, which keeps the original bytes aside.
+    fn cut_torn_row(&self, state: &mut State, end: u64, len: u64) -> Result<u64, AuditError> {
+        let source = ReadAt {
+            file: &*state.file,
+            offset: end,
+        }
+        .take(len - end);
+        let mut rows = CsvEvents::starting_at(
+            BufReader::new(source),
+            RecordPosition { byte: end, line: 1 },
+        );
+        let mut good = end;
+        let mut torn = true;
+        while let Some(row) = rows.next() {
+            match (row, rows.last_end()) {
+                (Ok(_), Some((row_end, true))) => good = row_end,
+                (Ok(_), _) => break,
+                (Err(_), _) => {
+                    torn = rows.error_reached_end();
+                    break;
+                }
+            }
+        }
+        if good == len {
+            return Ok(len);
+        }
+        let mut head = [0u8; TIMESTAMP_LEN];
+        let n = read_at_most(&state.file, &mut head, good)
+            .map_err(|e| AuditError::io("read", &self.path, e))?;
+        if !torn || !starts_like_a_timestamp(&head[..n]) {
+            let fresh = load(&self.ctx(), true)?;
+            self.adopt(state, fresh);
+            return self.file_len(state);
+        }
+        state
+            .file
+            .set_len(good)
+            .map_err(|e| AuditError::io("cut a torn row off", &self.path, e))?;
+        self.record(Recovery::torn_write(&self.path, good, len - good));
+        Ok(good)
     }
 
     /// Counts the events in a snapshot: the rows that existed when the lock was taken.
     pub(crate) fn summary(&self) -> Result<LogSummary, AuditError> {
         let (file, len) = {
             let mut state = self.state();
-            let _guard = self.lock.lock()?;
-            if state.id.len_if_current(&state.file, &self.path)?.is_none() {
-                adopt(&mut *state, load(&self.path, &self.clock, false)?);
-            }
-            state.checked = Instant::now();
-            let file = File::open(&self.path).map_err(|e| AuditError::io("open", &self.path, e))?;
-            let len = file
-                .metadata()
-                .map_err(|e| AuditError::io("inspect", &self.path, e))?
-                .len();
-            (file, len)
+            let guard = self.lock.lock()?;
+            let (_, len) = self.settle(&mut state, &guard)?;
+            (state.file.clone(), len)
         };
-        summarize_csv_snapshot(file, len)
+        summarize_csv_snapshot(ReadAt { file, offset: 0 }, len)
     }
+}
+
+/// Whether `bytes` could be the start of a row we write: a timestamp as far as it goes.
+fn starts_like_a_timestamp(bytes: &[u8]) -> bool {
+    let shape = b"0000-00-00T00:00:00.000000Z";
+    !bytes.is_empty()
+        && bytes.iter().zip(shape).all(|(&b, &want)| {
+            if want == b'0' {
+                b.is_ascii_digit()
+            } else {
+                b == want
+            }
+        })
 }
 
 /// Writes all of `bytes` at the end of `file`; on failure, says how many bytes made it.
@@ -139,39 +282,31 @@ fn append_all(file: &File, bytes: &[u8]) -> Result<(), (u64, io::Error)> {
     Ok(())
 }
 
-fn open_append(path: &Path) -> Result<File, AuditError> {
-    OpenOptions::new()
-        .read(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| AuditError::io("open", path, e))
-}
-
 fn state_for(path: &Path, file: File, terminator: &'static [u8]) -> Result<State, AuditError> {
     Ok(State {
         id: FileId::of_file(&file, path)?,
         file: Arc::new(file),
         terminator,
-        checked: Instant::now(),
     })
 }
 
-fn create_empty(path: &Path) -> Result<State, AuditError> {
+fn create_empty(ctx: &Ctx<'_>) -> Result<State, AuditError> {
     let header = encode::csv_header(b"\r\n");
-    fsutil::replace_atomically(path, |out| out.write_all(&header))?;
-    state_for(path, open_append(path)?, b"\r\n")
+    fsutil::replace_atomically(ctx.path, ctx.file_mode, |out| out.write_all(&header))?;
+    state_for(
+        ctx.path,
+        open_regular(ctx.path, Access::ReadAppend)?,
+        b"\r\n",
+    )
 }
 
-/// With the lock held: opens the log at `path`, creating or salvaging it as needed.
-fn load(
-    path: &Path,
-    clock: &MonotonicClock,
-    verify: bool,
-) -> Result<(State, Option<Recovery>), AuditError> {
-    let file = match open_append(path) {
+/// With the lock held: opens the log at `ctx.path`, creating or salvaging it as needed.
+fn load(ctx: &Ctx<'_>, verify: bool) -> Result<(State, Option<Recovery>), AuditError> {
+    let path = ctx.path;
+    let file = match open_regular(path, Access::ReadAppend) {
         Ok(file) => file,
         Err(AuditError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
-            return Ok((create_empty(path)?, None));
+            return Ok((create_empty(ctx)?, None));
         }
         Err(e) => return Err(e),
     };
@@ -180,7 +315,7 @@ fn load(
         .map_err(|e| AuditError::io("inspect", path, e))?
         .len();
     if len == 0 {
-        return Ok((create_empty(path)?, None));
+        return Ok((create_empty(ctx)?, None));
     }
     let terminator = header_terminator(&file, path)?;
     let mut last = [0u8; 1];
@@ -192,10 +327,7 @@ fn load(
         return Ok((state_for(path, file, terminator)?, None));
     }
     // Read every row: needed for verification, and to find the good part of a damaged file.
-    let source = BufReader::with_capacity(
-        256 * 1024,
-        File::open(path).map_err(|e| AuditError::io("open", path, e))?,
-    );
+    let source = BufReader::with_capacity(256 * 1024, ReadAt { file: &file, offset: 0 });
     let mut newest = None;
     let report = salvage_csv(source, |_, event| -> Result<(), AuditError> {
         newest = Some(event.timestamp);
@@ -206,7 +338,7 @@ fn load(
         SalvageError::Callback(e) => e,
     })?;
     if let Some(newest) = newest {
-        clock.observe(newest);
+        ctx.clock.observe(newest);
     }
     if let Some(terminator) = terminator
         && report.problems.is_empty()
@@ -222,14 +354,11 @@ fn load(
         return Ok((state_for(path, file, terminator)?, None));
     }
     // Damaged: keep the original bytes, then rewrite with every row that could be read.
-    let kept = fsutil::keep_aside(path, "corrupt")?;
+    let kept = fsutil::keep_aside(path, &file, "corrupt")?;
     let terminator = terminator.unwrap_or(b"\r\n");
-    let source = BufReader::with_capacity(
-        256 * 1024,
-        File::open(path).map_err(|e| AuditError::io("open", path, e))?,
-    );
+    let source = BufReader::with_capacity(256 * 1024, ReadAt { file: &file, offset: 0 });
     let mut rewrite_report = None;
-    fsutil::replace_atomically(path, |out| {
+    fsutil::replace_atomically(path, ctx.file_mode, |out| {
         let mut out = io::BufWriter::with_capacity(256 * 1024, out);
         out.write_all(&encode::csv_header(terminator))?;
         let report = salvage_csv(source, |_, event| -> io::Result<()> {
@@ -256,10 +385,10 @@ fn load(
         events_kept: report.recovered,
         non_finite_converted: report.non_finite_tokens,
         problems: report.problems.iter().map(ToString::to_string).collect(),
+        bytes_cleared: 0,
     };
-    recovery.report();
     Ok((
-        state_for(path, open_append(path)?, terminator)?,
+        state_for(path, open_regular(path, Access::ReadAppend)?, terminator)?,
         Some(recovery),
     ))
 }

@@ -23,6 +23,43 @@ pub struct Record<'a> {
     pub error: Option<&'a str>,
 }
 
+impl<'a> Record<'a> {
+    /// The same event with other details.
+    pub(crate) fn with_details<'b>(&self, details: &'b Map<String, Value>) -> Record<'b>
+    where
+        'a: 'b,
+    {
+        Record {
+            details,
+            ..self.clone()
+        }
+    }
+}
+
+/// The key inside `details` under which the logger records facts about the event itself
+/// (not given by the caller), as an object.
+pub const RESERVED_DETAILS_KEY: &str = "_audit";
+
+/// `details` plus the real time of an event whose timestamp had to be pushed far past it
+/// (the log held a timestamp from the future): `details._audit.wall_clock`. A caller's own
+/// `_audit` that is not an object is left alone, and the time goes under `_audit_wall_clock`.
+pub(crate) fn with_wall_clock(details: &Map<String, Value>, wall: Timestamp) -> Map<String, Value> {
+    let mut details = details.clone();
+    let wall = Value::String(wall.to_string());
+    match details
+        .entry(RESERVED_DETAILS_KEY)
+        .or_insert_with(|| Value::Object(Map::new()))
+    {
+        Value::Object(reserved) => {
+            reserved.insert("wall_clock".to_owned(), wall);
+        }
+        _ => {
+            details.insert(format!("{RESERVED_DETAILS_KEY}_wall_clock"), wall);
+        }
+    }
+    details
+}
+
 #[derive(Serialize)]
 struct JsonShape<'a> {
     timestamp: Timestamp,

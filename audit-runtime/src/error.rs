@@ -41,6 +41,16 @@ pub enum AuditError {
         #[source]
         source: serde_json::Error,
     },
+    /// A path the logger writes (the log, its lock file, a temporary) is not a regular file:
+    /// a symbolic link, a directory, a FIFO. The logger never follows a link there, since a
+    /// planted one would send audit events, or the logger's own writes, into another file.
+    #[error("audit log: refusing {}: it is {found}, not a regular file", path.display())]
+    NotARegularFile {
+        /// The path.
+        path: PathBuf,
+        /// What is there instead, e.g. "a symbolic link".
+        found: &'static str,
+    },
     /// A log file exists but is not something this crate can read.
     #[error("audit log: {} is not a valid audit log: {reason}", path.display())]
     Malformed {

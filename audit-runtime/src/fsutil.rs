@@ -1,120 +1,272 @@
-//! File-system building blocks shared by the writers: the cross-process lock, file identity,
-//! positioned I/O and atomic replacement. Nothing here knows about events.
+//! File-system building blocks shared by the writers: opening files safely, the cross-process
+//! lock, file identity, atomic replacement and copies kept aside. Nothing here knows about
+//! events.
+//!
+//! Every path the writers open or create is opened without following a symbolic link
+//! (`O_NOFOLLOW`; temporaries also `O_EXCL`) and must be a regular file: a link planted at the
+//! log, its lock file or a temporary would otherwise send events, or the writers' own bytes,
+//! into a file of the attacker's choosing.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::fs::{self, File, Metadata, OpenOptions};
+use std::borrow::Borrow;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::AuditError;
 pub(crate) use crate::read::read_at_most;
 
-/// Which file an open handle or a path refers to. Regrowth replaces the log by renaming a new
-/// file over it, so a writer compares the identity of its handle with the path's before each
-/// write.
+/// The mode of files the writers create when nobody configured one: the log is evidence
+/// about people, readable by its owner only (see `AuditLoggerBuilder::file_mode`).
+pub(crate) const DEFAULT_FILE_MODE: u32 = 0o600;
+
+/// Which file an open handle or a path refers to. A writer compares the identity of its
+/// handle with the path's before each write: the log may have been rewritten by another
+/// writer, rotated (`mv`), removed or replaced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct FileId {
-    dev: u64,
-    ino: u64,
+    pub(crate) dev: u64,
+    pub(crate) ino: u64,
 }
 
 impl FileId {
+    pub(crate) fn of_meta(meta: &Metadata) -> FileId {
+        FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
+
     pub(crate) fn of_file(file: &File, path: &Path) -> Result<FileId, AuditError> {
         let meta = file
             .metadata()
             .map_err(|e| AuditError::io("inspect", path, e))?;
-        Ok(FileId {
-            dev: meta.dev(),
-            ino: meta.ino(),
-        })
+        Ok(FileId::of_meta(&meta))
     }
 
-    /// Whether `file` is still the file at `path` (not renamed over or deleted).
-    ///
-    /// Checked before every write, so it must be cheap: one `fstat` of the open handle. A
-    /// file replaced by a rename or removed has no links left; only when it has an unusual
-    /// link count (someone hard-linked it) does this fall back to comparing with the path.
-    /// Returns the file's length when it is still the file at `path`, `None` when stale.
-    pub(crate) fn len_if_current(
-        self,
-        file: &File,
-        path: &Path,
-    ) -> Result<Option<u64>, AuditError> {
-        let meta = file
-            .metadata()
-            .map_err(|e| AuditError::io("inspect", path, e))?;
-        let current = match meta.nlink() {
-            0 => false,
-            1 => true,
-            _ => FileId::of_path(path)? == Some(self),
-        };
-        Ok(current.then_some(meta.len()))
-    }
-
-    /// The identity of whatever is at `path` now, or `None` if nothing is.
+    /// The identity of whatever is at `path` now (a link itself, not its target), or `None`
+    /// if nothing is.
     pub(crate) fn of_path(path: &Path) -> Result<Option<FileId>, AuditError> {
-        match fs::metadata(path) {
-            Ok(meta) => Ok(Some(FileId {
-                dev: meta.dev(),
-                ino: meta.ino(),
-            })),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(AuditError::io("inspect", path, e)),
-        }
+        Ok(lstat(path)?.map(|meta| FileId::of_meta(&meta)))
     }
 }
 
-/// An advisory lock on a small sidecar file that is never replaced (the log itself is, on
-/// regrowth, so locking it would not exclude a process holding the new file).
+/// `lstat`: what is at `path` itself, `None` when nothing is.
+pub(crate) fn lstat(path: &Path) -> Result<Option<Metadata>, AuditError> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) => Ok(Some(meta)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(AuditError::io("inspect", path, e)),
+    }
+}
+
+/// What kind of thing `meta` describes, for an error message.
+fn kind_of(meta: &Metadata) -> &'static str {
+    let kind = meta.file_type();
+    if kind.is_symlink() {
+        "a symbolic link"
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// How [`open_regular`] opens a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    Read,
+    ReadWrite,
+    ReadAppend,
+    /// Read and write, creating the file with `mode` if it does not exist.
+    Create { mode: u32 },
+}
+
+/// Opens `path` without following a symbolic link, and only if it is a regular file.
+///
+/// `O_NONBLOCK` is passed so that a FIFO planted at the path cannot make the open hang; it
+/// has no effect on regular files, the only kind this returns.
+pub(crate) fn open_regular(path: &Path, access: Access) -> Result<File, AuditError> {
+    let mut options = OpenOptions::new();
+    options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC);
+    match access {
+        Access::Read => options.read(true),
+        Access::ReadWrite => options.read(true).write(true),
+        Access::ReadAppend => options.read(true).append(true),
+        Access::Create { mode } => options.read(true).write(true).create(true).mode(mode),
+    };
+    let file = match options.open(path) {
+        Ok(file) => file,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(AuditError::NotARegularFile {
+                path: path.to_owned(),
+                found: "a symbolic link",
+            });
+        }
+        Err(e) => {
+            // A directory opened for writing fails with EISDIR, a socket with ENXIO: say what
+            // is there rather than only the errno.
+            if let Ok(Some(meta)) = lstat(path)
+                && !meta.file_type().is_file()
+            {
+                return Err(AuditError::NotARegularFile {
+                    path: path.to_owned(),
+                    found: kind_of(&meta),
+                });
+            }
+            return Err(AuditError::io("open", path, e));
+        }
+    };
+    let meta = file
+        .metadata()
+        .map_err(|e| AuditError::io("inspect", path, e))?;
+    if !meta.file_type().is_file() {
+        return Err(AuditError::NotARegularFile {
+            path: path.to_owned(),
+            found: kind_of(&meta),
+        });
+    }
+    Ok(file)
+}
+
+/// Reads a file through positioned reads, leaving the handle's own offset alone (writers
+/// share their handle between threads and write with `pwrite`). `F` is a `File`, a `&File`
+/// or an `Arc<File>`.
+pub(crate) struct ReadAt<F> {
+    pub(crate) file: F,
+    pub(crate) offset: u64,
+}
+
+impl<F: Borrow<File>> Read for ReadAt<F> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.borrow().read_at(buf, self.offset)?;
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
+impl<F: Borrow<File>> Seek for ReadAt<F> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let moved = |base: u64, delta: i64| {
+            base.checked_add_signed(delta).ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, "seek before the start of the file")
+            })
+        };
+        self.offset = match to {
+            SeekFrom::Start(at) => at,
+            SeekFrom::Current(delta) => moved(self.offset, delta)?,
+            SeekFrom::End(delta) => moved(self.file.borrow().metadata()?.len(), delta)?,
+        };
+        Ok(self.offset)
+    }
+}
+
+/// An advisory lock on a small sidecar file. The log itself is replaced on regrowth, so
+/// locking it would not exclude a process holding the new file.
+///
+/// The sidecar can be removed behind the writers' backs (`rm`, `git clean`, a cleanup
+/// script, the directory removed and re-created); a lock on the removed inode then excludes
+/// nobody who opens the path afresh. So after every `flock` the locked file is compared with
+/// the path, and on a mismatch the path is opened (or created) again and locked instead.
 #[derive(Debug)]
 pub(crate) struct LockFile {
-    file: File,
     path: PathBuf,
+    mode: u32,
+    /// The open sidecar and its identity; replaced when the path changed.
+    current: Mutex<(Arc<File>, FileId)>,
 }
 
 /// Holds the cross-process lock until dropped.
 pub(crate) struct LockGuard<'a> {
-    lock: &'a LockFile,
+    file: Arc<File>,
+    path: &'a Path,
 }
 
 impl LockFile {
-    pub(crate) fn open(path: PathBuf) -> Result<LockFile, AuditError> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| AuditError::io("create lock file", &path, e))?;
-        Ok(LockFile { file, path })
+    pub(crate) fn open(path: PathBuf, mode: u32) -> Result<LockFile, AuditError> {
+        let (file, id) = open_lock(&path, mode)?;
+        Ok(LockFile {
+            path,
+            mode,
+            current: Mutex::new((file, id)),
+        })
     }
 
+    /// Takes the lock. Only one thread of a process may hold it at a time (callers hold the
+    /// log's state mutex first): `flock` does not exclude threads sharing one descriptor.
     pub(crate) fn lock(&self) -> Result<LockGuard<'_>, AuditError> {
-        self.file
-            .lock()
-            .map_err(|e| AuditError::io("lock", &self.path, e))?;
-        Ok(LockGuard { lock: self })
+        loop {
+            let (file, id) = self
+                .current
+                .lock()
+                .map(|c| c.clone())
+                .unwrap_or_else(|p| p.into_inner().clone());
+            file.lock()
+                .map_err(|e| AuditError::io("lock", &self.path, e))?;
+            let at_path = match FileId::of_path(&self.path) {
+                Ok(at_path) => at_path,
+                Err(e) => {
+                    let _ = file.unlock();
+                    return Err(e);
+                }
+            };
+            if at_path == Some(id) {
+                return Ok(LockGuard {
+                    file,
+                    path: &self.path,
+                });
+            }
+            let _ = file.unlock();
+            tracing::warn!(
+                target: "audit",
+                path = %self.path.display(),
+                "the writers' lock file was removed or replaced; locking the file now at its path"
+            );
+            if at_path.is_none()
+                && let Some(dir) = self.path.parent()
+            {
+                // The whole directory may be gone (`rm -rf` of the log directory): the log
+                // goes on in a new one rather than losing every later event.
+                fs::create_dir_all(dir).map_err(|e| AuditError::io("create directory", dir, e))?;
+            }
+            let fresh = open_lock(&self.path, self.mode)?;
+            *self.current.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
+        }
     }
+}
 
-    /// Reads the sidecar's small payload (the newest timestamp, for formats whose newest
-    /// event is expensive to find). Only call with the lock held.
+fn open_lock(path: &Path, mode: u32) -> Result<(Arc<File>, FileId), AuditError> {
+    let file = open_regular(path, Access::Create { mode })?;
+    let id = FileId::of_file(&file, path)?;
+    Ok((Arc::new(file), id))
+}
+
+impl LockGuard<'_> {
+    /// Reads the sidecar's small payload (what a format keeps for the next writer).
     pub(crate) fn read_payload(&self, buf: &mut [u8]) -> Result<usize, AuditError> {
-        read_at_most(&self.file, buf, 0).map_err(|e| AuditError::io("read", &self.path, e))
+        read_at_most(&self.file, buf, 0).map_err(|e| AuditError::io("read", self.path, e))
     }
 
-    /// Replaces the payload. Only call with the lock held.
+    /// Replaces the payload.
     pub(crate) fn write_payload(&self, bytes: &[u8]) -> Result<(), AuditError> {
         self.file
             .write_all_at(bytes, 0)
-            .map_err(|e| AuditError::io("write", &self.path, e))
+            .map_err(|e| AuditError::io("write", self.path, e))
     }
 }
 
 impl Drop for LockGuard<'_> {
     fn drop(&mut self) {
         // Closing the descriptor would release it too; an unlock error leaves nothing to do.
-        let _ = self.lock.file.unlock();
+        let _ = self.file.unlock();
     }
 }
 
@@ -125,54 +277,137 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), AuditError> {
         .map_err(|e| AuditError::io("sync directory", dir, e))
 }
 
+/// The prefix of every temporary the writers make next to `path`; [`remove_stale_temps`]
+/// removes files with it.
+fn temp_prefix(path: &Path) -> String {
+    format!(".{}.tmp-", file_name(path))
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 /// A name for a temporary sibling of `path` that no other process or thread picks.
-pub(crate) fn temp_sibling(path: &Path, purpose: &str) -> PathBuf {
+fn temp_sibling(path: &Path) -> PathBuf {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.{purpose}-{}-{nanos}", std::process::id()))
+    path.with_file_name(format!(
+        "{}{}-{nanos}",
+        temp_prefix(path),
+        std::process::id()
+    ))
+}
+
+/// Creates a new temporary next to `path`, exclusively and never through a link, readable
+/// by its owner only until [`adopt_permissions`] gives it its final mode.
+fn create_temp(path: &Path) -> Result<(File, PathBuf), AuditError> {
+    let temp = temp_sibling(path);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&temp)
+        .map_err(|e| AuditError::io("create a temporary file for", path, detail(e, &temp)))?;
+    Ok((file, temp))
+}
+
+/// Adds the temporary's name to an error about the log: the message names the log (what the
+/// operator knows), the temporary is the detail.
+fn detail(e: io::Error, temp: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("{e} (temporary file {})", temp.display()))
+}
+
+/// The mode and owner a file the writers create should get: those of the file it replaces
+/// (an operator's `chmod 600` or `chown` survive a rewrite), else the configured mode.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Permissions {
+    New { mode: u32 },
+    Like { mode: u32, uid: u32, gid: u32 },
+}
+
+impl Permissions {
+    /// Those of the regular file at `path`, or a new file's `mode` when there is none.
+    pub(crate) fn for_replacing(path: &Path, mode: u32) -> Permissions {
+        match fs::symlink_metadata(path) {
+            Ok(meta) if meta.file_type().is_file() => Permissions::of(&meta),
+            _ => Permissions::New { mode },
+        }
+    }
+
+    pub(crate) fn of(meta: &Metadata) -> Permissions {
+        Permissions::Like {
+            mode: meta.mode() & 0o7777,
+            uid: meta.uid(),
+            gid: meta.gid(),
+        }
+    }
+}
+
+/// Gives `file` the mode (and, when it copies another file's, the owner) of `permissions`.
+/// Changing the owner needs privileges; without them the file stays the writer's, which is
+/// reported rather than failing the event.
+fn adopt_permissions(file: &File, permissions: Permissions, path: &Path) -> io::Result<()> {
+    let mode = match permissions {
+        Permissions::New { mode } => mode,
+        Permissions::Like { mode, uid, gid } => {
+            let meta = file.metadata()?;
+            if (meta.uid(), meta.gid()) != (uid, gid)
+                && let Err(e) = std::os::unix::fs::fchown(file, Some(uid), Some(gid))
+            {
+                tracing::warn!(
+                    target: "audit",
+                    path = %path.display(),
+                    error = %e,
+                    "cannot give the rewritten log its previous owner {uid}:{gid}; it is now owned by this process's user"
+                );
+            }
+            mode
+        }
+    };
+    file.set_permissions(fs::Permissions::from_mode(mode))
 }
 
 /// Writes a new file with `fill`, makes it durable, and renames it over `path`: a crash at
-/// any instant leaves either the old file or the complete new one. Returns the new file,
+/// any instant leaves either the old file or the complete new one. The new file keeps the
+/// mode and owner of the one it replaces (or gets `mode` if there was none). Returns it,
 /// open for reading and writing.
 pub(crate) fn replace_atomically(
     path: &Path,
+    mode: u32,
     fill: impl FnOnce(&mut File) -> io::Result<()>,
 ) -> Result<File, AuditError> {
-    replace_atomically_then(path, fill, || Ok(()))
+    replace_atomically_then(path, mode, fill, || Ok(()))
 }
 
 /// [`replace_atomically`], running `before_rename` once the new file is durable and just
 /// before it takes the path; if that fails, nothing is replaced.
 pub(crate) fn replace_atomically_then(
     path: &Path,
+    mode: u32,
     fill: impl FnOnce(&mut File) -> io::Result<()>,
     before_rename: impl FnOnce() -> io::Result<()>,
 ) -> Result<File, AuditError> {
-    let temp = temp_sibling(path, "tmp");
+    let permissions = Permissions::for_replacing(path, mode);
+    let (mut file, temp) = create_temp(path)?;
     let result = (|| {
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&temp)
-            .map_err(|e| AuditError::io("create", &temp, e))?;
         fill(&mut file)
             .and_then(|()| file.flush())
+            .and_then(|()| adopt_permissions(&file, permissions, path))
             .and_then(|()| file.sync_all())
-            .map_err(|e| AuditError::io("write", &temp, e))?;
+            .map_err(|e| AuditError::io("rewrite", path, detail(e, &temp)))?;
         before_rename().map_err(|e| AuditError::io("mark the old version of", path, e))?;
-        fs::rename(&temp, path).map_err(|e| AuditError::io("rename into place", path, e))?;
-        Ok(file)
+        fs::rename(&temp, path)
+            .map_err(|e| AuditError::io("rename into place", path, detail(e, &temp)))?;
+        Ok(())
     })();
     match result {
-        Ok(file) => {
+        Ok(()) => {
             if let Some(dir) = path.parent() {
                 sync_dir(dir)?;
             }
@@ -185,29 +420,97 @@ pub(crate) fn replace_atomically_then(
     }
 }
 
-/// Copies the original bytes of a log that could not be continued as it was next to it,
-/// as `<name>.corrupt-<timestamp>`, and returns the copy's path.
-pub(crate) fn keep_aside(path: &Path, why: &str) -> Result<PathBuf, AuditError> {
+/// Keeps the bytes of `source` (the log at `path`, which could not be continued as it was)
+/// next to it as `<name>.<why>-<timestamp>`, with the log's mode and owner, and returns the
+/// copy's path. The copy is made through a temporary and renamed into place, so a crash
+/// leaves no partial copy; if an earlier attempt already kept the same bytes (a salvage
+/// interrupted before it replaced the log), that copy is returned instead of a second one.
+pub(crate) fn keep_aside(path: &Path, source: &File, why: &str) -> Result<PathBuf, AuditError> {
+    let meta = source
+        .metadata()
+        .map_err(|e| AuditError::io("inspect", path, e))?;
+    let prefix = format!("{}.{why}-", file_name(path));
+    if let Some(existing) = find_identical_copy(path, source, meta.len(), &prefix)? {
+        return Ok(existing);
+    }
     let stamp = crate::Timestamp::now().to_string().replace(':', "-");
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let aside = path.with_file_name(format!("{name}.{why}-{stamp}"));
-    fs::copy(path, &aside).map_err(|e| AuditError::io("keep a copy of", path, e))?;
-    if let Ok(copy) = File::open(&aside) {
-        let _ = copy.sync_all();
+    let mut aside = path.with_file_name(format!("{prefix}{stamp}"));
+    let mut n = 1;
+    while fs::symlink_metadata(&aside).is_ok() {
+        n += 1;
+        aside = path.with_file_name(format!("{prefix}{stamp}-{n}"));
+    }
+    let (mut copy, temp) = create_temp(path)?;
+    let result = io::copy(&mut ReadAt { file: source, offset: 0 }, &mut copy)
+        .and_then(|_| adopt_permissions(&copy, Permissions::of(&meta), path))
+        .and_then(|()| copy.sync_all())
+        .and_then(|()| fs::rename(&temp, &aside));
+    if let Err(e) = result {
+        let _ = fs::remove_file(&temp);
+        return Err(AuditError::io("keep a copy of", path, detail(e, &temp)));
     }
     Ok(aside)
 }
 
-/// Removes temporary files left by a process that died while replacing `path`. Only call
-/// with the lock held: replacement happens entirely under it, so any such file is stale.
+/// A regular file next to `path` whose name starts with `prefix` and whose bytes are those
+/// of `source` (`len` bytes).
+fn find_identical_copy(
+    path: &Path,
+    source: &File,
+    len: u64,
+    prefix: &str,
+) -> Result<Option<PathBuf>, AuditError> {
+    let Some(dir) = path.parent() else {
+        return Ok(None);
+    };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Ok(None);
+    };
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with(prefix) {
+            continue;
+        }
+        let candidate = entry.path();
+        let Ok(meta) = fs::symlink_metadata(&candidate) else {
+            continue;
+        };
+        if !meta.file_type().is_file() || meta.len() != len {
+            continue;
+        }
+        let Ok(copy) = open_regular(&candidate, Access::Read) else {
+            continue;
+        };
+        if same_bytes(source, &copy, len).map_err(|e| AuditError::io("read", path, e))? {
+            return Ok(Some(candidate));
+        }
+    }
+    Ok(None)
+}
+
+fn same_bytes(a: &File, b: &File, len: u64) -> io::Result<bool> {
+    let mut left = vec![0u8; 64 * 1024];
+    let mut right = vec![0u8; 64 * 1024];
+    let mut offset = 0;
+    while offset < len {
+        let take = (len - offset).min(left.len() as u64) as usize;
+        a.read_exact_at(&mut left[..take], offset)?;
+        b.read_exact_at(&mut right[..take], offset)?;
+        if left[..take] != right[..take] {
+            return Ok(false);
+        }
+        offset += take as u64;
+    }
+    Ok(true)
+}
+
+/// Removes temporary files left by a process that died while replacing `path` or keeping a
+/// copy of it. Only call with the lock held: both happen entirely under it, so any such file
+/// belongs to a writer that is gone.
 pub(crate) fn remove_stale_temps(path: &Path) {
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+    let Some(dir) = path.parent() else {
         return;
     };
-    let prefix = format!(".{}.tmp-", name.to_string_lossy());
+    let prefix = temp_prefix(path);
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
@@ -227,7 +530,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         fs::write(&path, b"old").unwrap();
-        let err = replace_atomically(&path, |f| {
+        let err = replace_atomically(&path, 0o600, |f| {
             f.write_all(b"partial")?;
             Err(io::Error::other("disk full"))
         });
@@ -238,7 +541,7 @@ mod tests {
             1,
             "temp file left behind"
         );
-        replace_atomically(&path, |f| f.write_all(b"new")).unwrap();
+        replace_atomically(&path, 0o600, |f| f.write_all(b"new")).unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"new");
     }
 
@@ -248,8 +551,77 @@ mod tests {
         let path = dir.path().join("f");
         fs::write(&path, b"a").unwrap();
         let before = FileId::of_path(&path).unwrap();
-        replace_atomically(&path, |f| f.write_all(b"b")).unwrap();
+        replace_atomically(&path, 0o600, |f| f.write_all(b"b")).unwrap();
         assert_ne!(FileId::of_path(&path).unwrap(), before);
         assert_eq!(FileId::of_path(&dir.path().join("missing")).unwrap(), None);
+    }
+
+    #[test]
+    fn rewrite_errors_name_the_log_not_the_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit_log.json");
+        let err = replace_atomically(&path, 0o600, |_| Err(io::Error::other("disk full")))
+            .unwrap_err();
+        match &err {
+            AuditError::Io { path: named, .. } => assert_eq!(named, &path),
+            other => panic!("{other:?}"),
+        }
+        let message = err.to_string();
+        assert!(message.contains("audit_log.json: disk full"), "{message}");
+        assert!(message.contains(".audit_log.json.tmp-"), "{message}");
+    }
+
+    #[test]
+    fn rewrite_keeps_mode_and_new_files_get_the_configured_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        replace_atomically(&path, 0o640, |f| f.write_all(b"a")).unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o7777, 0o640);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o604)).unwrap();
+        replace_atomically(&path, 0o600, |f| f.write_all(b"b")).unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o7777, 0o604);
+    }
+
+    #[test]
+    fn open_regular_refuses_links_directories_and_fifos() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        fs::write(&target, b"secret").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        for (path, found) in [
+            (&link, "a symbolic link"),
+            (&dir.path().to_owned(), "a directory"),
+            (&fifo, "a FIFO"),
+        ] {
+            for access in [Access::Read, Access::ReadWrite, Access::Create { mode: 0o600 }] {
+                match open_regular(path, access) {
+                    Err(AuditError::NotARegularFile { found: f, .. }) => assert_eq!(f, found),
+                    other => panic!("{path:?} {access:?}: {other:?}"),
+                }
+            }
+        }
+        assert_eq!(fs::read(&target).unwrap(), b"secret");
+    }
+
+    #[test]
+    fn keep_aside_makes_one_copy_of_the_same_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit_log.json");
+        fs::write(&path, b"[{broken").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        let source = File::open(&path).unwrap();
+        let first = keep_aside(&path, &source, "corrupt").unwrap();
+        let second = keep_aside(&path, &source, "corrupt").unwrap();
+        assert_eq!(first, second);
+        assert_eq!(fs::read(&first).unwrap(), b"[{broken");
+        assert_eq!(fs::metadata(&first).unwrap().mode() & 0o7777, 0o640);
+        fs::write(&path, b"[{broken differently").unwrap();
+        let third = keep_aside(&path, &File::open(&path).unwrap(), "corrupt").unwrap();
+        assert_ne!(first, third);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 3);
     }
 }

@@ -202,8 +202,9 @@ fn drain_pre_init(logger: &AuditLogger) -> Result<(), AuditError> {
         .collect();
     let dropped = PRE_INIT_DROPPED.swap(0, Ordering::AcqRel);
     if dropped > 0 {
-        eprintln!(
-            "audit log: {dropped} events logged before audit_runtime::init did not fit in the \
+        tracing::warn!(
+            target: "audit",
+            "{dropped} events logged before audit_runtime::init did not fit in the \
              pre-init buffer and were lost (see audit_runtime::set_pre_init_capacity)"
         );
     }

@@ -23,29 +23,39 @@
 //!
 //! # Several writers
 //! Threads share one handle under a mutex; processes exclude each other with an advisory lock
-//! on `.audit_log.json.lock`, a sidecar that is never replaced. Under the lock a writer reads
-//! the bytes around the first event: if another process wrote event lines into the gap since,
-//! it reads back over them to the gap's new end; if another process rewrote the file, the old
-//! file's gap newline has been turned into a tab (the rewriter's last step before the rename),
-//! and the writer moves to the file now at the path. A file removed or replaced by something
-//! else is noticed by `fstat` at most every 100 ms (per event it would cost more than the
-//! rest of the event).
+//! on `.audit_log.json.lock`, a sidecar that is never replaced by us (and is re-created and
+//! re-locked if someone else removes it). Under the lock a writer first checks with one
+//! `lstat` that its handle is still the file at the path (not rotated, removed or replaced),
+//! then reads the bytes around the first event: if another process wrote event lines into
+//! the gap since, it reads back over them to the gap's new end; if another process rewrote
+//! the file, the old file's gap newline has been turned into a tab (the rewriter's last step
+//! before the rename), and the writer moves to the file now at the path.
+//!
+//! # Writers killed mid-write
+//! Linux copies a `write` into the page cache one page at a time and checks for a fatal
+//! signal between pages, so SIGKILL can cut a write short at a page boundary, leaving the
+//! first pages of an event in the gap. A write within one page is all or nothing. So before
+//! an event that spans a page boundary the writer puts a carriage return (JSON whitespace,
+//! so the file stays valid) just before the gap's final newline: that byte lies in the
+//! event's last page, which is copied last and overwrites it. A writer that finds the mark
+//! there knows the writer before it died mid-event: it clears the partial event (spaces from
+//! its first byte, the newline that starts every event line) and goes on. No byte is spent
+//! on events within a page, and the repair needs no full salvage.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
 
 use crate::encode::{self, Record};
-use crate::fsutil::{self, FileId, read_at_most};
-use crate::log_file::{LogFile, OpenState, STALE_CHECK_INTERVAL, adopt};
+use crate::fsutil::{self, Access, FileId, ReadAt, open_regular, read_at_most};
+use crate::log_file::{Ctx, LogFile, OpenState, Options};
 use crate::read::{JsonElement, JsonScanner, SalvageError, salvage_json};
 use crate::recovery::{Recovery, RecoveryKind};
 use crate::summary::{LogSummary, summarize_json_snapshot};
-use crate::timestamp::{MonotonicClock, TIMESTAMP_LEN};
-use crate::{AuditError, Durability, Timestamp};
+use crate::timestamp::TIMESTAMP_LEN;
+use crate::{AuditError, Timestamp};
 
 /// The gap every rewrite leaves at least: room for a few hundred typical events.
 const MIN_GAP: u64 = 64 * 1024;
@@ -68,8 +78,6 @@ pub(crate) struct State {
     /// it is the newline that ends the gap. May be stale (too high) when another process
     /// wrote since; [`JsonLog::locate_gap`] corrects it.
     gap_end: u64,
-    /// When `file` was last checked against the path with `fstat`.
-    checked: Instant,
 }
 
 /// Where a line starts, read backwards from its end.
@@ -82,10 +90,19 @@ enum LineStart {
 
 /// The byte a rewrite leaves, in the old file, where the gap's final newline was.
 const REPLACED_MARK: u8 = b'\t';
+/// The byte a writer puts just before the gap's final newline before an event that spans a
+/// page boundary (see "Writers killed mid-write" above); the event overwrites it.
+const TORN_MARK: u8 = b'\r';
+/// The unit in which the kernel copies a write into the file (the smallest page size; a
+/// larger page only makes writes within one page more likely).
+const PAGE: u64 = 4096;
 
 impl OpenState for State {
     fn file(&self) -> &Arc<File> {
         &self.file
+    }
+    fn id(&self) -> FileId {
+        self.id
     }
 }
 
@@ -94,17 +111,15 @@ pub(crate) type JsonLog = LogFile<State>;
 
 /// Opens (or creates) the log at `path`, continuing whatever is there. With `verify`, the
 /// whole file is checked; without, only its first event and its end.
-pub(crate) fn open(
-    path: PathBuf,
-    durability: Durability,
-    verify: bool,
-) -> Result<(JsonLog, Option<Recovery>), AuditError> {
+pub(crate) fn open(path: PathBuf, options: Options) -> Result<JsonLog, AuditError> {
     // Reading a large log takes a while; do it before taking the lock, so that opening a
     // log does not stall the processes writing to it.
-    let checked = if verify { verify_unlocked(&path) } else { None };
-    LogFile::open(path, durability, |path, clock| {
-        load_checked(path, clock, verify, checked)
-    })
+    let checked = if options.verify {
+        verify_unlocked(&path)
+    } else {
+        None
+    };
+    LogFile::open(path, options, |ctx| load_checked(ctx, options.verify, checked))
 }
 
 impl LogFile<State> {
@@ -119,12 +134,13 @@ impl LogFile<State> {
         let (ts, seq) = {
             let mut state = self.state();
             let _guard = self.lock.lock()?;
-            let newest = self.locate_gap(&mut state, false)?;
-            if let Some(newest) = newest {
-                self.clock.observe(newest);
+            let newest = self.locate_gap(&mut state)?;
+            let stamp = self.stamp(newest, wanted);
+            if let Some(wall_clock) = stamp.wall_clock {
+                let details = encode::with_wall_clock(record.details, wall_clock);
+                line = encode::json_line(b"\n", &record.with_details(&details))?;
             }
-            let ts = self.clock.next_after(wanted);
-            line.set_timestamp(ts);
+            line.set_timestamp(stamp.timestamp);
             // The first event of an empty log ends at the `]`; any other precedes an event.
             line.bytes
                 .extend_from_slice(if newest.is_some() { b",\n" } else { b"\n" });
@@ -132,7 +148,15 @@ impl LogFile<State> {
             let len = chunk.len() as u64;
             if state.gap_end > len {
                 let at = state.gap_end - len;
-                if let Err(e) = state.file.write_all_at(chunk, at) {
+                let mark_at = state.gap_end - 2;
+                let spans_pages = at / PAGE != (state.gap_end - 1) / PAGE;
+                let written = if spans_pages {
+                    state.file.write_all_at(&[TORN_MARK], mark_at)
+                } else {
+                    Ok(())
+                }
+                .and_then(|()| state.file.write_all_at(chunk, at));
+                if let Err(e) = written {
                     restore_gap(&state.file, at, len);
                     return Err(AuditError::io("write event to", &self.path, e));
                 }
@@ -140,29 +164,18 @@ impl LogFile<State> {
             } else {
                 self.regrow(&mut state, chunk)?;
             }
-            (ts, self.note_write())
+            (stamp.timestamp, self.note_write())
         };
         self.after_write(seq)?;
         Ok(ts)
     }
 
     /// With the lock held: makes sure `state` describes the file at the path and where its
-    /// gap ends now. Returns the newest event's timestamp (`None` for an empty log).
-    ///
-    /// A file this crate rewrites is marked first (see [`JsonLog::regrow`]), so writers notice
-    /// it in the bytes they read anyway. Only a file removed or replaced by something else
-    /// needs `fstat`, which costs more than the rest of an event on a busy file; it is done
-    /// at most every [`STALE_CHECK_INTERVAL`].
-    fn locate_gap(
-        &self,
-        state: &mut State,
-        force_check: bool,
-    ) -> Result<Option<Timestamp>, AuditError> {
-        if force_check || state.checked.elapsed() >= STALE_CHECK_INTERVAL {
-            if state.id.len_if_current(&state.file, &self.path)?.is_none() {
-                self.reload_replaced(state)?;
-            }
-            state.checked = Instant::now();
+    /// gap ends now, clearing what a writer killed mid-event left. Returns the newest
+    /// event's timestamp (`None` for an empty log).
+    fn locate_gap(&self, state: &mut State) -> Result<Option<Timestamp>, AuditError> {
+        if self.still_at_path(state)?.is_none() {
+            self.reload_replaced(state)?;
         }
         loop {
             let mut window = [0u8; WINDOW];
@@ -187,6 +200,12 @@ impl LogFile<State> {
                     }
                     continue;
                 }
+                TORN_MARK => {
+                    if !self.clear_torn_event(state)? {
+                        return self.reload_after_foreign_change(state);
+                    }
+                    continue;
+                }
                 _ => return self.reload_after_foreign_change(state),
             }
             return match first_element(&window[2..n]) {
@@ -196,10 +215,48 @@ impl LogFile<State> {
         }
     }
 
+    /// The writer before us died while writing an event that spans pages: its first pages
+    /// may be in the gap, from the newline that starts its line up to the mark. Puts spaces
+    /// back over them. Returns `false` when the bytes there are not the start of an event
+    /// line of ours (someone else edited the gap): the caller then reloads the file.
+    fn clear_torn_event(&self, state: &State) -> Result<bool, AuditError> {
+        let io_err = |e| AuditError::io("read", &self.path, e);
+        let mark_at = state.gap_end - 2;
+        let start = match crate::read::rfind_either(&state.file, mark_at, b'\n', REPLACED_MARK)
+            .map_err(io_err)?
+        {
+            Some((at, b'\n')) => at,
+            Some(_) => return Ok(false),
+            // Killed after the mark, before any of the event was copied.
+            None => mark_at,
+        };
+        if start < mark_at {
+            let mut head = [0u8; 1 + EVENT_HEAD.len()];
+            let want = ((mark_at - start) as usize).min(head.len());
+            let n = read_at_most(&state.file, &mut head[..want], start).map_err(io_err)?;
+            let expected = [b"\n".as_slice(), EVENT_HEAD].concat();
+            if n < want || head[..n] != expected[..n] {
+                return Ok(false);
+            }
+        }
+        let cleared = mark_at + 1 - start;
+        let spaces = vec![b' '; cleared as usize];
+        state
+            .file
+            .write_all_at(&spaces, start)
+            .map_err(|e| AuditError::io("clear a torn write in", &self.path, e))?;
+        // The mark alone means nothing of the event reached the file.
+        if start < mark_at {
+            self.record(Recovery::torn_write(&self.path, start, mark_at - start));
+        }
+        Ok(true)
+    }
+
     /// The file at the path is not the one `state` holds (rewritten by another process, or
     /// removed): continue with whatever is at the path now.
     fn reload_replaced(&self, state: &mut State) -> Result<(), AuditError> {
-        adopt(state, load(&self.path, &self.clock, false)?);
+        let fresh = load(&self.ctx(), false)?;
+        self.adopt(state, fresh);
         Ok(())
     }
 
@@ -209,7 +266,8 @@ impl LogFile<State> {
         &self,
         state: &mut State,
     ) -> Result<Option<Timestamp>, AuditError> {
-        adopt(state, load(&self.path, &self.clock, true)?);
+        let fresh = load(&self.ctx(), true)?;
+        self.adopt(state, fresh);
         let newest = newest_timestamp(&state.file, state.gap_end, &self.path)?;
         Ok(newest)
     }
@@ -241,15 +299,18 @@ impl LogFile<State> {
             .len();
         let events_len = old_len.saturating_sub(state.gap_end);
         let gap = gap_for(events_len + chunk.len() as u64);
-        let mut source =
-            File::open(&self.path).map_err(|e| AuditError::io("open", &self.path, e))?;
-        source
-            .seek(SeekFrom::Start(state.gap_end))
-            .map_err(|e| AuditError::io("read", &self.path, e))?;
+        // Any temporary here belongs to a writer that died rewriting (we hold the lock); it
+        // may be as large as the log, so do not wait for the next open to remove it.
+        fsutil::remove_stale_temps(&self.path);
         let old = state.file.clone();
+        let mut source = ReadAt {
+            file: &*old,
+            offset: state.gap_end,
+        };
         let mark_at = state.gap_end - 1;
         let file = fsutil::replace_atomically_then(
             &self.path,
+            self.ctx().file_mode,
             |out| {
                 out.write_all(b"[")?;
                 write_spaces(out, gap)?;
@@ -267,12 +328,12 @@ impl LogFile<State> {
             // allows either there, so the old file stays valid; a process still holding it
             // sees the tab in the bytes it reads before its next write and moves to the new
             // file. (If we die between mark and rename, the file at the path merely has a
-            // tab where a newline was, and the next opener relays it.)
+            // tab where a newline was, and the next writer turns it back.)
             || old.write_all_at(&[REPLACED_MARK], mark_at),
         )
         .inspect_err(|_| {
             // Nothing was replaced: take the mark back if it was made (best effort; a mark
-            // left behind only costs the next writer a rewrite).
+            // left behind is turned back by the next writer).
             let _ = old.write_all_at(b"\n", mark_at);
         })?;
         state.id = FileId::of_file(&file, &self.path)?;
@@ -287,15 +348,15 @@ impl LogFile<State> {
         let (file, first, len) = {
             let mut state = self.state();
             let _guard = self.lock.lock()?;
-            self.locate_gap(&mut state, true)?;
-            let file = File::open(&self.path).map_err(|e| AuditError::io("open", &self.path, e))?;
-            let len = file
+            self.locate_gap(&mut state)?;
+            let len = state
+                .file
                 .metadata()
                 .map_err(|e| AuditError::io("inspect", &self.path, e))?
                 .len();
-            (file, state.gap_end, len)
+            (state.file.clone(), state.gap_end, len)
         };
-        summarize_json_snapshot(file, first, len)
+        summarize_json_snapshot(ReadAt { file, offset: 0 }, first, len)
     }
 }
 
@@ -346,13 +407,10 @@ fn newest_timestamp(file: &File, first: u64, path: &Path) -> Result<Option<Times
     })
 }
 
-/// With the lock held: opens the log at `path`, creating, migrating or salvaging it as needed.
-fn load(
-    path: &Path,
-    clock: &MonotonicClock,
-    verify: bool,
-) -> Result<(State, Option<Recovery>), AuditError> {
-    load_checked(path, clock, verify, None)
+/// With the lock held: opens the log at `ctx.path`, creating, migrating or salvaging it as
+/// needed.
+fn load(ctx: &Ctx<'_>, verify: bool) -> Result<(State, Option<Recovery>), AuditError> {
+    load_checked(ctx, verify, None)
 }
 
 /// A log whose events, from its first one to its end, were read and found in our layout
@@ -368,10 +426,14 @@ struct Checked {
 /// Without the lock: reads the log from its first event to its end. `None` when anything is
 /// not as this crate writes it (or changed meanwhile): the locked path then looks at it all.
 fn verify_unlocked(path: &Path) -> Option<Checked> {
-    let file = File::open(path).ok()?;
+    let file = open_regular(path, Access::Read).ok()?;
     let id = FileId::of_file(&file, path).ok()?;
     let len = file.metadata().ok()?.len();
-    let gap_end = quick_layout(&file, len, path).ok()??;
+    let layout = quick_layout(&file, len, path).ok()??;
+    if layout.repair.is_some() {
+        return None;
+    }
+    let gap_end = layout.gap_end;
     let scan = scan_layout(JsonScanner::inside_array(file, gap_end).limit(len));
     (scan.is_ours() && scan.first_start.is_none_or(|start| start == gap_end))
         .then_some(Checked { id, len })
@@ -379,15 +441,17 @@ fn verify_unlocked(path: &Path) -> Option<Checked> {
 
 /// [`load`], trusting an earlier [`verify_unlocked`] of the same file.
 fn load_checked(
-    path: &Path,
-    clock: &MonotonicClock,
+    ctx: &Ctx<'_>,
     verify: bool,
     checked: Option<Checked>,
 ) -> Result<(State, Option<Recovery>), AuditError> {
-    let file = match OpenOptions::new().read(true).write(true).open(path) {
+    let path = ctx.path;
+    let file = match open_regular(path, Access::ReadWrite) {
         Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((create_empty(path)?, None)),
-        Err(e) => return Err(AuditError::io("open", path, e)),
+        Err(AuditError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            return Ok((create_empty(ctx)?, None));
+        }
+        Err(e) => return Err(e),
     };
     let len = file
         .metadata()
@@ -395,47 +459,45 @@ fn load_checked(
         .len();
     if is_blank(&file, len, path)? {
         // An empty or whitespace-only file holds no events: nothing to keep aside.
-        return Ok((create_empty(path)?, None));
+        return Ok((create_empty(ctx)?, None));
     }
-    let already_checked = match checked {
-        Some(c) => c.len == len && c.id == FileId::of_file(&file, path)?,
-        None => false,
-    };
-    let quick = if verify && !already_checked {
-        None
-    } else {
-        quick_layout(&file, len, path)?
-    };
-    let state = match quick {
-        Some(gap_end) => Some(State {
-            id: FileId::of_file(&file, path)?,
-            file: Arc::new(file),
-            gap_end,
-            checked: Instant::now(),
-        }),
-        None => None,
-    };
-    let (state, recovery) = match state {
-        Some(state) => (state, None),
-        None => full_load(path, len)?,
+    let id = FileId::of_file(&file, path)?;
+    let mut quick = quick_layout(&file, len, path)?;
+    let mut torn = None;
+    if let Some(repair) = quick.as_mut().and_then(|layout| layout.repair.take()) {
+        torn = repair.apply(&file, path)?;
+    }
+    let already_checked = checked.is_some_and(|c| c.len == len && c.id == id);
+    let (state, recovery) = match quick {
+        Some(layout) if !verify || already_checked => (
+            State {
+                id,
+                file: Arc::new(file),
+                gap_end: layout.gap_end,
+            },
+            torn,
+        ),
+        _ => {
+            let (state, recovery) = full_load(ctx, file, len)?;
+            (state, recovery.or(torn))
+        }
     };
     if let Some(newest) = newest_timestamp(&state.file, state.gap_end, path)? {
-        clock.observe(newest);
+        ctx.clock.observe(newest);
     }
     Ok((state, recovery))
 }
 
-fn create_empty(path: &Path) -> Result<State, AuditError> {
-    let file = fsutil::replace_atomically(path, |out| {
+fn create_empty(ctx: &Ctx<'_>) -> Result<State, AuditError> {
+    let file = fsutil::replace_atomically(ctx.path, ctx.file_mode, |out| {
         out.write_all(b"[")?;
         write_spaces(out, MIN_GAP)?;
         out.write_all(b"\n]\n")
     })?;
     Ok(State {
-        id: FileId::of_file(&file, path)?,
+        id: FileId::of_file(&file, ctx.path)?,
         file: Arc::new(file),
         gap_end: 1 + MIN_GAP + 1,
-        checked: Instant::now(),
     })
 }
 
@@ -444,25 +506,62 @@ fn is_blank(file: &File, len: u64, path: &Path) -> Result<bool, AuditError> {
         return Ok(false);
     }
     let mut bytes = Vec::with_capacity(len as usize);
-    file.take(len)
+    ReadAt { file, offset: 0 }
+        .take(len)
         .read_to_end(&mut bytes)
         .map_err(|e| AuditError::io("read", path, e))?;
     Ok(bytes.iter().all(u8::is_ascii_whitespace))
 }
 
+/// Where a log in our layout has its first event, and what a dead writer left in its gap.
+struct Layout {
+    gap_end: u64,
+    repair: Option<GapRepair>,
+}
+
+/// What a writer that died left at the end of the gap; cleared under the lock on open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GapRepair {
+    /// Part of an event (bytes `start..end`, from its leading newline to the torn mark).
+    Torn { start: u64, end: u64 },
+    /// The torn mark at `at`, with nothing of its event written.
+    TornMark { at: u64 },
+    /// A rewrite's mark at `at`: the rewriter died before renaming its new file into place,
+    /// so this file is still the log.
+    RewriteMark { at: u64 },
+}
+
+impl GapRepair {
+    /// Undoes what was left; returns the recovery report for a torn event.
+    fn apply(self, file: &File, path: &Path) -> Result<Option<Recovery>, AuditError> {
+        let write = |bytes: &[u8], at: u64| {
+            file.write_all_at(bytes, at)
+                .map_err(|e| AuditError::io("clear a torn write in", path, e))
+        };
+        match self {
+            GapRepair::Torn { start, end } => {
+                write(&vec![b' '; (end - start) as usize], start)?;
+                Ok(Some(Recovery::torn_write(path, start, end - start - 1)))
+            }
+            GapRepair::TornMark { at } => write(b" ", at).map(|()| None),
+            GapRepair::RewriteMark { at } => write(b"\n", at).map(|()| None),
+        }
+    }
+}
+
 /// Checks the cheap-to-check parts of our layout: `[`, spaces, a newline, then either `]`
 /// or a first event line that parses and is followed by `,\n` or `\n]`, and a file that ends
-/// with `\n]\n`. Returns the offset of the first event (or of `]`), or `None` when the file
-/// needs a full look.
-fn quick_layout(file: &File, len: u64, path: &Path) -> Result<Option<u64>, AuditError> {
+/// with `\n]\n`. Returns where the first event (or `]`) is, or `None` when the file needs a
+/// full look. What a killed writer left at the end of the gap (a torn event, a torn mark, a
+/// rewrite's mark) is recognised and returned for the caller to clear.
+fn quick_layout(file: &File, len: u64, path: &Path) -> Result<Option<Layout>, AuditError> {
     let io_err = |e| AuditError::io("read", path, e);
     let mut tail = [0u8; 3];
     if len < 4 || read_at_most(file, &mut tail, len - 3).map_err(io_err)? != 3 || tail != *b"\n]\n"
     {
         return Ok(None);
     }
-    let mut reader = BufReader::with_capacity(64 * 1024, file);
-    reader.seek(SeekFrom::Start(0)).map_err(io_err)?;
+    let mut reader = BufReader::with_capacity(64 * 1024, ReadAt { file, offset: 0 });
     let mut first = [0u8; 1];
     reader.read_exact(&mut first).map_err(io_err)?;
     if first[0] != b'[' {
@@ -483,49 +582,78 @@ fn quick_layout(file: &File, len: u64, path: &Path) -> Result<Option<u64>, Audit
             break;
         }
     }
-    let mut newline = [0u8; 1];
-    reader.read_exact(&mut newline).map_err(io_err)?;
-    if newline[0] != b'\n' {
-        return Ok(None);
-    }
-    let gap_end = offset + 1;
-    if gap_end == len - 2 {
-        return Ok(Some(gap_end)); // `[   \n]\n`: empty log
-    }
+    let mut end_of_gap = [0u8; 1];
+    reader.read_exact(&mut end_of_gap).map_err(io_err)?;
+    let mut repair = None;
     let mut line = Vec::new();
+    match end_of_gap[0] {
+        b'\n' => {}
+        REPLACED_MARK => repair = Some(GapRepair::RewriteMark { at: offset }),
+        TORN_MARK => {
+            let mut newline = [0u8; 1];
+            reader.read_exact(&mut newline).map_err(io_err)?;
+            if newline[0] != b'\n' {
+                return Ok(None);
+            }
+            repair = Some(GapRepair::TornMark { at: offset });
+            offset += 1;
+        }
+        _ => return Ok(None),
+    }
+    let mut gap_end = offset + 1;
     std::io::BufRead::read_until(&mut reader, b'\n', &mut line).map_err(io_err)?;
+    if repair.is_none() && line.ends_with(b"\r\n") {
+        // The line is a torn event: its first pages, the spaces its last page did not
+        // overwrite, and the torn mark. The real first event follows it.
+        let written = line[..line.len() - 2].trim_ascii_end();
+        let ours = if written.len() < EVENT_HEAD.len() {
+            EVENT_HEAD.starts_with(written)
+        } else {
+            written.starts_with(EVENT_HEAD)
+        };
+        if !ours {
+            return Ok(None);
+        }
+        repair = Some(GapRepair::Torn {
+            start: offset,
+            end: offset + line.len() as u64,
+        });
+        gap_end = offset + 1 + line.len() as u64;
+        line.clear();
+        std::io::BufRead::read_until(&mut reader, b'\n', &mut line).map_err(io_err)?;
+    }
+    if gap_end == len - 2 {
+        return Ok(Some(Layout { gap_end, repair })); // `[   \n]\n`: empty log
+    }
     let body = match line.as_slice() {
         [body @ .., b',', b'\n'] => body,
         [body @ .., b'\n'] if gap_end + line.len() as u64 == len - 2 => body,
         _ => return Ok(None),
     };
     let is_event = serde_json::from_slice::<crate::AuditEvent>(body).is_ok();
-    Ok(is_event.then_some(gap_end))
+    Ok(is_event.then_some(Layout { gap_end, repair }))
 }
 
 /// Reads the whole file. A valid log in our layout is used as it is; a valid log in another
 /// layout (the reference's `indent=2`, or with Python's bare NaN tokens) is rewritten into
 /// ours; a log that does not parse is kept aside and every complete event in it is carried
 /// over.
-fn full_load(path: &Path, len: u64) -> Result<(State, Option<Recovery>), AuditError> {
+fn full_load(ctx: &Ctx<'_>, file: File, len: u64) -> Result<(State, Option<Recovery>), AuditError> {
+    let path = ctx.path;
     let io_err = |e| AuditError::io("read", path, e);
-    let file = File::open(path).map_err(|e| AuditError::io("open", path, e))?;
-    let scan = scan_layout(JsonScanner::new(file));
+    let scan = scan_layout(JsonScanner::new(ReadAt {
+        file: &file,
+        offset: 0,
+    }));
     if scan.is_ours() {
         let end = scan.array_end.unwrap_or(len);
         let gap_end = scan.first_start.unwrap_or(end);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(|e| AuditError::io("open", path, e))?;
         if head_is_gap(&file, gap_end).map_err(io_err)? {
             return Ok((
                 State {
                     id: FileId::of_file(&file, path)?,
                     file: Arc::new(file),
                     gap_end,
-                    checked: Instant::now(),
                 },
                 None,
             ));
@@ -536,21 +664,24 @@ fn full_load(path: &Path, len: u64) -> Result<(State, Option<Recovery>), AuditEr
         Ok(()) if non_finite == 0 => (RecoveryKind::Relaid, None),
         Ok(()) => (
             RecoveryKind::Relaid,
-            Some(fsutil::keep_aside(path, "original")?),
+            Some(fsutil::keep_aside(path, &file, "original")?),
         ),
         Err(_) => (
             RecoveryKind::Salvaged,
-            Some(fsutil::keep_aside(path, "corrupt")?),
+            Some(fsutil::keep_aside(path, &file, "corrupt")?),
         ),
     };
-    let source = File::open(path).map_err(|e| AuditError::io("open", path, e))?;
     let gap = gap_for(len);
     let mut report = None;
-    let file = fsutil::replace_atomically(path, |out| {
+    let rewritten = fsutil::replace_atomically(path, ctx.file_mode, |out| {
         let mut out = io::BufWriter::with_capacity(256 * 1024, out);
         out.write_all(b"[")?;
         write_spaces(&mut out, gap)?;
         let mut first = true;
+        let source = ReadAt {
+            file: &file,
+            offset: 0,
+        };
         let salvage = salvage_json(source, |el: JsonElement| -> io::Result<()> {
             out.write_all(if first { b"\n" } else { b",\n" })?;
             first = false;
@@ -570,14 +701,13 @@ fn full_load(path: &Path, len: u64) -> Result<(State, Option<Recovery>), AuditEr
         events_kept: salvage.recovered,
         non_finite_converted: salvage.non_finite_tokens,
         problems: salvage.problems.iter().map(ToString::to_string).collect(),
+        bytes_cleared: 0,
     };
-    recovery.report();
     Ok((
         State {
-            id: FileId::of_file(&file, path)?,
-            file: Arc::new(file),
+            id: FileId::of_file(&rewritten, path)?,
+            file: Arc::new(rewritten),
             gap_end: 1 + gap + 1,
-            checked: Instant::now(),
         },
         Some(recovery),
     ))
@@ -641,8 +771,7 @@ fn head_is_gap(file: &File, gap_end: u64) -> io::Result<bool> {
     if gap_end < 2 {
         return Ok(false);
     }
-    let mut reader = BufReader::with_capacity(64 * 1024, file);
-    reader.seek(SeekFrom::Start(1))?;
+    let mut reader = BufReader::with_capacity(64 * 1024, ReadAt { file, offset: 1 });
     let mut remaining = gap_end - 2;
     let mut block = [0u8; 64 * 1024];
     while remaining > 0 {

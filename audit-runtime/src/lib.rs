@@ -50,4 +50,6 @@ pub use logger::{AuditLogger, AuditLoggerBuilder};
 pub use outcome::{AuditFailure, AuditOutcome, Outcome};
 pub use recovery::{Recovery, RecoveryKind};
 pub use summary::LogSummary;
+pub use encode::RESERVED_DETAILS_KEY;
+pub use log_file::CLOCK_SKEW_TOLERANCE_MICROS;
 pub use timestamp::Timestamp;

@@ -1,36 +1,52 @@
 //! What the JSON and CSV writers share: the path, the cross-process lock, the per-process
-//! state behind a mutex, the monotonic clock, and group commit for the durable mode. Each
-//! format adds its own `append` and `summary` on top (`json_file`, `csv_file`).
+//! state behind a mutex, the monotonic clock, recovery reports, and group commit for the
+//! durable mode. Each format adds its own `append` and `summary` on top (`json_file`,
+//! `csv_file`).
 
-use std::fs::File;
+use std::fs::{File, Metadata};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use crate::commit::GroupCommit;
-use crate::fsutil::{self, LockFile};
+use crate::fsutil::{self, FileId, LockFile};
 use crate::recovery::Recovery;
 use crate::timestamp::MonotonicClock;
-use crate::{AuditError, Durability};
+use crate::{AuditError, Durability, Timestamp};
 
-/// How often a writer checks with `fstat` that nobody removed or replaced the log behind its
-/// back. Rewrites by this crate are noticed at once without it; a log removed by hand is
-/// recreated within this interval (events written meanwhile go to the removed file).
-pub(crate) const STALE_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+/// How far past the wall clock an event's timestamp may be pushed (to stay after the newest
+/// event in the file) before the event also records the real time, in `details._audit`.
+/// Bumps of a few microseconds happen all the time (two events in one microsecond, a clock
+/// stepped back a little); a bump of more than this means the file holds a timestamp from
+/// the future (a clock that jumped, or an edit), and every later event would otherwise
+/// silently carry that time too.
+pub const CLOCK_SKEW_TOLERANCE_MICROS: i64 = 1_000_000;
+
+/// How many recovery reports a log keeps for [`crate::AuditLogger::recoveries`].
+const KEPT_RECOVERIES: usize = 32;
 
 /// Per-process state of an open log: at least the handle events are written to.
 pub(crate) trait OpenState {
     /// The file that holds every event written so far.
     fn file(&self) -> &Arc<File>;
+    /// Its identity, compared with the path's before every write.
+    fn id(&self) -> FileId;
 }
 
-/// Switches `state` to a freshly loaded one, reporting on stderr what was done to the file
-/// if it had to be recovered.
-pub(crate) fn adopt<S>(state: &mut S, (fresh, recovery): (S, Option<Recovery>)) {
-    if let Some(recovery) = recovery {
-        recovery.report();
-    }
-    *state = fresh;
+/// What opening or reloading a log needs besides the path.
+pub(crate) struct Ctx<'a> {
+    pub(crate) path: &'a Path,
+    pub(crate) clock: &'a MonotonicClock,
+    /// The mode of files created anew (a rewrite keeps the mode of the file it replaces).
+    pub(crate) file_mode: u32,
+}
+
+/// How a log is opened, from the builder.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Options {
+    pub(crate) durability: Durability,
+    pub(crate) verify: bool,
+    pub(crate) file_mode: u32,
 }
 
 /// An open log file of either format.
@@ -41,47 +57,156 @@ pub(crate) struct LogFile<S> {
     state: Mutex<S>,
     pub(crate) clock: MonotonicClock,
     durability: Durability,
+    file_mode: u32,
     commit: GroupCommit,
+    recoveries: Mutex<Vec<Recovery>>,
+    /// Whether the last event's timestamp had to be pushed past the wall clock by more than
+    /// [`CLOCK_SKEW_TOLERANCE_MICROS`] (warned about once per episode, not per event).
+    skewed: AtomicBool,
+}
+
+/// The timestamp an event gets under the lock, and the wall clock when that is far behind.
+pub(crate) struct Stamp {
+    pub(crate) timestamp: Timestamp,
+    /// Set when `timestamp` is more than the tolerance ahead of the real time.
+    pub(crate) wall_clock: Option<Timestamp>,
 }
 
 impl<S: OpenState> LogFile<S> {
-    /// Takes the lock, clears temporary files a crashed rewrite left, and lets `load` open,
+    /// Takes the lock, clears temporary files a crashed writer left, and lets `load` open,
     /// create or recover the log.
     pub(crate) fn open(
         path: PathBuf,
-        durability: Durability,
-        load: impl FnOnce(&Path, &MonotonicClock) -> Result<(S, Option<Recovery>), AuditError>,
-    ) -> Result<(Self, Option<Recovery>), AuditError> {
+        options: Options,
+        load: impl FnOnce(&Ctx<'_>) -> Result<(S, Option<Recovery>), AuditError>,
+    ) -> Result<Self, AuditError> {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let lock = LockFile::open(path.with_file_name(format!(".{name}.lock")))?;
+        let lock = LockFile::open(
+            path.with_file_name(format!(".{name}.lock")),
+            options.file_mode,
+        )?;
         let clock = MonotonicClock::new();
         let (state, recovery) = {
             let _guard = lock.lock()?;
             fsutil::remove_stale_temps(&path);
-            load(&path, &clock)?
+            load(&Ctx {
+                path: &path,
+                clock: &clock,
+                file_mode: options.file_mode,
+            })?
         };
         let log = LogFile {
             path,
             lock,
             state: Mutex::new(state),
             clock,
-            durability,
+            durability: options.durability,
+            file_mode: options.file_mode,
             commit: GroupCommit::default(),
+            recoveries: Mutex::new(Vec::new()),
+            skewed: AtomicBool::new(false),
         };
-        Ok((log, recovery))
+        if let Some(recovery) = recovery {
+            log.record(recovery);
+        }
+        Ok(log)
     }
 
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
+    pub(crate) fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            path: &self.path,
+            clock: &self.clock,
+            file_mode: self.file_mode,
+        }
+    }
+
     pub(crate) fn state(&self) -> MutexGuard<'_, S> {
         // A panic while holding the mutex cannot leave the file half-updated (each update is
         // a single write or an atomic rename), so the state is still usable.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Switches `state` to a freshly loaded one, recording what was done to the file if it
+    /// had to be recovered.
+    pub(crate) fn adopt(&self, state: &mut S, (fresh, recovery): (S, Option<Recovery>)) {
+        if let Some(recovery) = recovery {
+            self.record(recovery);
+        }
+        *state = fresh;
+    }
+
+    /// Reports a recovery (once, through `tracing`: a damaged audit trail must not go
+    /// unnoticed) and keeps it for [`crate::AuditLogger::recoveries`].
+    pub(crate) fn record(&self, recovery: Recovery) {
+        tracing::warn!(target: "audit", "{recovery}");
+        let mut kept = self.recoveries.lock().unwrap_or_else(|p| p.into_inner());
+        if kept.len() == KEPT_RECOVERIES {
+            kept.remove(0);
+        }
+        kept.push(recovery);
+    }
+
+    /// Every recovery since the log was opened (the newest [`KEPT_RECOVERIES`]), oldest first.
+    pub(crate) fn recoveries(&self) -> Vec<Recovery> {
+        self.recoveries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// With the lock held: what is at the path now if it is still the file `state` writes
+    /// to, `None` if the log was rotated (`mv`), removed or replaced since. One `lstat` per
+    /// event: cheaper than the write it guards (see the README's performance notes), and
+    /// without it events would go on into a renamed or deleted file.
+    pub(crate) fn still_at_path(&self, state: &S) -> Result<Option<Metadata>, AuditError> {
+        Ok(fsutil::lstat(&self.path)?.filter(|meta| FileId::of_meta(meta) == state.id()))
+    }
+
+    /// With the lock held: the timestamp for the next event, strictly after `newest` (the
+    /// newest event in the file, if known) and every event this process wrote, and not
+    /// before `wanted`.
+    pub(crate) fn stamp(&self, newest: Option<Timestamp>, wanted: Timestamp) -> Stamp {
+        if let Some(newest) = newest {
+            self.clock.observe(newest);
+        }
+        let timestamp = self.clock.next_after(wanted);
+        let pushed = timestamp.as_micros().saturating_sub(wanted.as_micros());
+        let wall_clock = if pushed > CLOCK_SKEW_TOLERANCE_MICROS {
+            // `wanted` may be an old time (an event that waited in a buffer); compare with
+            // the real clock before calling the file's time wrong.
+            let now = Timestamp::now();
+            (timestamp.as_micros().saturating_sub(now.as_micros()) > CLOCK_SKEW_TOLERANCE_MICROS)
+                .then_some(now)
+        } else {
+            None
+        };
+        let was_skewed = self.skewed.swap(wall_clock.is_some(), Ordering::Relaxed);
+        match (was_skewed, wall_clock) {
+            (false, Some(now)) => tracing::warn!(
+                target: "audit",
+                path = %self.path.display(),
+                "the log holds an event stamped {timestamp} or later, ahead of the clock \
+                 ({now}); events keep the file's order and record the real time in \
+                 details._audit.wall_clock until the clock catches up"
+            ),
+            (true, None) => tracing::info!(
+                target: "audit",
+                path = %self.path.display(),
+                "the clock has caught up with the newest event in the log"
+            ),
+            _ => {}
+        }
+        Stamp {
+            timestamp,
+            wall_clock,
+        }
     }
 
     /// Numbers a write just made; call with the state still locked.

@@ -13,7 +13,9 @@ use crate::config::{FORMAT_ENV_VAR, resolve_format};
 use crate::csv_file::{self, CsvLog};
 use crate::encode::Record;
 use crate::event::details_object;
+use crate::fsutil::DEFAULT_FILE_MODE;
 use crate::json_file::{self, JsonLog};
+use crate::log_file::Options;
 use crate::recovery::Recovery;
 use crate::summary::LogSummary;
 use crate::{AuditError, Durability, Format, Status, Timestamp, actor, finite};
@@ -52,7 +54,6 @@ struct Inner {
     experiment: String,
     format: Format,
     sink: Sink,
-    recovery: Option<Recovery>,
 }
 
 enum Sink {
@@ -81,6 +82,7 @@ pub struct AuditLoggerBuilder {
     durability: Durability,
     strict: bool,
     verify_on_open: bool,
+    file_mode: u32,
 }
 
 impl AuditLoggerBuilder {
@@ -117,6 +119,28 @@ impl AuditLoggerBuilder {
         self
     }
 
+    /// The permission bits of files the logger creates: the log, its lock file, and the
+    /// copies it keeps of damaged logs (default `0o600`, readable by the owner only, since an
+    /// audit log describes people). For example `0o640` lets a group of auditors read it.
+    /// A file that already exists keeps its mode and owner, also when the logger rewrites
+    /// it. Bits beyond `0o777` are ignored.
+    ///
+    /// ```
+    /// use std::os::unix::fs::PermissionsExt;
+    /// let dir = tempfile::tempdir()?;
+    /// let logger = audit_runtime::AuditLogger::builder(dir.path())
+    ///     .format(audit_runtime::Format::Json)
+    ///     .file_mode(0o640)
+    ///     .build()?;
+    /// let mode = std::fs::metadata(logger.path().unwrap())?.permissions().mode();
+    /// assert_eq!(mode & 0o777, 0o640);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn file_mode(mut self, mode: u32) -> Self {
+        self.file_mode = mode & 0o777;
+        self
+    }
+
     /// Resolves the format and opens (or creates) the log, creating missing directories.
     ///
     /// An existing log is continued. One that does not parse is kept aside
@@ -136,16 +160,15 @@ impl AuditLoggerBuilder {
             fs::create_dir_all(&self.root_log_dir)
                 .map_err(|e| AuditError::io("create directory", &self.root_log_dir, e))?;
         }
-        let (sink, recovery) = match (format, path) {
-            (Format::Json, Some(path)) => {
-                let (log, recovery) = json_file::open(path, self.durability, self.verify_on_open)?;
-                (Sink::Json(log), recovery)
-            }
-            (Format::Csv, Some(path)) => {
-                let (log, recovery) = csv_file::open(path, self.durability, self.verify_on_open)?;
-                (Sink::Csv(log), recovery)
-            }
-            _ => (Sink::Disabled, None),
+        let options = Options {
+            durability: self.durability,
+            verify: self.verify_on_open,
+            file_mode: self.file_mode,
+        };
+        let sink = match (format, path) {
+            (Format::Json, Some(path)) => Sink::Json(json_file::open(path, options)?),
+            (Format::Csv, Some(path)) => Sink::Csv(csv_file::open(path, options)?),
+            _ => Sink::Disabled,
         };
         Ok(AuditLogger {
             inner: Arc::new(Inner {
@@ -153,7 +176,6 @@ impl AuditLoggerBuilder {
                 experiment,
                 format,
                 sink,
-                recovery,
             }),
         })
     }
@@ -177,6 +199,7 @@ impl AuditLogger {
             durability: Durability::default(),
             strict: false,
             verify_on_open: true,
+            file_mode: DEFAULT_FILE_MODE,
         }
     }
 
@@ -323,9 +346,21 @@ impl AuditLogger {
         &self.inner.experiment
     }
 
-    /// What was done to an existing log that could not be continued as it was (rewritten
-    /// into this crate's layout, or salvaged after damage), if anything.
-    pub fn recovery(&self) -> Option<&Recovery> {
-        self.inner.recovery.as_ref()
+    /// The latest thing done to the log that was not a plain append, if anything: an
+    /// existing log rewritten into this crate's layout or salvaged after damage (when it was
+    /// opened, or later, when another program had changed it), or a torn write of a killed
+    /// writer cleared. See [`AuditLogger::recoveries`] for all of them.
+    pub fn recovery(&self) -> Option<Recovery> {
+        self.recoveries().pop()
+    }
+
+    /// Every recovery since the logger was opened, oldest first (the latest 32). Each is
+    /// also reported once through `tracing` (target `audit`, level WARN) when it happens.
+    pub fn recoveries(&self) -> Vec<Recovery> {
+        match &self.inner.sink {
+            Sink::Disabled => Vec::new(),
+            Sink::Json(log) => log.recoveries(),
+            Sink::Csv(log) => log.recoveries(),
+        }
     }
 }

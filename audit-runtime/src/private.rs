@@ -394,7 +394,7 @@ static SERIALIZE_WARNED: AtomicBool = AtomicBool::new(false);
 
 fn warn_once(flag: &AtomicBool, message: std::fmt::Arguments<'_>) {
     if !flag.swap(true, Ordering::Relaxed) {
-        eprintln!("{message}");
+        tracing::warn!(target: "audit", "{message}");
     }
 }
 

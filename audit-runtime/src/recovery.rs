@@ -14,6 +14,12 @@ pub enum RecoveryKind {
     /// The log did not parse (truncated, torn write, garbage appended): its original bytes
     /// were kept aside and every complete event in it was carried over.
     Salvaged,
+    /// A writer that died in the middle of writing an event (killed while its `write` was
+    /// being copied into the file) left part of that event behind: at the end of a CSV log,
+    /// or in a JSON log's free space. The next writer cleared those bytes before writing its
+    /// own event. The cut-off event was never acknowledged to its caller, so nothing that
+    /// was acknowledged is lost; every other event is untouched.
+    TornWriteCleared,
 }
 
 /// The report of a recovery: see [`crate::AuditLogger::recovery`].
@@ -32,12 +38,24 @@ pub struct Recovery {
     pub non_finite_converted: u64,
     /// Each problem skipped over, with its position in the original.
     pub problems: Vec<String>,
+    /// Bytes of a cut-off event that were cleared ([`RecoveryKind::TornWriteCleared`]).
+    pub bytes_cleared: u64,
 }
 
 impl Recovery {
-    /// Prints the report on stderr: a damaged audit trail must not go unnoticed.
-    pub(crate) fn report(&self) {
-        eprintln!("audit log: {self}");
+    /// The report of a torn write of `bytes` bytes at `offset` that was cleared.
+    pub(crate) fn torn_write(path: &std::path::Path, offset: u64, bytes: u64) -> Recovery {
+        Recovery {
+            kind: RecoveryKind::TornWriteCleared,
+            path: path.to_owned(),
+            original_kept_at: None,
+            events_kept: 0,
+            non_finite_converted: 0,
+            problems: vec![format!(
+                "byte {offset}: {bytes} bytes of an event whose writer died while writing it"
+            )],
+            bytes_cleared: bytes,
+        }
     }
 }
 
@@ -56,6 +74,13 @@ impl fmt::Display for Recovery {
                 self.path.display(),
                 self.events_kept
             )?,
+            RecoveryKind::TornWriteCleared => write!(
+                f,
+                "{}: cleared {} bytes of an event cut off by a writer that died while writing \
+                 it (it was never acknowledged; no other event was touched)",
+                self.path.display(),
+                self.bytes_cleared
+            )?,
         }
         if self.non_finite_converted > 0 {
             write!(
@@ -67,8 +92,12 @@ impl fmt::Display for Recovery {
         if let Some(kept) = &self.original_kept_at {
             write!(f, "; original bytes kept at {}", kept.display())?;
         }
+        let problem_word = match self.kind {
+            RecoveryKind::TornWriteCleared => "at",
+            _ => "skipped:",
+        };
         for problem in self.problems.iter().take(5) {
-            write!(f, "; skipped: {problem}")?;
+            write!(f, "; {problem_word} {problem}")?;
         }
         if self.problems.len() > 5 {
             write!(f, "; and {} more problems", self.problems.len() - 5)?;
