@@ -237,6 +237,26 @@ impl<R: Read> Records<R> {
     }
 }
 
+/// What a wrong header holds, without echoing file content: column names that look like
+/// names are shown (a misspelt header is worth seeing), anything else only counted, since
+/// the file may be any file at all (an error message must not print a secret's first line).
+fn describe_header(found: &[String]) -> String {
+    let looks_like_name = |f: &String| {
+        let f = f.strip_prefix('\u{feff}').unwrap_or(f);
+        !f.is_empty()
+            && f.len() <= 32
+            && f.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b' ')
+    };
+    if found.iter().all(looks_like_name) {
+        found.join(",")
+    } else {
+        format!(
+            "a first line of {} columns that is not a header (not shown)",
+            found.len()
+        )
+    }
+}
+
 /// Checks that the fields are the header. The first cell may start with a UTF-8 byte order
 /// mark (spreadsheets add one when saving).
 fn check_header<'a>(mut fields: impl Iterator<Item = &'a [u8]>) -> Result<(), String> {
@@ -257,7 +277,7 @@ fn check_header<'a>(mut fields: impl Iterator<Item = &'a [u8]>) -> Result<(), St
         Err(format!(
             "expected the header {}, found {}",
             HEADER.join(","),
-            found.join(",")
+            describe_header(&found)
         ))
     }
 }

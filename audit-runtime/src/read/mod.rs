@@ -43,7 +43,7 @@ pub fn detect(path: impl AsRef<Path>) -> Result<Format, AuditError> {
             path: path.to_owned(),
             reason: format!(
                 "neither a JSON log (starting with '[') nor a CSV log (starting with the header \
-                 {}); it starts with {found:?}",
+                 {}); it starts with {found}",
                 self::csv::HEADER.join(",")
             ),
         }),
@@ -102,10 +102,14 @@ fn detect_reader(file: File) -> Result<Format, Detect> {
     if line.starts_with(first_column) && line.get(first_column.len()) == Some(&b',') {
         return Ok(Format::Csv);
     }
-    let end = memchr::memchr(b'\n', line).unwrap_or(line.len()).min(60);
-    Err(Detect::Neither(
-        String::from_utf8_lossy(&line[..end]).into_owned(),
-    ))
+    // Name only the first byte: the file may be anything (a link to a secret, say), and an
+    // error message must not print its content.
+    let first = line[0];
+    Err(Detect::Neither(if first.is_ascii_graphic() {
+        format!("'{}'", first as char)
+    } else {
+        format!("byte 0x{first:02x}")
+    }))
 }
 
 /// An event with where it starts in its file.
