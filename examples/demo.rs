@@ -58,7 +58,9 @@ fn log_dir() -> Result<PathBuf, String> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
     // The runtime reports through `tracing` (target "audit"): recoveries, failed events.
-    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .init();
     let dir = log_dir()?;
     let mut options = LocalServerOptions::new(&dir);
     options.format = Format::Json;

@@ -33,7 +33,9 @@ impl Trainer {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The runtime reports through `tracing` (target "audit"): recoveries, failed events.
-    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .init();
     let logger = AuditLogger::new("runs/quickstart", "quickstart")?; // format from AUDIT_LOG_FORMAT
     audit_runtime::init(logger.clone())?;
 

@@ -135,7 +135,9 @@ fn micros(d: Duration) -> String {
 
 fn main() {
     // The runtime reports through `tracing` (target "audit"): recoveries, failed events.
-    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .init();
     let quick = std::env::args().any(|a| a == "--quick");
     let sizes: &[u64] = if quick {
         &[0, 10_000, 100_000]

@@ -72,7 +72,8 @@ impl Handoff {
     fn read(guard: &LockGuard<'_>) -> Result<Handoff, AuditError> {
         let mut buf = [0u8; Handoff::LEN];
         let n = guard.read_payload(&mut buf)?;
-        let word = |i: usize| u64::from_le_bytes(buf[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+        let word =
+            |i: usize| u64::from_le_bytes(buf[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
         Ok(Handoff {
             newest: (n >= 8).then(|| Timestamp::from_micros(word(0) as i64)),
             end: (n == Handoff::LEN).then(|| {
@@ -87,7 +88,12 @@ impl Handoff {
         })
     }
 
-    fn write(guard: &LockGuard<'_>, newest: Timestamp, id: FileId, end: u64) -> Result<(), AuditError> {
+    fn write(
+        guard: &LockGuard<'_>,
+        newest: Timestamp,
+        id: FileId,
+        end: u64,
+    ) -> Result<(), AuditError> {
         let mut buf = [0u8; Handoff::LEN];
         for (i, word) in [newest.as_micros() as u64, end, id.dev, id.ino]
             .into_iter()
@@ -327,7 +333,13 @@ fn load(ctx: &Ctx<'_>, verify: bool) -> Result<(State, Option<Recovery>), AuditE
         return Ok((state_for(path, file, terminator)?, None));
     }
     // Read every row: needed for verification, and to find the good part of a damaged file.
-    let source = BufReader::with_capacity(256 * 1024, ReadAt { file: &file, offset: 0 });
+    let source = BufReader::with_capacity(
+        256 * 1024,
+        ReadAt {
+            file: &file,
+            offset: 0,
+        },
+    );
     let mut newest = None;
     let report = salvage_csv(source, |_, event| -> Result<(), AuditError> {
         newest = Some(event.timestamp);
@@ -356,7 +368,13 @@ fn load(ctx: &Ctx<'_>, verify: bool) -> Result<(State, Option<Recovery>), AuditE
     // Damaged: keep the original bytes, then rewrite with every row that could be read.
     let kept = fsutil::keep_aside(path, &file, "corrupt")?;
     let terminator = terminator.unwrap_or(b"\r\n");
-    let source = BufReader::with_capacity(256 * 1024, ReadAt { file: &file, offset: 0 });
+    let source = BufReader::with_capacity(
+        256 * 1024,
+        ReadAt {
+            file: &file,
+            offset: 0,
+        },
+    );
     let mut rewrite_report = None;
     fsutil::replace_atomically(path, ctx.file_mode, |out| {
         let mut out = io::BufWriter::with_capacity(256 * 1024, out);

@@ -7,8 +7,8 @@
 //! log, its lock file or a temporary would otherwise send events, or the writers' own bytes,
 //! into a file of the attacker's choosing.
 
-use std::fs::{self, File, Metadata, OpenOptions};
 use std::borrow::Borrow;
+use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -87,7 +87,9 @@ pub(crate) enum Access {
     ReadWrite,
     ReadAppend,
     /// Read and write, creating the file with `mode` if it does not exist.
-    Create { mode: u32 },
+    Create {
+        mode: u32,
+    },
 }
 
 /// Opens `path` without following a symbolic link, and only if it is a regular file.
@@ -157,7 +159,10 @@ impl<F: Borrow<File>> Seek for ReadAt<F> {
     fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
         let moved = |base: u64, delta: i64| {
             base.checked_add_signed(delta).ok_or_else(|| {
-                io::Error::new(io::ErrorKind::InvalidInput, "seek before the start of the file")
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "seek before the start of the file",
+                )
             })
         };
         self.offset = match to {
@@ -441,10 +446,16 @@ pub(crate) fn keep_aside(path: &Path, source: &File, why: &str) -> Result<PathBu
         aside = path.with_file_name(format!("{prefix}{stamp}-{n}"));
     }
     let (mut copy, temp) = create_temp(path)?;
-    let result = io::copy(&mut ReadAt { file: source, offset: 0 }, &mut copy)
-        .and_then(|_| adopt_permissions(&copy, Permissions::of(&meta), path))
-        .and_then(|()| copy.sync_all())
-        .and_then(|()| fs::rename(&temp, &aside));
+    let result = io::copy(
+        &mut ReadAt {
+            file: source,
+            offset: 0,
+        },
+        &mut copy,
+    )
+    .and_then(|_| adopt_permissions(&copy, Permissions::of(&meta), path))
+    .and_then(|()| copy.sync_all())
+    .and_then(|()| fs::rename(&temp, &aside));
     if let Err(e) = result {
         let _ = fs::remove_file(&temp);
         return Err(AuditError::io("keep a copy of", path, detail(e, &temp)));
@@ -560,8 +571,8 @@ mod tests {
     fn rewrite_errors_name_the_log_not_the_temporary() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit_log.json");
-        let err = replace_atomically(&path, 0o600, |_| Err(io::Error::other("disk full")))
-            .unwrap_err();
+        let err =
+            replace_atomically(&path, 0o600, |_| Err(io::Error::other("disk full"))).unwrap_err();
         match &err {
             AuditError::Io { path: named, .. } => assert_eq!(named, &path),
             other => panic!("{other:?}"),
@@ -597,7 +608,11 @@ mod tests {
             (&dir.path().to_owned(), "a directory"),
             (&fifo, "a FIFO"),
         ] {
-            for access in [Access::Read, Access::ReadWrite, Access::Create { mode: 0o600 }] {
+            for access in [
+                Access::Read,
+                Access::ReadWrite,
+                Access::Create { mode: 0o600 },
+            ] {
                 match open_regular(path, access) {
                     Err(AuditError::NotARegularFile { found: f, .. }) => assert_eq!(f, found),
                     other => panic!("{path:?} {access:?}: {other:?}"),

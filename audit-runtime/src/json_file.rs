@@ -119,7 +119,9 @@ pub(crate) fn open(path: PathBuf, options: Options) -> Result<JsonLog, AuditErro
     } else {
         None
     };
-    LogFile::open(path, options, |ctx| load_checked(ctx, options.verify, checked))
+    LogFile::open(path, options, |ctx| {
+        load_checked(ctx, options.verify, checked)
+    })
 }
 
 impl LogFile<State> {

@@ -40,16 +40,16 @@ pub mod tonic_layer;
 pub use action::{Action, AuditAction};
 pub use audit_macros::{AuditAction, AuditOutcome, audited};
 pub use config::{Durability, Format};
+pub use encode::RESERVED_DETAILS_KEY;
 pub use error::{AuditError, InitError};
 pub use event::{AuditEvent, Status};
 pub use global::{
     DEFAULT_PRE_INIT_CAPACITY, global, init, is_active, log_details, log_event, pre_init_dropped,
     set_pre_init_capacity, shutdown, switch_experiment,
 };
+pub use log_file::CLOCK_SKEW_TOLERANCE_MICROS;
 pub use logger::{AuditLogger, AuditLoggerBuilder};
 pub use outcome::{AuditFailure, AuditOutcome, Outcome};
 pub use recovery::{Recovery, RecoveryKind};
 pub use summary::LogSummary;
-pub use encode::RESERVED_DETAILS_KEY;
-pub use log_file::CLOCK_SKEW_TOLERANCE_MICROS;
 pub use timestamp::Timestamp;

@@ -64,11 +64,6 @@ fn ids_of(path: &Path, format: Format) -> Vec<String> {
         .collect()
 }
 
-fn sorted(mut ids: Vec<String>) -> Vec<String> {
-    ids.sort();
-    ids
-}
-
 fn names_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(dir)
         .unwrap()
@@ -99,6 +94,17 @@ fn under_writers_lock(dir: &Path, format: Format, f: impl FnOnce()) {
     lock.unlock().unwrap();
 }
 
+/// Appends `bytes` to the CSV log as a writer would have, holding the writers' lock.
+fn append_under_writers_lock(dir: &Path, bytes: &[u8]) {
+    under_writers_lock(dir, Format::Csv, || {
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(log_path(dir, Format::Csv))
+            .unwrap();
+        file.write_all(bytes).unwrap();
+    });
+}
+
 #[test]
 fn torn_csv_row_is_cut_off_before_the_next_row_is_appended() {
     let dir = tempfile::tempdir().unwrap();
@@ -106,13 +112,7 @@ fn torn_csv_row_is_cut_off_before_the_next_row_is_appended() {
     log(&first, "before");
     // A second writer, killed while its 1 MB row was being copied: only its first pages.
     let torn = csv_row("victim", 1 << 20);
-    under_writers_lock(dir.path(), Format::Csv, || {
-        let mut file = OpenOptions::new()
-            .append(true)
-            .open(log_path(dir.path(), Format::Csv))
-            .unwrap();
-        file.write_all(&torn.as_bytes()[..3 * 4096]).unwrap();
-    });
+    append_under_writers_lock(dir.path(), &torn.as_bytes()[..3 * 4096]);
     log(&first, "after");
     assert_eq!(ids(dir.path(), Format::Csv), ["before", "after"]);
     let recovery = first.recovery().expect("the cut is reported");
@@ -131,13 +131,7 @@ fn csv_rows_completed_by_a_killed_writer_or_another_program_are_kept() {
     let dir = tempfile::tempdir().unwrap();
     let first = logger(dir.path(), Format::Csv);
     log(&first, "before");
-    under_writers_lock(dir.path(), Format::Csv, || {
-        let mut file = OpenOptions::new()
-            .append(true)
-            .open(log_path(dir.path(), Format::Csv))
-            .unwrap();
-        file.write_all(csv_row("complete", 10).as_bytes()).unwrap();
-    });
+    append_under_writers_lock(dir.path(), csv_row("complete", 10).as_bytes());
     log(&first, "after");
     assert_eq!(
         ids(dir.path(), Format::Csv),
@@ -151,13 +145,7 @@ fn csv_garbage_past_the_last_row_is_salvaged_with_a_copy_not_cut() {
     let dir = tempfile::tempdir().unwrap();
     let first = logger(dir.path(), Format::Csv);
     log(&first, "before");
-    under_writers_lock(dir.path(), Format::Csv, || {
-        let mut file = OpenOptions::new()
-            .append(true)
-            .open(log_path(dir.path(), Format::Csv))
-            .unwrap();
-        file.write_all(b"not a row of ours, \"half quoted").unwrap();
-    });
+    append_under_writers_lock(dir.path(), b"not a row of ours, \"half quoted");
     log(&first, "after");
     assert_eq!(ids(dir.path(), Format::Csv), ["before", "after"]);
     assert_eq!(first.recovery().unwrap().kind, RecoveryKind::Salvaged);
@@ -271,8 +259,7 @@ fn removed_lock_file_does_not_end_locking() {
         let second = logger(dir.path(), format);
         let per_thread = 1500;
         std::thread::scope(|s| {
-            for (name, logger) in [("a", &first), ("b", &second), ("c", &first), ("d", &second)]
-            {
+            for (name, logger) in [("a", &first), ("b", &second), ("c", &first), ("d", &second)] {
                 s.spawn(move || {
                     for n in 0..per_thread {
                         log(logger, &format!("{name}-{n}"));
@@ -384,7 +371,10 @@ fn symlink_planted_at_the_log_is_refused_and_never_copied_or_printed() {
             .format(format)
             .build()
             .unwrap_err();
-        assert!(!err.to_string().contains("hash-that-must-not-leak"), "{err}");
+        assert!(
+            !err.to_string().contains("hash-that-must-not-leak"),
+            "{err}"
+        );
         assert_refused(Err::<(), _>(err), &path);
         assert_eq!(
             names_in(dir.path()),
@@ -422,7 +412,11 @@ fn new_files_are_private_and_file_mode_is_configurable() {
         let writer = logger(dir.path(), format);
         log(&writer, "a");
         for path in [log_path(dir.path(), format), lock_path(dir.path(), format)] {
-            assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600, "{path:?}");
+            assert_eq!(
+                fs::metadata(&path).unwrap().mode() & 0o777,
+                0o600,
+                "{path:?}"
+            );
         }
         let dir = tempfile::tempdir().unwrap();
         let writer = AuditLogger::builder(dir.path())
@@ -432,7 +426,11 @@ fn new_files_are_private_and_file_mode_is_configurable() {
             .unwrap();
         log(&writer, "a");
         for path in [log_path(dir.path(), format), lock_path(dir.path(), format)] {
-            assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o640, "{path:?}");
+            assert_eq!(
+                fs::metadata(&path).unwrap().mode() & 0o777,
+                0o640,
+                "{path:?}"
+            );
         }
     }
 }
@@ -505,7 +503,13 @@ fn far_future_timestamp_in_the_file_keeps_the_real_time_visible() {
         let future: Timestamp = "2100-01-01T00:00:00.000000Z".parse().unwrap();
         // An event from a clock that jumped ahead (written by another process, say).
         writer
-            .log_details("hp_change", Status::Success, Default::default(), None, Some(future))
+            .log_details(
+                "hp_change",
+                Status::Success,
+                Default::default(),
+                None,
+                Some(future),
+            )
             .unwrap();
         let before = Timestamp::now();
         log(&writer, "after-the-jump");
@@ -518,7 +522,10 @@ fn far_future_timestamp_in_the_file_keeps_the_real_time_visible() {
             .unwrap_or_else(|| panic!("{format:?}: no wall clock in {details}"))
             .parse()
             .unwrap();
-        assert!(before <= wall && wall <= after, "{wall} not in {before}..{after}");
+        assert!(
+            before <= wall && wall <= after,
+            "{wall} not in {before}..{after}"
+        );
         assert_eq!(details["id"], "after-the-jump");
     }
 }
@@ -567,7 +574,12 @@ fn stale_temporary_is_removed_by_a_running_writer_before_it_rewrites() {
     let temp = dir.path().join(".audit_log.json.tmp-99999-2");
     fs::write(&temp, vec![b' '; 100_000]).unwrap();
     writer
-        .log_event("tag_add", Status::Success, json!({"pad": "p".repeat(100_000)}), None)
+        .log_event(
+            "tag_add",
+            Status::Success,
+            json!({"pad": "p".repeat(100_000)}),
+            None,
+        )
         .unwrap();
     assert!(!temp.exists());
 }
@@ -646,14 +658,7 @@ fn csv_reader_sees_every_row_after_a_torn_row_was_cut() {
     let dir = tempfile::tempdir().unwrap();
     let writer = logger(dir.path(), Format::Csv);
     log(&writer, "a");
-    under_writers_lock(dir.path(), Format::Csv, || {
-        let mut file = OpenOptions::new()
-            .append(true)
-            .open(log_path(dir.path(), Format::Csv))
-            .unwrap();
-        file.write_all(&csv_row("victim", 9000).as_bytes()[..4096])
-            .unwrap();
-    });
+    append_under_writers_lock(dir.path(), &csv_row("victim", 9000).as_bytes()[..4096]);
     assert_eq!(writer.get_log_summary().unwrap().total_events, 1);
     log(&writer, "b");
     let rows = CsvEvents::new(File::open(log_path(dir.path(), Format::Csv)).unwrap())

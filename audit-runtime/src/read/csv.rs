@@ -245,7 +245,8 @@ fn describe_header(found: &[String]) -> String {
         let f = f.strip_prefix('\u{feff}').unwrap_or(f);
         !f.is_empty()
             && f.len() <= 32
-            && f.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b' ')
+            && f.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b' ')
     };
     if found.iter().all(looks_like_name) {
         found.join(",")

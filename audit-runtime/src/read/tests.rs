@@ -693,7 +693,9 @@ fn detection_and_open_events() {
     std::fs::write(&neither, "hello world\n").unwrap();
     let err = detect(&neither).unwrap_err();
     assert!(matches!(err, AuditError::Malformed { .. }), "{err}");
-    assert!(err.to_string().contains("hello world"), "{err}");
+    // Only the first byte is named: the file could be anything, a secret among them.
+    assert!(err.to_string().contains("starts with 'h'"), "{err}");
+    assert!(!err.to_string().contains("hello world"), "{err}");
 
     let truncated = dir.path().join("t.json");
     let bytes = our_layout(&three_events(), 4);
