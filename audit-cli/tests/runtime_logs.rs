@@ -1235,3 +1235,57 @@ fn without_the_lock_file_a_row_completed_meanwhile_is_read_whole() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+// ------------------------------------------------------------------ empty errors
+
+#[test]
+fn an_empty_error_is_null_in_both_formats_and_through_export() {
+    #[derive(serde::Serialize)]
+    struct Ckpt {
+        checkpoint_id: &'static str,
+    }
+    for format in FORMATS {
+        let dir = tempfile::tempdir().unwrap();
+        let logger = logger(dir.path(), format);
+        logger
+            .log_event(
+                "checkpoint_restore",
+                Status::Failed,
+                json!({"checkpoint_id": "a"}),
+                Some(""),
+            )
+            .unwrap();
+        logger
+            .log_serialize(
+                "checkpoint_restore",
+                Status::Failed,
+                &Ckpt { checkpoint_id: "b" },
+                Some(""),
+            )
+            .unwrap();
+        let path = log_path(dir.path(), format);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains(r#""error":"""#), "{text}");
+        let original = stored(&path);
+        assert_eq!(original.len(), 2);
+        assert!(original.iter().all(|e| e.error.is_none()), "{original:?}");
+
+        let out = tempfile::tempdir().unwrap();
+        let (other, back) = match format {
+            Format::Json => ("csv", "json"),
+            _ => ("json", "csv"),
+        };
+        let there = out.path().join(format!("there.{other}"));
+        let again = out.path().join(format!("again.{back}"));
+        export(&path, other, &there);
+        export(&there, back, &again);
+        for file in [&there, &again] {
+            assert_eq!(stored(file), original, "{format}: {}", file.display());
+        }
+        let lines = stdout_of(auditlog().arg("export").arg(&there).args(["--to", "jsonl"]));
+        for line in lines.lines() {
+            let value: Value = serde_json::from_str(line).unwrap();
+            assert_eq!(value["error"], Value::Null, "{line}");
+        }
+    }
+}

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
-use crate::Timestamp;
+use crate::{AuditError, Timestamp};
 
 /// The outcome of an action: `"success"` or `"failed"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -81,9 +81,37 @@ pub struct AuditEvent {
     /// Context: before/after values, affected samples, who did it. Always an object.
     #[serde(default, deserialize_with = "details_from_any")]
     pub details: Map<String, Value>,
-    /// Why it failed, or `null`.
-    #[serde(default)]
+    /// Why it failed, or `null`. Never `Some("")`: an empty message is no message, so the
+    /// logger stores it as `null` and every reader reads `""` as `None` (the CSV file cannot
+    /// tell the two apart, and a round trip between the formats must not change an event).
+    #[serde(default, deserialize_with = "error_from_any")]
     pub error: Option<String>,
+}
+
+/// The error as it is stored: an empty message is none.
+pub(crate) fn stored_error(error: Option<&str>) -> Option<&str> {
+    error.filter(|e| !e.is_empty())
+}
+
+/// The checks every event passes before it is written or buffered, whichever way it came in
+/// (`log_event`, `log_serialize`, `#[audited]`, the global logger before `init`): the one
+/// place that decides what an acknowledged event may hold. Returns the details and the
+/// error as they are to be stored.
+pub(crate) fn prepare<'e>(
+    action_type: &str,
+    details: Map<String, Value>,
+    error: Option<&'e str>,
+) -> Result<(Map<String, Value>, Option<&'e str>), AuditError> {
+    if action_type.trim().is_empty() {
+        return Err(AuditError::InvalidEvent(
+            "the action type is empty".to_owned(),
+        ));
+    }
+    Ok((details, stored_error(error)))
+}
+
+fn error_from_any<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Option::<String>::deserialize(d).map(|e| e.filter(|e| !e.is_empty()))
 }
 
 /// Turns whatever a caller or a foreign file provides into the details object: nothing or
@@ -163,6 +191,15 @@ mod tests {
             json!({"value": ["a"]})
         );
         assert!(details_object(None).is_empty());
+    }
+
+    #[test]
+    fn an_empty_error_is_read_as_none() {
+        let text = r#"{"timestamp":"2026-05-27T14:30:05.456789Z","action_type":"resume","status":"failed","details":{},"error":""}"#;
+        let event: AuditEvent = serde_json::from_str(text).unwrap();
+        assert_eq!(event.error, None);
+        assert_eq!(stored_error(Some("")), None);
+        assert_eq!(stored_error(Some(" ")), Some(" "));
     }
 
     #[test]

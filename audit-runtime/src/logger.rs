@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use crate::config::{FORMAT_ENV_VAR, resolve_format};
 use crate::csv_file::{self, CsvLog};
 use crate::encode::Record;
-use crate::event::details_object;
+use crate::event::{self, details_object};
 use crate::json_file::{self, JsonLog};
 use crate::recovery::Recovery;
 use crate::summary::LogSummary;
@@ -246,15 +246,11 @@ impl AuditLogger {
         &self,
         action_type: &str,
         status: Status,
-        mut details: Map<String, Value>,
+        details: Map<String, Value>,
         error: Option<&str>,
         not_before: Option<Timestamp>,
     ) -> Result<Option<Timestamp>, AuditError> {
-        if action_type.trim().is_empty() {
-            return Err(AuditError::InvalidEvent(
-                "the action type is empty".to_owned(),
-            ));
-        }
+        let (mut details, error) = event::prepare(action_type, details, error)?;
         if !details.contains_key("actor")
             && let Some(who) = actor::current()
         {

@@ -109,6 +109,8 @@ pub fn value_to_event(value: &Value) -> Result<AuditEvent, String> {
     };
     let error = match map.get("error") {
         None | Some(Value::Null) => None,
+        // An empty message is no message, as the writers store it (and CSV cannot tell).
+        Some(Value::String(s)) if s.is_empty() => None,
         Some(Value::String(s)) => Some(s.clone()),
         Some(other) => {
             return Err(format!(
