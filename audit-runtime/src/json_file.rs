@@ -499,7 +499,7 @@ fn quick_layout(file: &File, len: u64, path: &Path) -> Result<Option<u64>, Audit
         [body @ .., b'\n'] if gap_end + line.len() as u64 == len - 2 => body,
         _ => return Ok(None),
     };
-    let is_event = serde_json::from_slice::<crate::AuditEvent>(body).is_ok();
+    let is_event = crate::read::parse_event(body).is_ok();
     Ok(is_event.then_some(gap_end))
 }
 
@@ -616,7 +616,7 @@ fn scan_layout<R: Read + Seek>(mut scanner: JsonScanner<R>) -> LayoutScan {
         array_end: None,
     };
     loop {
-        match scanner.next_element() {
+        match scanner.next_event() {
             Ok(Some(el)) => {
                 scan.non_finite += u64::from(el.non_finite_tokens);
                 scan.one_per_line &= el.single_line

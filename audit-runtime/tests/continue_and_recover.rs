@@ -399,3 +399,60 @@ fn a_rewrite_interrupted_between_mark_and_rename_loses_nothing() {
         ]
     );
 }
+
+/// A log in our layout whose middle event has a misspelled field: valid JSON, not a valid
+/// event (the rule `auditlog verify` applies too, see `audit_runtime::read::check_event`).
+fn log_with_a_misspelled_field() -> String {
+    format!(
+        "[  \n{},\n{},\n{}\n]\n",
+        event_line("2026-01-01T00:00:00.000003Z", "resume"),
+        event_line("2026-01-01T00:00:00.000002Z", "pause").replace("action_type", "actoin_type"),
+        event_line("2026-01-01T00:00:00.000001Z", "tag_add"),
+    )
+}
+
+#[test]
+fn a_misspelled_field_name_is_damage_on_open_and_kept_aside() {
+    for (verify, first) in [(true, false), (false, true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit_log.json");
+        let mut text = log_with_a_misspelled_field();
+        if first {
+            // Without the full check only the first event is looked at: put it there.
+            text = format!(
+                "[  \n{},\n{}\n]\n",
+                event_line("2026-01-01T00:00:00.000002Z", "pause")
+                    .replace("action_type", "actoin_type"),
+                event_line("2026-01-01T00:00:00.000001Z", "tag_add"),
+            );
+        }
+        fs::write(&path, &text).unwrap();
+        let logger = AuditLogger::builder(dir.path())
+            .format(Format::Json)
+            .verify_on_open(verify)
+            .build()
+            .unwrap();
+        let recovery = logger.recovery().expect("the bad event is reported");
+        assert_eq!(recovery.kind, RecoveryKind::Salvaged, "verify {verify}");
+        assert_eq!(recovery.events_kept, if first { 1 } else { 2 });
+        assert_eq!(recovery.problems.len(), 1, "{recovery}");
+        assert!(recovery.problems[0].contains("\"actoin_type\""), "{recovery}");
+        let kept = recovery.original_kept_at.clone().unwrap();
+        assert!(kept.to_string_lossy().contains(".corrupt-"));
+        assert_eq!(fs::read_to_string(&kept).unwrap(), text);
+        let live = fs::read_to_string(&path).unwrap();
+        assert!(!live.contains("actoin_type"), "{live}");
+        logger
+            .log_event("hp_change", Status::Success, None, None)
+            .unwrap();
+        let expected: &[&str] = if first {
+            &["hp_change", "tag_add"]
+        } else {
+            &["hp_change", "resume", "tag_add"]
+        };
+        assert_eq!(json_actions(dir.path()), expected);
+        // The continued log is clean: the next open has nothing to report.
+        assert!(open(dir.path(), Format::Json).recovery().is_none());
+        assert_eq!(files_named(dir.path(), ".corrupt-").len(), 1);
+    }
+}
