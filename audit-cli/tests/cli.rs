@@ -748,3 +748,39 @@ fn a_misspelled_field_is_refused_by_verify_and_by_the_loggers_open_alike() {
         .success()
         .stdout(predicate::str::contains(": 2 events"));
 }
+
+// ------------------------------------------------------------------ Python's lone surrogates
+
+#[test]
+fn verify_and_export_read_a_lone_surrogate_as_a_replacement_character() {
+    // As Python's json.dump(indent=2) writes a file name that was not valid UTF-8, beside an
+    // emoji (a valid surrogate pair).
+    let text = r#"[
+  {
+    "timestamp": "2026-11-25T19:03:33.539087Z",
+    "action_type": "checkpoint_restore",
+    "status": "failed",
+    "details": {
+      "checkpoint_path": "/runs/ckpt_\udcff.pt",
+      "note": "\ud83c\udf89"
+    },
+    "error": null
+  }
+]"#;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "audit_log.json", text.as_bytes());
+    auditlog()
+        .arg("verify")
+        .arg(&path)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(": 1 events"))
+        .stderr(predicate::str::contains("1 lone surrogate escapes"));
+    let lines = stdout_of(auditlog().arg("export").arg(&path).args(["--to", "jsonl"]));
+    let events = jsonl(&lines);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].details["checkpoint_path"], "/runs/ckpt_\u{fffd}.pt");
+    assert_eq!(events[0].details["note"], "🎉");
+    let summary = stdout_of(auditlog().arg("summary").arg(&path).arg("--json"));
+    assert!(summary.contains("checkpoint_restore"), "{summary}");
+}

@@ -255,6 +255,7 @@ fn load(
         original_kept_at: Some(kept),
         events_kept: report.recovered,
         non_finite_converted: report.non_finite_tokens,
+        lone_surrogates_replaced: report.lone_surrogates,
         problems: report.problems.iter().map(ToString::to_string).collect(),
     };
     recovery.report();

@@ -533,7 +533,7 @@ fn full_load(path: &Path, len: u64) -> Result<(State, Option<Recovery>), AuditEr
     }
     let (strict, non_finite) = (scan.strict, scan.non_finite);
     let (kind, kept) = match &strict {
-        Ok(()) if non_finite == 0 => (RecoveryKind::Relaid, None),
+        Ok(()) if non_finite == 0 && scan.lone_surrogates == 0 => (RecoveryKind::Relaid, None),
         Ok(()) => (
             RecoveryKind::Relaid,
             Some(fsutil::keep_aside(path, "original")?),
@@ -569,6 +569,7 @@ fn full_load(path: &Path, len: u64) -> Result<(State, Option<Recovery>), AuditEr
         original_kept_at: kept,
         events_kept: salvage.recovered,
         non_finite_converted: salvage.non_finite_tokens,
+        lone_surrogates_replaced: salvage.lone_surrogates,
         problems: salvage.problems.iter().map(ToString::to_string).collect(),
     };
     recovery.report();
@@ -589,6 +590,7 @@ struct LayoutScan {
     /// Every element on a line of its own, separated by exactly `,\n`.
     one_per_line: bool,
     non_finite: u64,
+    lone_surrogates: u64,
     first_start: Option<u64>,
     last_end: Option<u64>,
     array_end: Option<u64>,
@@ -600,6 +602,7 @@ impl LayoutScan {
         self.strict.is_ok()
             && self.one_per_line
             && self.non_finite == 0
+            && self.lone_surrogates == 0
             && self
                 .last_end
                 .is_none_or(|end| Some(end + 1) == self.array_end)
@@ -611,6 +614,7 @@ fn scan_layout<R: Read + Seek>(mut scanner: JsonScanner<R>) -> LayoutScan {
         strict: Ok(()),
         one_per_line: true,
         non_finite: 0,
+        lone_surrogates: 0,
         first_start: None,
         last_end: None,
         array_end: None,
@@ -619,6 +623,7 @@ fn scan_layout<R: Read + Seek>(mut scanner: JsonScanner<R>) -> LayoutScan {
         match scanner.next_event() {
             Ok(Some(el)) => {
                 scan.non_finite += u64::from(el.non_finite_tokens);
+                scan.lone_surrogates += u64::from(el.lone_surrogates);
                 scan.one_per_line &= el.single_line
                     && el.starts_line
                     && scan.last_end.is_none_or(|end| el.start == end + 2);

@@ -456,3 +456,94 @@ fn a_misspelled_field_name_is_damage_on_open_and_kept_aside() {
         assert_eq!(files_named(dir.path(), ".corrupt-").len(), 1);
     }
 }
+
+/// Two events as Python's `json.dump(events, f, indent=2)` writes them, newest first: a file
+/// name that was not valid UTF-8 (`os.fsdecode(b"ckpt_\xff.pt")` holds the lone surrogate
+/// U+DCFF, which `json` escapes as `\udcff`) in `details` and in `error`, and an emoji,
+/// escaped as a valid surrogate pair.
+const LONE_SURROGATE_LOG: &str = r#"[
+  {
+    "timestamp": "2026-11-25T19:03:33.539087Z",
+    "action_type": "checkpoint_restore",
+    "status": "failed",
+    "details": {
+      "checkpoint_path": "/runs/ckpt_\udcff.pt",
+      "note": "\ud83c\udf89"
+    },
+    "error": "No such file: /runs/ckpt_\udcff.pt"
+  },
+  {
+    "timestamp": "2026-11-25T19:03:33.535618Z",
+    "action_type": "hp_change",
+    "status": "success",
+    "details": {
+      "learning_rate": 0.001
+    },
+    "error": null
+  }
+]"#;
+
+#[test]
+fn a_reference_log_with_a_lone_surrogate_keeps_every_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit_log.json");
+    fs::write(&path, LONE_SURROGATE_LOG).unwrap();
+    let logger = open(dir.path(), Format::Json);
+    let recovery = logger.recovery().expect("the rewrite is reported");
+    assert_eq!(recovery.kind, RecoveryKind::Relaid, "{recovery}");
+    assert_eq!(recovery.events_kept, 2);
+    assert_eq!(recovery.lone_surrogates_replaced, 2);
+    assert!(recovery.problems.is_empty(), "{recovery}");
+    assert!(
+        recovery.to_string().contains("2 lone surrogate"),
+        "{recovery}"
+    );
+    let kept = recovery
+        .original_kept_at
+        .clone()
+        .expect("values changed: original kept");
+    assert!(kept.to_string_lossy().contains(".original-"));
+    assert_eq!(fs::read_to_string(&kept).unwrap(), LONE_SURROGATE_LOG);
+    logger
+        .log_event("resume", Status::Success, None, None)
+        .unwrap();
+
+    let events = json_events(dir.path());
+    assert_eq!(
+        events.iter().map(|e| e.action_type.as_str()).collect::<Vec<_>>(),
+        ["resume", "checkpoint_restore", "hp_change"]
+    );
+    let restore = &events[1];
+    assert_eq!(restore.details["checkpoint_path"], "/runs/ckpt_\u{fffd}.pt");
+    assert_eq!(restore.details["note"], "🎉", "a valid pair is untouched");
+    assert_eq!(
+        restore.error.as_deref(),
+        Some("No such file: /runs/ckpt_\u{fffd}.pt")
+    );
+    let read: Vec<AuditEvent> = audit_runtime::read::open_events(&path)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(read, events);
+    assert!(open(dir.path(), Format::Json).recovery().is_none());
+
+    // Python reads the continued file (when it is there to ask).
+    match std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import json, sys\n\
+             events = json.load(open(sys.argv[1], encoding='utf-8'))\n\
+             print(len(events), events[1]['details']['checkpoint_path'] == '/runs/ckpt_\\ufffd.pt')",
+        )
+        .arg(&path)
+        .output()
+    {
+        Ok(out) => {
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "3 True");
+        }
+        // No Python on this machine: the Rust readers above are the check.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => panic!("cannot run python3: {e}"),
+    }
+}

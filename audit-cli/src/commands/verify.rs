@@ -43,6 +43,15 @@ pub fn verify(args: &VerifyArgs) -> Result<u8, CliError> {
                     report.non_finite
                 );
             }
+            if report.lone_surrogates > 0 {
+                eprintln!(
+                    "auditlog: warning: {} holds {} lone surrogate escapes such as \"\\ud800\" \
+                     (written by Python's json module for text that was not valid UTF-8; strict \
+                     JSON parsers reject them, auditlog reads each as U+FFFD)",
+                    log.path.display(),
+                    report.lone_surrogates
+                );
+            }
             Ok(0)
         }
         Err((problem, good)) => {
@@ -62,6 +71,7 @@ struct Report {
     oldest: Option<Timestamp>,
     newest: Option<Timestamp>,
     non_finite: u64,
+    lone_surrogates: u64,
 }
 
 /// The report, or the first problem and how many good events came before it.
@@ -93,7 +103,7 @@ fn verify_json(log: &LogFile) -> Result<Outcome, CliError> {
             line,
             message,
         };
-        let non_finite = element.non_finite_tokens;
+        let (non_finite, lone_surrogates) = (element.non_finite_tokens, element.lone_surrogates);
         let event = match element.into_event() {
             Ok(event) => event,
             Err(message) => return Ok(Err((at(message), report.events))),
@@ -112,6 +122,7 @@ fn verify_json(log: &LogFile) -> Result<Outcome, CliError> {
         report.oldest = Some(event.timestamp);
         report.events += 1;
         report.non_finite += u64::from(non_finite);
+        report.lone_surrogates += u64::from(lone_surrogates);
     }
 }
 

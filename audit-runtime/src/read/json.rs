@@ -43,6 +43,9 @@ pub struct JsonElement {
     pub value: Value,
     /// How many such tokens were converted in this element.
     pub non_finite_tokens: u32,
+    /// How many lone surrogate escapes (`"\ud800"`, which Python writes and reads back but
+    /// Rust strings cannot hold) were read as U+FFFD in this element.
+    pub lone_surrogates: u32,
     /// The element's bytes contain no raw `\n`.
     pub single_line: bool,
     /// The byte just before `start` is `\n`.
@@ -513,11 +516,12 @@ impl<R: Read + Seek> JsonScanner<R> {
         let from = (span.start - self.base) as usize;
         let to = (span.end - self.base) as usize;
         match lenient::parse_value(&self.data[from..to]) {
-            Ok((value, non_finite_tokens)) => Ok(JsonElement {
+            Ok((value, repairs)) => Ok(JsonElement {
                 start: span.start,
                 end: span.end,
                 value,
-                non_finite_tokens,
+                non_finite_tokens: repairs.non_finite_tokens,
+                lone_surrogates: repairs.lone_surrogates,
                 single_line: span.newlines == 0,
                 starts_line: self.byte_before(from) == Some(b'\n'),
             }),

@@ -28,6 +28,8 @@ pub struct SalvageReport {
     pub problems: Vec<ScanError>,
     /// Bare `NaN`/`Infinity`/`-Infinity` tokens converted in the recovered elements.
     pub non_finite_tokens: u64,
+    /// Lone surrogate escapes read as U+FFFD in the recovered elements.
+    pub lone_surrogates: u64,
 }
 
 impl SalvageReport {
@@ -82,6 +84,7 @@ pub fn salvage_json<R: Read + Seek, E>(
     let mut emit = |element: JsonElement, report: &mut SalvageReport| {
         report.recovered += 1;
         report.non_finite_tokens += u64::from(element.non_finite_tokens);
+        report.lone_surrogates += u64::from(element.lone_surrogates);
         on_element(element).map_err(SalvageError::Callback)
     };
     loop {
