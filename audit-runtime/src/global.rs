@@ -116,6 +116,10 @@ pub fn log_event(
     error: Option<&str>,
 ) -> Result<(), AuditError> {
     if !is_active() {
+        // The caller handed the value over; a deep one must not overflow on its drop.
+        if let Some(details) = details.into() {
+            crate::event::dismantle(details);
+        }
         return Ok(());
     }
     log_details(action_type, status, details_object(details.into()), error).map(drop)

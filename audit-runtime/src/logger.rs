@@ -194,6 +194,10 @@ impl AuditLogger {
         error: Option<&str>,
     ) -> Result<(), AuditError> {
         if !self.is_enabled() {
+            // The caller handed the value over; a deep one must not overflow on its drop.
+            if let Some(details) = details.into() {
+                event::dismantle(details);
+            }
             return Ok(());
         }
         let details = details_object(details.into());
@@ -225,7 +229,8 @@ impl AuditLogger {
         if !self.is_enabled() {
             return Ok(());
         }
-        let value = finite::to_value(details).map_err(|source| AuditError::Serialize {
+        // Bounded, so that a value nested without limit is refused, not walked by recursion.
+        let value = finite::to_value_within(details, event::MAX_DETAILS_DEPTH).map_err(|source| AuditError::Serialize {
             what: "details",
             source,
         })?;
