@@ -732,7 +732,10 @@ fn a_misspelled_field_is_refused_by_verify_and_by_the_loggers_open_alike() {
     let recovery = logger.recovery().expect("damage reported");
     assert_eq!(recovery.kind, audit_runtime::RecoveryKind::Salvaged);
     assert_eq!(recovery.events_kept, 2);
-    assert!(recovery.problems[0].contains("\"actoin_type\""), "{recovery}");
+    assert!(
+        recovery.problems[0].contains("\"actoin_type\""),
+        "{recovery}"
+    );
     let kept = recovery.original_kept_at.clone().unwrap();
     assert_eq!(std::fs::read_to_string(&kept).unwrap(), typo);
     auditlog()
@@ -779,7 +782,10 @@ fn verify_and_export_read_a_lone_surrogate_as_a_replacement_character() {
     let lines = stdout_of(auditlog().arg("export").arg(&path).args(["--to", "jsonl"]));
     let events = jsonl(&lines);
     assert_eq!(events.len(), 1);
-    assert_eq!(events[0].details["checkpoint_path"], "/runs/ckpt_\u{fffd}.pt");
+    assert_eq!(
+        events[0].details["checkpoint_path"],
+        "/runs/ckpt_\u{fffd}.pt"
+    );
     assert_eq!(events[0].details["note"], "🎉");
     let summary = stdout_of(auditlog().arg("summary").arg(&path).arg("--json"));
     assert!(summary.contains("checkpoint_restore"), "{summary}");

@@ -1326,7 +1326,11 @@ fn details_at_the_depth_limit_are_read_by_verify_export_and_summary() {
         let summary: LogSummary = serde_json::from_str(&summary).unwrap();
         assert_eq!(summary.total_events, 1);
         let out = tempfile::tempdir().unwrap();
-        let other = if format == Format::Json { "csv" } else { "json" };
+        let other = if format == Format::Json {
+            "csv"
+        } else {
+            "json"
+        };
         let there = out.path().join(format!("there.{other}"));
         export(&path, other, &there);
         verify_ok(&there, 1);

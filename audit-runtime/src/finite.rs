@@ -218,9 +218,7 @@ impl<S: Serializer> Serializer for FiniteSerializer<S> {
     }
 
     fn serialize_seq(self, len: Option<usize>) -> Result<Self::SerializeSeq, S::Error> {
-        self.open(len.unwrap_or(0), |s, n| {
-            s.serialize_seq(len.map(|_| n))
-        })
+        self.open(len.unwrap_or(0), |s, n| s.serialize_seq(len.map(|_| n)))
     }
 
     fn serialize_tuple(self, len: usize) -> Result<Self::SerializeTuple, S::Error> {
@@ -248,9 +246,7 @@ impl<S: Serializer> Serializer for FiniteSerializer<S> {
     }
 
     fn serialize_map(self, len: Option<usize>) -> Result<Self::SerializeMap, S::Error> {
-        self.open(len.unwrap_or(0), |s, n| {
-            s.serialize_map(len.map(|_| n))
-        })
+        self.open(len.unwrap_or(0), |s, n| s.serialize_map(len.map(|_| n)))
     }
 
     fn serialize_struct(
@@ -424,14 +420,23 @@ mod tests {
             to_value_within(&value, 3).unwrap(),
             json!({"a": [1, {"b": []}], "c": {"d": null}})
         );
-        assert_eq!(to_value_within(&value, 1).unwrap(), json!({"a": [], "c": {}}));
+        assert_eq!(
+            to_value_within(&value, 1).unwrap(),
+            json!({"a": [], "c": {}})
+        );
         assert_eq!(to_value_within(&value, 0).unwrap(), json!({}));
         #[derive(Serialize)]
         enum E {
             V(Vec<u8>),
         }
-        assert_eq!(to_value_within(&vec![E::V(vec![1])], 1).unwrap(), json!([{}]));
-        assert_eq!(to_value_within(&vec![E::V(vec![1])], 3).unwrap(), json!([{"V": [1]}]));
+        assert_eq!(
+            to_value_within(&vec![E::V(vec![1])], 1).unwrap(),
+            json!([{}])
+        );
+        assert_eq!(
+            to_value_within(&vec![E::V(vec![1])], 3).unwrap(),
+            json!([{"V": [1]}])
+        );
     }
 
     #[test]

@@ -230,10 +230,13 @@ impl AuditLogger {
             return Ok(());
         }
         // Bounded, so that a value nested without limit is refused, not walked by recursion.
-        let value = finite::to_value_within(details, event::MAX_DETAILS_DEPTH).map_err(|source| AuditError::Serialize {
-            what: "details",
-            source,
-        })?;
+        let value =
+            finite::to_value_within(details, event::MAX_DETAILS_DEPTH).map_err(|source| {
+                AuditError::Serialize {
+                    what: "details",
+                    source,
+                }
+            })?;
         self.log_details(
             action_type,
             status,

@@ -436,7 +436,10 @@ fn a_misspelled_field_name_is_damage_on_open_and_kept_aside() {
         assert_eq!(recovery.kind, RecoveryKind::Salvaged, "verify {verify}");
         assert_eq!(recovery.events_kept, if first { 1 } else { 2 });
         assert_eq!(recovery.problems.len(), 1, "{recovery}");
-        assert!(recovery.problems[0].contains("\"actoin_type\""), "{recovery}");
+        assert!(
+            recovery.problems[0].contains("\"actoin_type\""),
+            "{recovery}"
+        );
         let kept = recovery.original_kept_at.clone().unwrap();
         assert!(kept.to_string_lossy().contains(".corrupt-"));
         assert_eq!(fs::read_to_string(&kept).unwrap(), text);
@@ -510,7 +513,10 @@ fn a_reference_log_with_a_lone_surrogate_keeps_every_event() {
 
     let events = json_events(dir.path());
     assert_eq!(
-        events.iter().map(|e| e.action_type.as_str()).collect::<Vec<_>>(),
+        events
+            .iter()
+            .map(|e| e.action_type.as_str())
+            .collect::<Vec<_>>(),
         ["resume", "checkpoint_restore", "hp_change"]
     );
     let restore = &events[1];

@@ -61,7 +61,11 @@ fn assert_refused(result: Result<(), AuditError>) {
 /// Nothing was written, and the log still opens clean and verifies.
 fn assert_untouched(dir: &Path, format: Format, before: &[u8]) {
     let path = dir.join(format.file_name().unwrap());
-    assert_eq!(std::fs::read(&path).unwrap(), before, "{format}: the file changed");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "{format}: the file changed"
+    );
     let again = logger(dir, format);
     assert!(again.recovery().is_none(), "{:?}", again.recovery());
     let events: Vec<_> = open_events(&path)
@@ -114,7 +118,10 @@ fn a_million_levels_neither_overflow_nor_abort() {
         assert_eq!(audited_with(&log, &deep), Ok(()));
         audit_runtime::event::dismantle(deep);
         // A disabled logger drops what it is handed without recursion as well.
-        let off = AuditLogger::builder(dir.path()).format(Format::None).build().unwrap();
+        let off = AuditLogger::builder(dir.path())
+            .format(Format::None)
+            .build()
+            .unwrap();
         off.log_event("hp_change", Status::Success, nested(1_000_000), None)
             .unwrap();
         assert_untouched(dir.path(), Format::Json, &before);

@@ -320,7 +320,12 @@ fn to_event_says_what_is_wrong() {
     }
     let ok = with("error", json!(""));
     assert_eq!(value_to_event(&ok).unwrap().error, None);
-    assert_eq!(parse_event(&serde_json::to_vec(&ok).unwrap()).unwrap().error, None);
+    assert_eq!(
+        parse_event(&serde_json::to_vec(&ok).unwrap())
+            .unwrap()
+            .error,
+        None
+    );
 }
 
 fn open_events_in(bytes: &[u8]) -> Result<Vec<AuditEvent>, AuditError> {
