@@ -700,3 +700,93 @@ fn tail_follows_a_csv_log_as_rows_are_appended() {
         assert_eq!(&follow.next(), expected);
     }
 }
+
+// ------------------------------------------------------------------ one definition of an event
+
+#[test]
+fn a_misspelled_field_is_refused_by_verify_and_by_the_loggers_open_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut events = events();
+    events.truncate(3);
+    let text = String::from_utf8(json_log(&events, 4)).unwrap();
+    // The middle event (line 3), with its action_type misspelled.
+    let typo = text.replacen(
+        r#""action_type":"tag_add""#,
+        r#""actoin_type":"tag_add""#,
+        1,
+    );
+    assert_ne!(typo, text);
+    let path = write(dir.path(), "audit_log.json", typo.as_bytes());
+    let offset = typo.find(r#"{"timestamp":"2026-05-27T14:30:01"#).unwrap();
+    auditlog().arg("verify").arg(&path).assert().code(1).stdout(
+        predicate::str::contains(format!("byte {offset} (line 3)"))
+            .and(predicate::str::contains("unexpected field \"actoin_type\""))
+            .and(predicate::str::contains("after 1 good events")),
+    );
+
+    // The logger's open judges it the same way: damaged, the event kept aside only.
+    let logger = audit_runtime::AuditLogger::builder(dir.path())
+        .format(audit_runtime::Format::Json)
+        .build()
+        .unwrap();
+    let recovery = logger.recovery().expect("damage reported");
+    assert_eq!(recovery.kind, audit_runtime::RecoveryKind::Salvaged);
+    assert_eq!(recovery.events_kept, 2);
+    assert!(
+        recovery.problems[0].contains("\"actoin_type\""),
+        "{recovery}"
+    );
+    let kept = recovery.original_kept_at.clone().unwrap();
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), typo);
+    auditlog()
+        .arg("verify")
+        .arg(&kept)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("\"actoin_type\""));
+    auditlog()
+        .arg("verify")
+        .arg(&path)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(": 2 events"));
+}
+
+// ------------------------------------------------------------------ Python's lone surrogates
+
+#[test]
+fn verify_and_export_read_a_lone_surrogate_as_a_replacement_character() {
+    // As Python's json.dump(indent=2) writes a file name that was not valid UTF-8, beside an
+    // emoji (a valid surrogate pair).
+    let text = r#"[
+  {
+    "timestamp": "2026-11-25T19:03:33.539087Z",
+    "action_type": "checkpoint_restore",
+    "status": "failed",
+    "details": {
+      "checkpoint_path": "/runs/ckpt_\udcff.pt",
+      "note": "\ud83c\udf89"
+    },
+    "error": null
+  }
+]"#;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "audit_log.json", text.as_bytes());
+    auditlog()
+        .arg("verify")
+        .arg(&path)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(": 1 events"))
+        .stderr(predicate::str::contains("1 lone surrogate escapes"));
+    let lines = stdout_of(auditlog().arg("export").arg(&path).args(["--to", "jsonl"]));
+    let events = jsonl(&lines);
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        events[0].details["checkpoint_path"],
+        "/runs/ckpt_\u{fffd}.pt"
+    );
+    assert_eq!(events[0].details["note"], "🎉");
+    let summary = stdout_of(auditlog().arg("summary").arg(&path).arg("--json"));
+    assert!(summary.contains("checkpoint_restore"), "{summary}");
+}

@@ -1235,3 +1235,108 @@ fn without_the_lock_file_a_row_completed_meanwhile_is_read_whole() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+// ------------------------------------------------------------------ empty errors
+
+#[test]
+fn an_empty_error_is_null_in_both_formats_and_through_export() {
+    #[derive(serde::Serialize)]
+    struct Ckpt {
+        checkpoint_id: &'static str,
+    }
+    for format in FORMATS {
+        let dir = tempfile::tempdir().unwrap();
+        let logger = logger(dir.path(), format);
+        logger
+            .log_event(
+                "checkpoint_restore",
+                Status::Failed,
+                json!({"checkpoint_id": "a"}),
+                Some(""),
+            )
+            .unwrap();
+        logger
+            .log_serialize(
+                "checkpoint_restore",
+                Status::Failed,
+                &Ckpt { checkpoint_id: "b" },
+                Some(""),
+            )
+            .unwrap();
+        let path = log_path(dir.path(), format);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains(r#""error":"""#), "{text}");
+        let original = stored(&path);
+        assert_eq!(original.len(), 2);
+        assert!(original.iter().all(|e| e.error.is_none()), "{original:?}");
+
+        let out = tempfile::tempdir().unwrap();
+        let (other, back) = match format {
+            Format::Json => ("csv", "json"),
+            _ => ("json", "csv"),
+        };
+        let there = out.path().join(format!("there.{other}"));
+        let again = out.path().join(format!("again.{back}"));
+        export(&path, other, &there);
+        export(&there, back, &again);
+        for file in [&there, &again] {
+            assert_eq!(stored(file), original, "{format}: {}", file.display());
+        }
+        let lines = stdout_of(auditlog().arg("export").arg(&there).args(["--to", "jsonl"]));
+        for line in lines.lines() {
+            let value: Value = serde_json::from_str(line).unwrap();
+            assert_eq!(value["error"], Value::Null, "{line}");
+        }
+    }
+}
+
+// ------------------------------------------------------------------ deep details
+
+/// Details exactly `MAX_DETAILS_DEPTH` levels deep, built without recursion.
+fn nested_to_the_limit() -> Value {
+    let mut value = json!({"leaf": 1});
+    for _ in 1..audit_runtime::MAX_DETAILS_DEPTH {
+        let mut outer = Map::new();
+        outer.insert("a".to_owned(), value);
+        value = Value::Object(outer);
+    }
+    value
+}
+
+#[test]
+fn details_at_the_depth_limit_are_read_by_verify_export_and_summary() {
+    for format in FORMATS {
+        let dir = tempfile::tempdir().unwrap();
+        let logger = logger(dir.path(), format);
+        let details = nested_to_the_limit();
+        logger
+            .log_event("hp_change", Status::Success, details.clone(), None)
+            .unwrap();
+        // One level more is refused, and leaves nothing behind.
+        let mut deeper = Map::new();
+        deeper.insert("a".to_owned(), details.clone());
+        assert!(
+            logger
+                .log_event("hp_change", Status::Success, Value::Object(deeper), None)
+                .is_err()
+        );
+        let path = log_path(dir.path(), format);
+        verify_ok(&path, 1);
+        let summary = stdout_of(auditlog().arg("summary").arg(&path).arg("--json"));
+        let summary: LogSummary = serde_json::from_str(&summary).unwrap();
+        assert_eq!(summary.total_events, 1);
+        let out = tempfile::tempdir().unwrap();
+        let other = if format == Format::Json {
+            "csv"
+        } else {
+            "json"
+        };
+        let there = out.path().join(format!("there.{other}"));
+        export(&path, other, &there);
+        verify_ok(&there, 1);
+        for file in [&path, &there] {
+            let events = stored(file);
+            assert_eq!(Value::Object(events[0].details.clone()), details);
+        }
+    }
+}

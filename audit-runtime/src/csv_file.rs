@@ -402,6 +402,7 @@ fn load(ctx: &Ctx<'_>, verify: bool) -> Result<(State, Option<Recovery>), AuditE
         original_kept_at: Some(kept),
         events_kept: report.recovered,
         non_finite_converted: report.non_finite_tokens,
+        lone_surrogates_replaced: report.lone_surrogates,
         problems: report.problems.iter().map(ToString::to_string).collect(),
         bytes_cleared: 0,
     };

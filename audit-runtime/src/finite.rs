@@ -35,24 +35,105 @@ pub fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<Value, serde_json::E
     serde_json::to_value(Finite(value))
 }
 
+/// [`to_value`], opening at most `levels` nested arrays or objects (the value itself counts
+/// as one if it is one). A container deeper than that is written empty, without looking
+/// inside it: the result is still too deep for the logger, which refuses it with the path to
+/// that container (see [`crate::event::MAX_DETAILS_DEPTH`]), and a value nested without
+/// bound is never walked by recursion, which would overflow the stack.
+pub(crate) fn to_value_within<T: Serialize + ?Sized>(
+    value: &T,
+    levels: usize,
+) -> Result<Value, serde_json::Error> {
+    serde_json::to_value(Nested { value, levels })
+}
+
 /// A `Serialize` wrapper that applies the non-finite rule to everything inside it.
 pub struct Finite<'a, T: ?Sized>(pub &'a T);
 
 impl<T: Serialize + ?Sized> Serialize for Finite<'_, T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(FiniteSerializer(serializer))
+        Nested {
+            value: self.0,
+            levels: usize::MAX,
+        }
+        .serialize(serializer)
     }
 }
 
-struct FiniteSerializer<S>(S);
+/// [`Finite`] with the number of container levels `value` may still open.
+struct Nested<'a, T: ?Sized> {
+    value: &'a T,
+    levels: usize,
+}
 
-/// Forwards each element of a compound value, wrapped in [`Finite`].
-struct Compound<C>(C);
+impl<T: Serialize + ?Sized> Serialize for Nested<'_, T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.value.serialize(FiniteSerializer {
+            inner: serializer,
+            levels: self.levels,
+        })
+    }
+}
+
+struct FiniteSerializer<S> {
+    inner: S,
+    levels: usize,
+}
+
+impl<S> FiniteSerializer<S> {
+    /// The compound for a container at this level: its elements get one level less, or, with
+    /// no level left, it is written empty (`len` is then what the serializer is told).
+    fn open<C>(
+        self,
+        len: usize,
+        start: impl FnOnce(S, usize) -> Result<C, S::Error>,
+    ) -> Result<Compound<C>, S::Error>
+    where
+        S: Serializer,
+    {
+        match self.levels.checked_sub(1) {
+            Some(levels) => start(self.inner, len).map(|inner| Compound {
+                inner,
+                levels,
+                cut: false,
+            }),
+            None => start(self.inner, 0).map(|inner| Compound {
+                inner,
+                levels: 0,
+                cut: true,
+            }),
+        }
+    }
+
+    fn wrap<'a, T: ?Sized>(&self, value: &'a T) -> Nested<'a, T> {
+        Nested {
+            value,
+            levels: self.levels,
+        }
+    }
+}
+
+/// Forwards each element of a compound value, wrapped in [`Nested`]; a `cut` one (too deep)
+/// drops its elements unseen.
+struct Compound<C> {
+    inner: C,
+    levels: usize,
+    cut: bool,
+}
+
+impl<C> Compound<C> {
+    fn wrap<'a, T: ?Sized>(&self, value: &'a T) -> Nested<'a, T> {
+        Nested {
+            value,
+            levels: self.levels,
+        }
+    }
+}
 
 macro_rules! forward {
     ($($method:ident($($arg:ident: $ty:ty),*);)*) => {
         $(fn $method(self, $($arg: $ty),*) -> Result<Self::Ok, Self::Error> {
-            self.0.$method($($arg),*)
+            self.inner.$method($($arg),*)
         })*
     };
 }
@@ -91,20 +172,21 @@ impl<S: Serializer> Serializer for FiniteSerializer<S> {
 
     fn serialize_f32(self, v: f32) -> Result<S::Ok, S::Error> {
         match non_finite_name(f64::from(v)) {
-            Some(name) => self.0.serialize_str(name),
-            None => self.0.serialize_f32(v),
+            Some(name) => self.inner.serialize_str(name),
+            None => self.inner.serialize_f32(v),
         }
     }
 
     fn serialize_f64(self, v: f64) -> Result<S::Ok, S::Error> {
         match non_finite_name(v) {
-            Some(name) => self.0.serialize_str(name),
-            None => self.0.serialize_f64(v),
+            Some(name) => self.inner.serialize_str(name),
+            None => self.inner.serialize_f64(v),
         }
     }
 
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<S::Ok, S::Error> {
-        self.0.serialize_some(&Finite(value))
+        let value = self.wrap(value);
+        self.inner.serialize_some(&value)
     }
 
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
@@ -112,7 +194,8 @@ impl<S: Serializer> Serializer for FiniteSerializer<S> {
         name: &'static str,
         value: &T,
     ) -> Result<S::Ok, S::Error> {
-        self.0.serialize_newtype_struct(name, &Finite(value))
+        let value = self.wrap(value);
+        self.inner.serialize_newtype_struct(name, &value)
     }
 
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -122,16 +205,24 @@ impl<S: Serializer> Serializer for FiniteSerializer<S> {
         variant: &'static str,
         value: &T,
     ) -> Result<S::Ok, S::Error> {
-        self.0
-            .serialize_newtype_variant(name, index, variant, &Finite(value))
+        // `{"Variant": value}`: an object level of its own.
+        match self.levels.checked_sub(1) {
+            Some(levels) => self.inner.serialize_newtype_variant(
+                name,
+                index,
+                variant,
+                &Nested { value, levels },
+            ),
+            None => ser::SerializeMap::end(self.inner.serialize_map(Some(0))?),
+        }
     }
 
     fn serialize_seq(self, len: Option<usize>) -> Result<Self::SerializeSeq, S::Error> {
-        self.0.serialize_seq(len).map(Compound)
+        self.open(len.unwrap_or(0), |s, n| s.serialize_seq(len.map(|_| n)))
     }
 
     fn serialize_tuple(self, len: usize) -> Result<Self::SerializeTuple, S::Error> {
-        self.0.serialize_tuple(len).map(Compound)
+        self.open(len, |s, n| s.serialize_tuple(n))
     }
 
     fn serialize_tuple_struct(
@@ -139,7 +230,7 @@ impl<S: Serializer> Serializer for FiniteSerializer<S> {
         name: &'static str,
         len: usize,
     ) -> Result<Self::SerializeTupleStruct, S::Error> {
-        self.0.serialize_tuple_struct(name, len).map(Compound)
+        self.open(len, |s, n| s.serialize_tuple_struct(name, n))
     }
 
     fn serialize_tuple_variant(
@@ -149,13 +240,13 @@ impl<S: Serializer> Serializer for FiniteSerializer<S> {
         variant: &'static str,
         len: usize,
     ) -> Result<Self::SerializeTupleVariant, S::Error> {
-        self.0
-            .serialize_tuple_variant(name, index, variant, len)
-            .map(Compound)
+        self.open(len, |s, n| {
+            s.serialize_tuple_variant(name, index, variant, n)
+        })
     }
 
     fn serialize_map(self, len: Option<usize>) -> Result<Self::SerializeMap, S::Error> {
-        self.0.serialize_map(len).map(Compound)
+        self.open(len.unwrap_or(0), |s, n| s.serialize_map(len.map(|_| n)))
     }
 
     fn serialize_struct(
@@ -163,7 +254,7 @@ impl<S: Serializer> Serializer for FiniteSerializer<S> {
         name: &'static str,
         len: usize,
     ) -> Result<Self::SerializeStruct, S::Error> {
-        self.0.serialize_struct(name, len).map(Compound)
+        self.open(len, |s, n| s.serialize_struct(name, n))
     }
 
     fn serialize_struct_variant(
@@ -173,13 +264,13 @@ impl<S: Serializer> Serializer for FiniteSerializer<S> {
         variant: &'static str,
         len: usize,
     ) -> Result<Self::SerializeStructVariant, S::Error> {
-        self.0
-            .serialize_struct_variant(name, index, variant, len)
-            .map(Compound)
+        self.open(len, |s, n| {
+            s.serialize_struct_variant(name, index, variant, n)
+        })
     }
 
     fn is_human_readable(&self) -> bool {
-        self.0.is_human_readable()
+        self.inner.is_human_readable()
     }
 }
 
@@ -189,10 +280,14 @@ macro_rules! compound {
             type Ok = C::Ok;
             type Error = C::Error;
             fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
-                self.0.$method(&Finite(value))
+                if self.cut {
+                    return Ok(());
+                }
+                let value = self.wrap(value);
+                self.inner.$method(&value)
             }
             fn end(self) -> Result<C::Ok, C::Error> {
-                self.0.end()
+                self.inner.end()
             }
         }
     };
@@ -207,13 +302,21 @@ impl<C: ser::SerializeMap> ser::SerializeMap for Compound<C> {
     type Ok = C::Ok;
     type Error = C::Error;
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), C::Error> {
-        self.0.serialize_key(&Finite(key))
+        if self.cut {
+            return Ok(());
+        }
+        let key = self.wrap(key);
+        self.inner.serialize_key(&key)
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
-        self.0.serialize_value(&Finite(value))
+        if self.cut {
+            return Ok(());
+        }
+        let value = self.wrap(value);
+        self.inner.serialize_value(&value)
     }
     fn end(self) -> Result<C::Ok, C::Error> {
-        self.0.end()
+        self.inner.end()
     }
 }
 
@@ -225,13 +328,20 @@ impl<C: ser::SerializeStruct> ser::SerializeStruct for Compound<C> {
         key: &'static str,
         value: &T,
     ) -> Result<(), C::Error> {
-        self.0.serialize_field(key, &Finite(value))
+        if self.cut {
+            return Ok(());
+        }
+        let value = self.wrap(value);
+        self.inner.serialize_field(key, &value)
     }
     fn skip_field(&mut self, key: &'static str) -> Result<(), C::Error> {
-        self.0.skip_field(key)
+        if self.cut {
+            return Ok(());
+        }
+        self.inner.skip_field(key)
     }
     fn end(self) -> Result<C::Ok, C::Error> {
-        self.0.end()
+        self.inner.end()
     }
 }
 
@@ -243,13 +353,20 @@ impl<C: ser::SerializeStructVariant> ser::SerializeStructVariant for Compound<C>
         key: &'static str,
         value: &T,
     ) -> Result<(), C::Error> {
-        self.0.serialize_field(key, &Finite(value))
+        if self.cut {
+            return Ok(());
+        }
+        let value = self.wrap(value);
+        self.inner.serialize_field(key, &value)
     }
     fn skip_field(&mut self, key: &'static str) -> Result<(), C::Error> {
-        self.0.skip_field(key)
+        if self.cut {
+            return Ok(());
+        }
+        self.inner.skip_field(key)
     }
     fn end(self) -> Result<C::Ok, C::Error> {
-        self.0.end()
+        self.inner.end()
     }
 }
 
@@ -293,6 +410,33 @@ mod tests {
     fn finite_values_are_unchanged() {
         let value = json!({"a": [1, 2.5, "x", true, null], "b": {"c": -0.001}});
         assert_eq!(to_value(&value).unwrap(), value);
+    }
+
+    #[test]
+    fn containers_past_the_level_budget_are_written_empty_unseen() {
+        let value = json!({"a": [1, {"b": [2, 3]}], "c": {"d": f64::NAN}});
+        assert_eq!(to_value_within(&value, 4).unwrap(), value);
+        assert_eq!(
+            to_value_within(&value, 3).unwrap(),
+            json!({"a": [1, {"b": []}], "c": {"d": null}})
+        );
+        assert_eq!(
+            to_value_within(&value, 1).unwrap(),
+            json!({"a": [], "c": {}})
+        );
+        assert_eq!(to_value_within(&value, 0).unwrap(), json!({}));
+        #[derive(Serialize)]
+        enum E {
+            V(Vec<u8>),
+        }
+        assert_eq!(
+            to_value_within(&vec![E::V(vec![1])], 1).unwrap(),
+            json!([{}])
+        );
+        assert_eq!(
+            to_value_within(&vec![E::V(vec![1])], 3).unwrap(),
+            json!([{"V": [1]}])
+        );
     }
 
     #[test]

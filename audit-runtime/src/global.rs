@@ -116,6 +116,10 @@ pub fn log_event(
     error: Option<&str>,
 ) -> Result<(), AuditError> {
     if !is_active() {
+        // The caller handed the value over; a deep one must not overflow on its drop.
+        if let Some(details) = details.into() {
+            crate::event::dismantle(details);
+        }
         return Ok(());
     }
     log_details(action_type, status, details_object(details.into()), error).map(drop)
@@ -132,12 +136,9 @@ pub fn log_details(
     if let Some(logger) = global() {
         return logger.log_details(action_type, status, details, error, None);
     }
-    if action_type.trim().is_empty() {
-        return Err(AuditError::InvalidEvent(
-            "the action type is empty".to_owned(),
-        ));
-    }
-    let mut details = details;
+    // Checked now, not when the buffer is drained: the caller must learn that its event
+    // cannot be logged, and init must not fail on it later.
+    let (mut details, error) = crate::event::prepare(action_type, details, error)?;
     if !details.contains_key("actor")
         && let Some(who) = crate::actor::current()
     {

@@ -632,7 +632,7 @@ fn quick_layout(file: &File, len: u64, path: &Path) -> Result<Option<Layout>, Au
         [body @ .., b'\n'] if gap_end + line.len() as u64 == len - 2 => body,
         _ => return Ok(None),
     };
-    let is_event = serde_json::from_slice::<crate::AuditEvent>(body).is_ok();
+    let is_event = crate::read::parse_event(body).is_ok();
     Ok(is_event.then_some(Layout { gap_end, repair }))
 }
 
@@ -663,7 +663,7 @@ fn full_load(ctx: &Ctx<'_>, file: File, len: u64) -> Result<(State, Option<Recov
     }
     let (strict, non_finite) = (scan.strict, scan.non_finite);
     let (kind, kept) = match &strict {
-        Ok(()) if non_finite == 0 => (RecoveryKind::Relaid, None),
+        Ok(()) if non_finite == 0 && scan.lone_surrogates == 0 => (RecoveryKind::Relaid, None),
         Ok(()) => (
             RecoveryKind::Relaid,
             Some(fsutil::keep_aside(path, &file, "original")?),
@@ -702,6 +702,7 @@ fn full_load(ctx: &Ctx<'_>, file: File, len: u64) -> Result<(State, Option<Recov
         original_kept_at: kept,
         events_kept: salvage.recovered,
         non_finite_converted: salvage.non_finite_tokens,
+        lone_surrogates_replaced: salvage.lone_surrogates,
         problems: salvage.problems.iter().map(ToString::to_string).collect(),
         bytes_cleared: 0,
     };
@@ -721,6 +722,7 @@ struct LayoutScan {
     /// Every element on a line of its own, separated by exactly `,\n`.
     one_per_line: bool,
     non_finite: u64,
+    lone_surrogates: u64,
     first_start: Option<u64>,
     last_end: Option<u64>,
     array_end: Option<u64>,
@@ -732,6 +734,7 @@ impl LayoutScan {
         self.strict.is_ok()
             && self.one_per_line
             && self.non_finite == 0
+            && self.lone_surrogates == 0
             && self
                 .last_end
                 .is_none_or(|end| Some(end + 1) == self.array_end)
@@ -743,14 +746,16 @@ fn scan_layout<R: Read + Seek>(mut scanner: JsonScanner<R>) -> LayoutScan {
         strict: Ok(()),
         one_per_line: true,
         non_finite: 0,
+        lone_surrogates: 0,
         first_start: None,
         last_end: None,
         array_end: None,
     };
     loop {
-        match scanner.next_element() {
+        match scanner.next_event() {
             Ok(Some(el)) => {
                 scan.non_finite += u64::from(el.non_finite_tokens);
+                scan.lone_surrogates += u64::from(el.lone_surrogates);
                 scan.one_per_line &= el.single_line
                     && el.starts_line
                     && scan.last_end.is_none_or(|end| el.start == end + 2);

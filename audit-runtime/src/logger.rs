@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use crate::config::{FORMAT_ENV_VAR, resolve_format};
 use crate::csv_file::{self, CsvLog};
 use crate::encode::Record;
-use crate::event::details_object;
+use crate::event::{self, details_object};
 use crate::fsutil::DEFAULT_FILE_MODE;
 use crate::json_file::{self, JsonLog};
 use crate::log_file::Options;
@@ -217,6 +217,10 @@ impl AuditLogger {
         error: Option<&str>,
     ) -> Result<(), AuditError> {
         if !self.is_enabled() {
+            // The caller handed the value over; a deep one must not overflow on its drop.
+            if let Some(details) = details.into() {
+                event::dismantle(details);
+            }
             return Ok(());
         }
         let details = details_object(details.into());
@@ -248,10 +252,14 @@ impl AuditLogger {
         if !self.is_enabled() {
             return Ok(());
         }
-        let value = finite::to_value(details).map_err(|source| AuditError::Serialize {
-            what: "details",
-            source,
-        })?;
+        // Bounded, so that a value nested without limit is refused, not walked by recursion.
+        let value =
+            finite::to_value_within(details, event::MAX_DETAILS_DEPTH).map_err(|source| {
+                AuditError::Serialize {
+                    what: "details",
+                    source,
+                }
+            })?;
         self.log_details(
             action_type,
             status,
@@ -269,15 +277,11 @@ impl AuditLogger {
         &self,
         action_type: &str,
         status: Status,
-        mut details: Map<String, Value>,
+        details: Map<String, Value>,
         error: Option<&str>,
         not_before: Option<Timestamp>,
     ) -> Result<Option<Timestamp>, AuditError> {
-        if action_type.trim().is_empty() {
-            return Err(AuditError::InvalidEvent(
-                "the action type is empty".to_owned(),
-            ));
-        }
+        let (mut details, error) = event::prepare(action_type, details, error)?;
         if !details.contains_key("actor")
             && let Some(who) = actor::current()
         {

@@ -220,7 +220,9 @@ impl<F: Future> Future for Scoped<'_, F> {
 /// Serialises a detail value, keeping non-finite floats; a value that cannot be serialised
 /// becomes a string saying why (and stderr says so once).
 pub(crate) fn to_detail<T: Serialize + ?Sized>(value: &T) -> Value {
-    match finite::to_value(value) {
+    // Bounded: a value nested without limit is cut where the logger will refuse it anyway,
+    // so that redaction, `changed` and the final check never recurse without bound.
+    match finite::to_value_within(value, crate::event::MAX_DETAILS_DEPTH) {
         Ok(v) => v,
         Err(e) => {
             warn_once(

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum RecoveryKind {
     /// The log was valid but laid out differently (for example the reference's `indent=2`
-    /// JSON, or Python's bare `NaN` tokens): it was rewritten into this crate's layout with
-    /// every event kept.
+    /// JSON, Python's bare `NaN` tokens or lone surrogate escapes): it was rewritten into
+    /// this crate's layout with every event kept.
     Relaid,
     /// The log did not parse (truncated, torn write, garbage appended): its original bytes
     /// were kept aside and every complete event in it was carried over.
@@ -36,6 +36,9 @@ pub struct Recovery {
     pub events_kept: u64,
     /// How many bare `NaN`/`Infinity` tokens became strings.
     pub non_finite_converted: u64,
+    /// How many lone surrogate escapes (`"\ud800"`, which Python writes for text that was
+    /// not valid UTF-8) were replaced by U+FFFD.
+    pub lone_surrogates_replaced: u64,
     /// Each problem skipped over, with its position in the original.
     pub problems: Vec<String>,
     /// Bytes of a cut-off event that were cleared ([`RecoveryKind::TornWriteCleared`]).
@@ -51,6 +54,7 @@ impl Recovery {
             original_kept_at: None,
             events_kept: 0,
             non_finite_converted: 0,
+            lone_surrogates_replaced: 0,
             problems: vec![format!(
                 "byte {offset}: {bytes} bytes of an event whose writer died while writing it"
             )],
@@ -87,6 +91,13 @@ impl fmt::Display for Recovery {
                 f,
                 "; {} NaN/Infinity tokens written as strings",
                 self.non_finite_converted
+            )?;
+        }
+        if self.lone_surrogates_replaced > 0 {
+            write!(
+                f,
+                "; {} lone surrogate escapes replaced by U+FFFD",
+                self.lone_surrogates_replaced
             )?;
         }
         if let Some(kept) = &self.original_kept_at {

@@ -399,3 +399,157 @@ fn a_rewrite_interrupted_between_mark_and_rename_loses_nothing() {
         ]
     );
 }
+
+/// A log in our layout whose middle event has a misspelled field: valid JSON, not a valid
+/// event (the rule `auditlog verify` applies too, see `audit_runtime::read::check_event`).
+fn log_with_a_misspelled_field() -> String {
+    format!(
+        "[  \n{},\n{},\n{}\n]\n",
+        event_line("2026-01-01T00:00:00.000003Z", "resume"),
+        event_line("2026-01-01T00:00:00.000002Z", "pause").replace("action_type", "actoin_type"),
+        event_line("2026-01-01T00:00:00.000001Z", "tag_add"),
+    )
+}
+
+#[test]
+fn a_misspelled_field_name_is_damage_on_open_and_kept_aside() {
+    for (verify, first) in [(true, false), (false, true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit_log.json");
+        let mut text = log_with_a_misspelled_field();
+        if first {
+            // Without the full check only the first event is looked at: put it there.
+            text = format!(
+                "[  \n{},\n{}\n]\n",
+                event_line("2026-01-01T00:00:00.000002Z", "pause")
+                    .replace("action_type", "actoin_type"),
+                event_line("2026-01-01T00:00:00.000001Z", "tag_add"),
+            );
+        }
+        fs::write(&path, &text).unwrap();
+        let logger = AuditLogger::builder(dir.path())
+            .format(Format::Json)
+            .verify_on_open(verify)
+            .build()
+            .unwrap();
+        let recovery = logger.recovery().expect("the bad event is reported");
+        assert_eq!(recovery.kind, RecoveryKind::Salvaged, "verify {verify}");
+        assert_eq!(recovery.events_kept, if first { 1 } else { 2 });
+        assert_eq!(recovery.problems.len(), 1, "{recovery}");
+        assert!(
+            recovery.problems[0].contains("\"actoin_type\""),
+            "{recovery}"
+        );
+        let kept = recovery.original_kept_at.clone().unwrap();
+        assert!(kept.to_string_lossy().contains(".corrupt-"));
+        assert_eq!(fs::read_to_string(&kept).unwrap(), text);
+        let live = fs::read_to_string(&path).unwrap();
+        assert!(!live.contains("actoin_type"), "{live}");
+        logger
+            .log_event("hp_change", Status::Success, None, None)
+            .unwrap();
+        let expected: &[&str] = if first {
+            &["hp_change", "tag_add"]
+        } else {
+            &["hp_change", "resume", "tag_add"]
+        };
+        assert_eq!(json_actions(dir.path()), expected);
+        // The continued log is clean: the next open has nothing to report.
+        assert!(open(dir.path(), Format::Json).recovery().is_none());
+        assert_eq!(files_named(dir.path(), ".corrupt-").len(), 1);
+    }
+}
+
+/// Two events as Python's `json.dump(events, f, indent=2)` writes them, newest first: a file
+/// name that was not valid UTF-8 (`os.fsdecode(b"ckpt_\xff.pt")` holds the lone surrogate
+/// U+DCFF, which `json` escapes as `\udcff`) in `details` and in `error`, and an emoji,
+/// escaped as a valid surrogate pair.
+const LONE_SURROGATE_LOG: &str = r#"[
+  {
+    "timestamp": "2026-11-25T19:03:33.539087Z",
+    "action_type": "checkpoint_restore",
+    "status": "failed",
+    "details": {
+      "checkpoint_path": "/runs/ckpt_\udcff.pt",
+      "note": "\ud83c\udf89"
+    },
+    "error": "No such file: /runs/ckpt_\udcff.pt"
+  },
+  {
+    "timestamp": "2026-11-25T19:03:33.535618Z",
+    "action_type": "hp_change",
+    "status": "success",
+    "details": {
+      "learning_rate": 0.001
+    },
+    "error": null
+  }
+]"#;
+
+#[test]
+fn a_reference_log_with_a_lone_surrogate_keeps_every_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit_log.json");
+    fs::write(&path, LONE_SURROGATE_LOG).unwrap();
+    let logger = open(dir.path(), Format::Json);
+    let recovery = logger.recovery().expect("the rewrite is reported");
+    assert_eq!(recovery.kind, RecoveryKind::Relaid, "{recovery}");
+    assert_eq!(recovery.events_kept, 2);
+    assert_eq!(recovery.lone_surrogates_replaced, 2);
+    assert!(recovery.problems.is_empty(), "{recovery}");
+    assert!(
+        recovery.to_string().contains("2 lone surrogate"),
+        "{recovery}"
+    );
+    let kept = recovery
+        .original_kept_at
+        .clone()
+        .expect("values changed: original kept");
+    assert!(kept.to_string_lossy().contains(".original-"));
+    assert_eq!(fs::read_to_string(&kept).unwrap(), LONE_SURROGATE_LOG);
+    logger
+        .log_event("resume", Status::Success, None, None)
+        .unwrap();
+
+    let events = json_events(dir.path());
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| e.action_type.as_str())
+            .collect::<Vec<_>>(),
+        ["resume", "checkpoint_restore", "hp_change"]
+    );
+    let restore = &events[1];
+    assert_eq!(restore.details["checkpoint_path"], "/runs/ckpt_\u{fffd}.pt");
+    assert_eq!(restore.details["note"], "🎉", "a valid pair is untouched");
+    assert_eq!(
+        restore.error.as_deref(),
+        Some("No such file: /runs/ckpt_\u{fffd}.pt")
+    );
+    let read: Vec<AuditEvent> = audit_runtime::read::open_events(&path)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(read, events);
+    assert!(open(dir.path(), Format::Json).recovery().is_none());
+
+    // Python reads the continued file (when it is there to ask).
+    match std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import json, sys\n\
+             events = json.load(open(sys.argv[1], encoding='utf-8'))\n\
+             print(len(events), events[1]['details']['checkpoint_path'] == '/runs/ckpt_\\ufffd.pt')",
+        )
+        .arg(&path)
+        .output()
+    {
+        Ok(out) => {
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "3 True");
+        }
+        // No Python on this machine: the Rust readers above are the check.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => panic!("cannot run python3: {e}"),
+    }
+}

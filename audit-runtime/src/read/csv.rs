@@ -283,8 +283,9 @@ fn check_header<'a>(mut fields: impl Iterator<Item = &'a [u8]>) -> Result<(), St
     }
 }
 
-/// Turns a row's five cells into an event; also returns the non-finite tokens converted.
-pub fn row_to_event(cells: [&str; 5]) -> Result<(AuditEvent, u32), String> {
+/// Turns a row's five cells into an event; also returns what was mended in `details` (see
+/// [`lenient::parse_value`]).
+pub fn row_to_event(cells: [&str; 5]) -> Result<(AuditEvent, lenient::Repairs), String> {
     let [timestamp, action_type, status, details, error] = cells;
     let timestamp: Timestamp = timestamp
         .parse()
@@ -297,7 +298,7 @@ pub fn row_to_event(cells: [&str; 5]) -> Result<(AuditEvent, u32), String> {
         .parse()
         .map_err(|e| format!("column \"status\": {e}"))?;
     let (details, converted) = if details.is_empty() {
-        (details_object(None), 0)
+        (details_object(None), lenient::Repairs::default())
     } else {
         let (value, converted) = lenient::parse_value(details.as_bytes()).map_err(|e| {
             format!(
@@ -504,6 +505,8 @@ pub struct CsvSalvageReport {
     pub problems: Vec<ScanError>,
     /// Bare `NaN`/`Infinity`/`-Infinity` tokens converted in recovered `details` cells.
     pub non_finite_tokens: u64,
+    /// Lone surrogate escapes read as U+FFFD in recovered `details` cells.
+    pub lone_surrogates: u64,
     /// Offset one past the last complete, valid record (the header counts; 0 when there is
     /// none). A writer truncates the file here to drop a torn tail before appending.
     pub good_prefix_len: u64,
@@ -546,7 +549,8 @@ pub fn salvage_csv<R: Read, E>(
         match cells(&records).and_then(row_to_event) {
             Ok((event, converted)) => {
                 report.recovered += 1;
-                report.non_finite_tokens += u64::from(converted);
+                report.non_finite_tokens += u64::from(converted.non_finite_tokens);
+                report.lone_surrogates += u64::from(converted.lone_surrogates);
                 report.good_prefix_len = record.end;
                 report.needs_line_break = !record.terminated;
                 on_event(record.position, event).map_err(SalvageError::Callback)?;

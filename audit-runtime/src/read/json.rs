@@ -18,10 +18,11 @@
 use std::fmt;
 use std::io::{self, Read, Seek, SeekFrom};
 
-use serde_json::Value;
+use serde::Deserialize;
+use serde_json::{Map, Value};
 
 use super::lenient;
-use crate::event::{AuditEvent, Status, details_object};
+use crate::event::{AuditEvent, Status};
 use crate::timestamp::Timestamp;
 
 const CHUNK: usize = 256 * 1024;
@@ -42,6 +43,9 @@ pub struct JsonElement {
     pub value: Value,
     /// How many such tokens were converted in this element.
     pub non_finite_tokens: u32,
+    /// How many lone surrogate escapes (`"\ud800"`, which Python writes and reads back but
+    /// Rust strings cannot hold) were read as U+FFFD in this element.
+    pub lone_surrogates: u32,
     /// The element's bytes contain no raw `\n`.
     pub single_line: bool,
     /// The byte just before `start` is `\n`.
@@ -49,10 +53,7 @@ pub struct JsonElement {
 }
 
 impl JsonElement {
-    /// Validates the element as an audit event: an object with a string `timestamp` that
-    /// parses as a [`Timestamp`], a non-empty string `action_type`, `status` `"success"` or
-    /// `"failed"`, `details` an object, `null` or missing (anything else is kept under
-    /// `"value"`, see [`details_object`]), and `error` a string, `null` or missing.
+    /// The element as an audit event, if it is a valid one (see [`check_event`]).
     pub fn to_event(&self) -> Result<AuditEvent, String> {
         value_to_event(&self.value)
     }
@@ -64,33 +65,65 @@ impl JsonElement {
     }
 }
 
-/// Like [`value_to_event`], consuming the value so `details` is moved rather than copied.
-pub fn value_into_event(value: Value) -> Result<AuditEvent, String> {
-    let Value::Object(mut map) = value else {
-        return value_to_event(&value);
-    };
-    let details = map.remove("details");
-    let mut event = value_to_event(&Value::Object(map))?;
-    event.details = match details {
-        None | Some(Value::Null) => details_object(None),
-        Some(other) => details_object(Some(other)),
-    };
-    Ok(event)
+/// The spec's five fields, in the spec's order: exactly the keys of an event object.
+pub const EVENT_FIELDS: [&str; 5] = ["timestamp", "action_type", "status", "details", "error"];
+
+/// The one definition of a valid event in a JSON log, shared by everything that judges one:
+/// the logger when it opens a log (verify on open, and what a salvage carries over),
+/// `auditlog verify`, and every reader of events ([`JsonScanner::next_event`],
+/// [`parse_event`], [`super::open_events`]).
+///
+/// An event is an object with exactly the five fields of [`EVENT_FIELDS`] (anything else
+/// belongs inside `details`, so a misspelled field is an error, not an ignored key):
+/// `timestamp` a string that parses as a [`Timestamp`], `action_type` a non-empty string,
+/// `status` `"success"` or `"failed"`, `details` an object (`{}` when empty), `error` a string
+/// or `null` (an empty string reads as `null`). The reference implementation writes exactly
+/// this shape.
+///
+/// ```
+/// use audit_runtime::read::check_event;
+/// let good = serde_json::json!({"timestamp": "2026-05-27T14:30:00.123456Z",
+///     "action_type": "pause", "status": "success", "details": {}, "error": null});
+/// assert!(check_event(&good).is_ok());
+/// let mut typo = good.clone();
+/// typo["actoin_type"] = typo["action_type"].take();
+/// typo.as_object_mut().unwrap().remove("action_type");
+/// assert!(check_event(&typo).unwrap_err().contains("\"actoin_type\""));
+/// ```
+pub fn check_event(value: &Value) -> Result<(), String> {
+    event_fields(value).map(drop)
 }
 
-/// Validates a parsed JSON value as an audit event (the rules of [`JsonElement::to_event`]).
-pub fn value_to_event(value: &Value) -> Result<AuditEvent, String> {
+/// The fields of a valid event, borrowed from the value.
+struct Fields<'a> {
+    timestamp: Timestamp,
+    action_type: &'a str,
+    status: Status,
+    details: &'a Map<String, Value>,
+    error: Option<&'a str>,
+}
+
+/// The rules of [`check_event`].
+fn event_fields(value: &Value) -> Result<Fields<'_>, String> {
     let Value::Object(map) = value else {
         return Err(format!("expected an event object, found {}", kind(value)));
     };
+    if let Some(extra) = map.keys().find(|k| !EVENT_FIELDS.contains(&k.as_str())) {
+        return Err(format!(
+            "unexpected field {extra:?} (an event has exactly timestamp, action_type, status, \
+             details, error; anything else belongs inside details)"
+        ));
+    }
+    if let Some(missing) = EVENT_FIELDS.iter().find(|f| !map.contains_key(**f)) {
+        return Err(format!("field {missing:?} is missing"));
+    }
     let string_field = |name: &str| -> Result<&str, String> {
-        match map.get(name) {
-            Some(Value::String(s)) => Ok(s),
-            Some(other) => Err(format!(
+        match &map[name] {
+            Value::String(s) => Ok(s),
+            other => Err(format!(
                 "field \"{name}\" must be a string, found {}",
                 kind(other)
             )),
-            None => Err(format!("field \"{name}\" is missing")),
         }
     };
     let timestamp: Timestamp = string_field("timestamp")?
@@ -103,27 +136,101 @@ pub fn value_to_event(value: &Value) -> Result<AuditEvent, String> {
     let status: Status = string_field("status")?
         .parse()
         .map_err(|e| format!("field \"status\": {e}"))?;
-    let details = match map.get("details") {
-        None | Some(Value::Null) => details_object(None),
-        Some(other) => details_object(Some(other.clone())),
+    let Value::Object(details) = &map["details"] else {
+        return Err(format!(
+            "field \"details\" must be an object ({{}} when empty), found {}",
+            kind(&map["details"])
+        ));
     };
-    let error = match map.get("error") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(other) => {
+    let error = match &map["error"] {
+        Value::Null => None,
+        // An empty message is no message, as the writers store it (and CSV cannot tell).
+        Value::String(s) if s.is_empty() => None,
+        Value::String(s) => Some(s.as_str()),
+        other => {
             return Err(format!(
                 "field \"error\" must be a string or null, found {}",
                 kind(other)
             ));
         }
     };
-    Ok(AuditEvent {
+    Ok(Fields {
         timestamp,
-        action_type: action_type.to_owned(),
+        action_type,
         status,
         details,
         error,
     })
+}
+
+/// Like [`value_to_event`], consuming the value so `details` is moved rather than copied.
+pub fn value_into_event(value: Value) -> Result<AuditEvent, String> {
+    let fields = event_fields(&value)?;
+    let (timestamp, status) = (fields.timestamp, fields.status);
+    let action_type = fields.action_type.to_owned();
+    let error = fields.error.map(str::to_owned);
+    let details = match value {
+        Value::Object(mut map) => match map.remove("details") {
+            Some(Value::Object(details)) => details,
+            _ => Map::new(),
+        },
+        _ => Map::new(),
+    };
+    Ok(AuditEvent {
+        timestamp,
+        action_type,
+        status,
+        details,
+        error,
+    })
+}
+
+/// A parsed JSON value as an audit event, if it is a valid one (see [`check_event`]).
+pub fn value_to_event(value: &Value) -> Result<AuditEvent, String> {
+    let fields = event_fields(value)?;
+    Ok(AuditEvent {
+        timestamp: fields.timestamp,
+        action_type: fields.action_type.to_owned(),
+        status: fields.status,
+        details: fields.details.clone(),
+        error: fields.error.map(str::to_owned),
+    })
+}
+
+/// What a valid event deserialises into on [`parse_event`]'s fast path. It accepts a subset
+/// of what [`check_event`] accepts (every field required, no other key, exact spellings), so
+/// when it fails the `Value` path has the last word.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StrictEvent {
+    timestamp: Timestamp,
+    action_type: String,
+    status: Status,
+    details: Map<String, Value>,
+    // `deserialize_with` makes the field required: plain `Option` fields may be missing.
+    #[serde(deserialize_with = "Option::deserialize")]
+    error: Option<String>,
+}
+
+/// One JSON element (an event object's bytes) as an audit event, by the rules of
+/// [`check_event`], read leniently (Python's bare `NaN` tokens, see [`super::lenient`]).
+///
+/// Deserialising straight into the event is several times faster than going through a
+/// `Value`; when that fails, the `Value` path decides, with its precise message.
+pub fn parse_event(bytes: &[u8]) -> Result<AuditEvent, String> {
+    if let Ok((event, _)) = lenient::parse_with(bytes, |b| serde_json::from_slice::<StrictEvent>(b))
+        && !event.action_type.is_empty()
+    {
+        return Ok(AuditEvent {
+            timestamp: event.timestamp,
+            action_type: event.action_type,
+            status: event.status,
+            details: event.details,
+            error: event.error.filter(|e| !e.is_empty()),
+        });
+    }
+    let (value, _) = lenient::parse_value(bytes).map_err(|e| e.message)?;
+    value_into_event(value)
 }
 
 fn kind(value: &Value) -> &'static str {
@@ -329,6 +436,27 @@ impl<R: Read + Seek> JsonScanner<R> {
         self.strict(result)
     }
 
+    /// Like [`next_element`](Self::next_element), for a log: an element that is not a valid
+    /// event ([`check_event`]) is a problem like any other, at the element's first byte.
+    /// The logger's verify-on-open and `auditlog verify` both read this way.
+    pub fn next_event(&mut self) -> Result<Option<JsonElement>, ScanError> {
+        let result = self.next_inner().and_then(|element| match element {
+            Some(element) => match check_event(&element.value) {
+                Ok(()) => Ok(Some(element)),
+                Err(message) => Err(Fail::Scan {
+                    error: ScanError {
+                        offset: element.start,
+                        line: self.last_line,
+                        message,
+                    },
+                    resume: element.start + 1,
+                }),
+            },
+            None => Ok(None),
+        });
+        self.strict(result)
+    }
+
     /// Like [`next_element`](Self::next_element) but without parsing: the element's bytes,
     /// for callers that deserialise only the fields they need (see
     /// [`super::lenient::parse_with`]).
@@ -388,11 +516,12 @@ impl<R: Read + Seek> JsonScanner<R> {
         let from = (span.start - self.base) as usize;
         let to = (span.end - self.base) as usize;
         match lenient::parse_value(&self.data[from..to]) {
-            Ok((value, non_finite_tokens)) => Ok(JsonElement {
+            Ok((value, repairs)) => Ok(JsonElement {
                 start: span.start,
                 end: span.end,
                 value,
-                non_finite_tokens,
+                non_finite_tokens: repairs.non_finite_tokens,
+                lone_surrogates: repairs.lone_surrogates,
                 single_line: span.newlines == 0,
                 starts_line: self.byte_before(from) == Some(b'\n'),
             }),

@@ -9,15 +9,15 @@
 //! continues in array mode (`,` or `]` expected). JSON strings cannot hold a raw newline, so
 //! a torn string ends at the next line break and trying a candidate stays cheap.
 //!
-//! Elements met in array mode (not by resynchronising) that are JSON objects but fail
-//! [`JsonElement::to_event`] are still handed to the callback: the writer keeps every object
-//! it finds rather than dropping data, and decides itself what to do with it. Elements that
-//! are not objects are reported as problems and skipped.
+//! Only valid events ([`super::check_event`], the same rule the strict reader and
+//! `auditlog verify` apply) are handed to the callback. Anything else is a problem, skipped
+//! and listed: a writer that carried such an element over would find its own log damaged
+//! again at the next open (the writer keeps the original bytes aside, so nothing is lost).
 
 use std::fmt;
 use std::io::{self, Read, Seek};
 
-use super::json::{Fail, JsonElement, JsonScanner, ScanError};
+use super::json::{Fail, JsonElement, JsonScanner, ScanError, check_event};
 
 /// What a salvage pass recovered and what it skipped.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -28,6 +28,8 @@ pub struct SalvageReport {
     pub problems: Vec<ScanError>,
     /// Bare `NaN`/`Infinity`/`-Infinity` tokens converted in the recovered elements.
     pub non_finite_tokens: u64,
+    /// Lone surrogate escapes read as U+FFFD in the recovered elements.
+    pub lone_surrogates: u64,
 }
 
 impl SalvageReport {
@@ -82,23 +84,37 @@ pub fn salvage_json<R: Read + Seek, E>(
     let mut emit = |element: JsonElement, report: &mut SalvageReport| {
         report.recovered += 1;
         report.non_finite_tokens += u64::from(element.non_finite_tokens);
+        report.lone_surrogates += u64::from(element.lone_surrogates);
         on_element(element).map_err(SalvageError::Callback)
     };
     loop {
         let resume = match scanner.next_inner() {
             Ok(None) => return Ok(report),
-            Ok(Some(element)) if element.value.is_object() => {
-                emit(element, &mut report)?;
-                continue;
-            }
-            Ok(Some(element)) => {
-                report.problems.push(ScanError {
-                    offset: element.start,
-                    line: scanner.last_line(),
-                    message: "element is not an object".to_owned(),
-                });
-                element.start + 1
-            }
+            Ok(Some(element)) => match check_event(&element.value) {
+                Ok(()) => {
+                    emit(element, &mut report)?;
+                    continue;
+                }
+                Err(message) if element.value.is_object() => {
+                    // Complete but not a valid event: the scanner is past it already, so
+                    // go on in array mode (a resync could pick an event-shaped object out
+                    // of its details).
+                    report.problems.push(ScanError {
+                        offset: element.start,
+                        line: scanner.last_line(),
+                        message: format!("not a valid event: {message}"),
+                    });
+                    continue;
+                }
+                Err(_) => {
+                    report.problems.push(ScanError {
+                        offset: element.start,
+                        line: scanner.last_line(),
+                        message: "element is not an object".to_owned(),
+                    });
+                    element.start + 1
+                }
+            },
             Err(Fail::Io(e)) => return Err(SalvageError::Io(e)),
             Err(Fail::Scan { error, resume }) => {
                 report.problems.push(error);
