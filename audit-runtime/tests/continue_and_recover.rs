@@ -553,3 +553,30 @@ fn a_reference_log_with_a_lone_surrogate_keeps_every_event() {
         Err(e) => panic!("cannot run python3: {e}"),
     }
 }
+
+#[test]
+fn a_v2_services_log_with_an_unknown_status_keeps_every_event_in_the_live_log() {
+    // WeightsLab v2.0 logs a third status, "error"; the stricter event rule (one definition
+    // for the logger and `auditlog verify`) must not move that event out of the live log.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit_log.json");
+    std::fs::copy(fixture("audit_log.v2-services.json"), &path).unwrap();
+    let original: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let logger = AuditLogger::builder(dir.path())
+        .format(Format::Json)
+        .build()
+        .unwrap();
+    let recovery = logger.recovery().expect("relaid into our layout");
+    assert_eq!(recovery.kind, audit_runtime::RecoveryKind::Relaid);
+    assert!(recovery.original_kept_at.is_none(), "{recovery:?}");
+    let continued: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(continued, original, "every event kept as written");
+    assert!(continued.iter().any(|e| e["status"] == "error"));
+    let again = AuditLogger::builder(dir.path())
+        .format(Format::Json)
+        .build()
+        .unwrap();
+    assert!(again.recovery().is_none(), "{:?}", again.recovery());
+}

@@ -94,6 +94,28 @@ pub fn check_event(value: &Value) -> Result<(), String> {
     event_fields(value).map(drop)
 }
 
+/// Whether a writer continuing a log keeps `value` in it: a valid event ([`check_event`]),
+/// or one whose only difference is a status this version does not know (WeightsLab v2.0's
+/// services log `"error"`). Such an event is kept exactly as written rather than moved out
+/// of the live log into the `.corrupt-*` copy; `auditlog verify` still reports it.
+pub fn check_event_to_keep(value: &Value) -> Result<(), String> {
+    let checked = check_event(value);
+    let only_status_unknown = || {
+        let mut known = value.clone();
+        match known.get_mut("status") {
+            Some(status @ Value::String(_)) if status.as_str() != Some("") => {
+                *status = Value::String("failed".to_owned());
+                check_event(&known).is_ok()
+            }
+            _ => false,
+        }
+    };
+    match checked {
+        Err(_) if only_status_unknown() => Ok(()),
+        checked => checked,
+    }
+}
+
 /// The fields of a valid event, borrowed from the value.
 struct Fields<'a> {
     timestamp: Timestamp,
@@ -440,8 +462,16 @@ impl<R: Read + Seek> JsonScanner<R> {
     /// event ([`check_event`]) is a problem like any other, at the element's first byte.
     /// The logger's verify-on-open and `auditlog verify` both read this way.
     pub fn next_event(&mut self) -> Result<Option<JsonElement>, ScanError> {
+        self.next_checked(check_event)
+    }
+
+    /// [`next_event`](Self::next_event) with another rule for what an event is.
+    pub(crate) fn next_checked(
+        &mut self,
+        rule: fn(&Value) -> Result<(), String>,
+    ) -> Result<Option<JsonElement>, ScanError> {
         let result = self.next_inner().and_then(|element| match element {
-            Some(element) => match check_event(&element.value) {
+            Some(element) => match rule(&element.value) {
                 Ok(()) => Ok(Some(element)),
                 Err(message) => Err(Fail::Scan {
                     error: ScanError {

@@ -464,14 +464,24 @@ fn torn_write_in_the_middle_of_reference_layout() {
 
 #[test]
 fn salvage_skips_objects_that_are_not_valid_events() {
-    let bytes = br#"[{"timestamp":"2026-05-27T14:30:00Z","action_type":"a","status":"weird","details":{"e":{"timestamp":"2026-05-27T14:30:00Z","action_type":"a","status":"success","details":{},"error":null}},"error":null}, 7, {"x":1}]"#;
+    let bytes = br#"[{"timestamp":"2026-05-27T14:30:00Z","action_type":"a","statsu":"success","details":{"e":{"timestamp":"2026-05-27T14:30:00Z","action_type":"a","status":"success","details":{},"error":null}},"error":null}, 7, {"x":1}]"#;
     let (got, report) = salvage_all(bytes);
     // The odd object is a problem (and the event-shaped object inside it is not picked out
     // of it); 7 is a problem; {"x":1} is no event start, so the resync after 7 skips it.
     assert!(got.is_empty(), "{got:?}");
     assert_eq!(report.problems.len(), 2, "{:?}", report.problems);
-    assert!(report.problems[0].message.contains("status"));
+    assert!(report.problems[0].message.contains("statsu"));
     assert!(report.problems[1].message.contains("not an object"));
+}
+
+#[test]
+fn salvage_keeps_an_event_whose_only_oddity_is_an_unknown_status() {
+    // WeightsLab v2.0 logs "status": "error"; it stays in the live log as written.
+    let bytes = br#"[{"timestamp":"2026-05-27T14:30:00Z","action_type":"notebook_run","status":"error","details":{},"error":"cell raised"}]"#;
+    let (got, report) = salvage_all(bytes);
+    assert_eq!(got.len(), 1, "{:?}", report.problems);
+    assert_eq!(got[0].value["status"], "error");
+    assert!(check_event(&got[0].value).is_err(), "verify still reports it");
 }
 
 #[test]
