@@ -1,8 +1,9 @@
 //! Writers killed with SIGKILL at random moments (some in the middle of writing a 1 MB
 //! event) while another process keeps writing: every acknowledged event must be in the log
 //! exactly once, and the log must parse again once the other process has written after the
-//! kill. Three kills per combination of format, threads and event size; the long run is
-//! `examples/crash_run.rs`, with the same harness (`tests/common/crash.rs`).
+//! kill. Four kills per combination of format, threads and event size, two of them aimed at
+//! a write; the long run is `examples/crash_run.rs`, with the same harness
+//! (`tests/common/crash.rs`).
 //!
 //! This binary is its own harness (`harness = false`), like `process_safety`: run with
 //! `--child ...` it is a writer process.
@@ -22,7 +23,7 @@ fn main() {
         println!("test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 1 filtered out");
         return;
     }
-    let mut settings = crash::Settings::new(3, crash::Rng::seed_from_clock());
+    let mut settings = crash::Settings::new(4, crash::Rng::seed_from_clock());
     // Fewer events per victim than the long run: a debug build writes them slowly, and a
     // kill is only worth something while the victim still has events to write.
     settings.small_events_per_victim = 2_000;

@@ -84,8 +84,10 @@ pub fn combos() -> Vec<Combo> {
 pub struct Settings {
     /// Victims killed per combination.
     pub kills: usize,
-    /// A victim is killed this long after its first acknowledged event, chosen uniformly
-    /// from `0..=max_delay`: long enough to be in the middle of a 1 MB write often.
+    /// Every other victim is killed this long after its first acknowledged event, chosen
+    /// uniformly from `0..=max_delay`; the others a random number of events in, during the
+    /// later part of an event (see [`run_combo`]). A plain random delay rarely lands inside
+    /// a write: a victim spends most of its time encoding.
     pub max_delay: Duration,
     /// Events one victim logs at most (over all its threads) before it just waits to be
     /// killed: this bounds the disk a combination uses.
@@ -125,6 +127,8 @@ pub struct Tally {
     /// Errors children reported (`log_event` or opening the log failed).
     pub child_errors: usize,
     pub time: Duration,
+    /// Kills made when a big event's write was seen under way.
+    pub aimed: usize,
     /// The first few problems, for the report.
     pub notes: Vec<String>,
 }
@@ -138,6 +142,7 @@ impl Tally {
             && self.child_errors == 0
     }
 
+    /// Notes a problem seen after one kill; the first few are enough to go on.
     fn note(&mut self, what: String) {
         if self.notes.len() < 3 {
             self.notes.push(what);
@@ -154,6 +159,7 @@ impl Tally {
         self.final_unparseable |= other.final_unparseable;
         self.child_errors += other.child_errors;
         self.time += other.time;
+        self.aimed += other.aimed;
     }
 }
 
@@ -469,6 +475,134 @@ fn ids_in_log(dir: &Path, format: Format, strict: bool) -> Result<Vec<String>, S
     }
 }
 
+/// Shows from outside that a victim's write of a big event is under way: a CSV file grown
+/// by part of an event, or, in the JSON file's gap, a byte half-way into where the next
+/// event will go that is no longer a space (the event is written from its start).
+enum Probe {
+    Csv {
+        path: PathBuf,
+        base: u64,
+    },
+    Json {
+        file: File,
+        at: u64,
+    },
+    /// The next JSON event will not fit the gap, so the victim rewrites the file instead.
+    Rewrite,
+}
+
+impl Probe {
+    fn arm(dir: &Path, combo: Combo) -> Probe {
+        let path = dir.join(combo.format.file_name().expect("a file format"));
+        let pad = combo.pad() as u64;
+        if combo.format == Format::Csv {
+            let base = fs::metadata(&path).map_or(0, |m| m.len());
+            return Probe::Csv { path, base };
+        }
+        let Ok(file) = File::open(&path) else {
+            return Probe::Rewrite;
+        };
+        // The gap ends at the first byte after `[` that is not a space. Events hold no
+        // spaces, so a binary search finds it: scanning a gap of many MB would take longer
+        // than the write to be watched.
+        let len = file.metadata().map_or(0, |m| m.len());
+        let is_space = |at: u64| {
+            use std::os::unix::fs::FileExt;
+            let mut byte = [0u8];
+            matches!(file.read_at(&mut byte, at), Ok(1) if byte[0] == b' ')
+        };
+        let (mut lo, mut hi) = (1u64, len);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if is_space(mid) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let gap_end = lo;
+        if gap_end < pad + (1 << 16) {
+            return Probe::Rewrite;
+        }
+        Probe::Json {
+            file,
+            at: gap_end - pad / 2,
+        }
+    }
+
+    /// Whether the write is under way now; `None` when it cannot be seen (re-arm later).
+    fn fired(&mut self, pad: u64) -> Option<bool> {
+        match self {
+            Probe::Csv { path, base } => {
+                let len = fs::metadata(&*path).map_or(*base, |m| m.len());
+                // The survivor's rows are small; a whole event appended means it was missed.
+                if len >= *base + pad {
+                    *base = len;
+                    return Some(false);
+                }
+                Some(len >= *base + (1 << 16))
+            }
+            Probe::Json { file, at } => {
+                use std::os::unix::fs::FileExt;
+                let mut byte = [b' '];
+                let _ = file.read_at(&mut byte, *at);
+                Some(byte[0] != b' ')
+            }
+            Probe::Rewrite => None,
+        }
+    }
+}
+
+/// Lets the victim log `skip` events, then returns as soon as one of its writes is seen under
+/// way (true), or once it has logged all its events (false). The caller kills it at once.
+fn watch_for_write(
+    victim: &Running,
+    acks: &mut Acks,
+    dir: &Path,
+    combo: Combo,
+    skip: u64,
+    max_events: u64,
+) -> bool {
+    // Its first event is acknowledged already.
+    let mut logged = 1;
+    while logged <= skip {
+        match victim.next_line("victim") {
+            Some(line) => acks.take(vec![line]),
+            None => return false,
+        }
+        logged += 1;
+    }
+    let deadline = Instant::now() + STUCK;
+    let mut probe = Probe::arm(dir, combo);
+    let mut polls = 0u64;
+    while logged < max_events {
+        match victim.lines.try_recv() {
+            Ok(line) => {
+                // That write completed unseen; watch for the next.
+                acks.take(vec![line]);
+                logged += 1;
+                probe = Probe::arm(dir, combo);
+                continue;
+            }
+            Err(mpsc::TryRecvError::Disconnected) => return false,
+            Err(mpsc::TryRecvError::Empty) => {}
+        }
+        if probe.fired(combo.pad() as u64) == Some(true) {
+            return true;
+        }
+        polls += 1;
+        // Leave the children the CPU now and then; the machine may have few cores.
+        if polls.is_multiple_of(64) {
+            std::thread::yield_now();
+            assert!(
+                Instant::now() < deadline,
+                "victim: no progress for {STUCK:?}"
+            );
+        }
+    }
+    false
+}
+
 /// Runs one combination with the children started from `exe`.
 pub fn run_combo(exe: &Path, combo: Combo, settings: &Settings, rng: &mut Rng) -> Tally {
     let started = Instant::now();
@@ -525,8 +659,35 @@ pub fn run_combo(exe: &Path, combo: Combo, settings: &Settings, rng: &mut Rng) -
             continue;
         };
         victim_acks.take(vec![first]);
-        let delay = settings.max_delay.as_micros() as u64 + 1;
-        std::thread::sleep(Duration::from_micros(rng.below(delay)));
+        if k % 2 == 0 {
+            let delay = settings.max_delay.as_micros() as u64 + 1;
+            std::thread::sleep(Duration::from_micros(rng.below(delay)));
+        } else if combo.big {
+            // A random delay rarely lands inside the write (the victim spends most of an
+            // event encoding it), so watch the file for the write to be under way.
+            let skip = rng.below(max_events / 2);
+            if watch_for_write(&victim, &mut victim_acks, &dir, combo, skip, max_events) {
+                tally.aimed += 1;
+            }
+        } else {
+            // 2 KB writes are too short to watch: wait a random number of events, then
+            // for the later part of one more (a victim writes an event last, just before
+            // it acknowledges it).
+            let mut last = Instant::now();
+            let mut period = Duration::ZERO;
+            for _ in 0..rng.below(max_events / 2) {
+                let Some(line) = victim.next_line("victim") else {
+                    break;
+                };
+                victim_acks.take(vec![line]);
+                let now = Instant::now();
+                period = now - last;
+                last = now;
+            }
+            let period = period.as_micros() as u64;
+            let delay = period / 2 + rng.below(period * 7 / 10 + 1);
+            std::thread::sleep(Duration::from_micros(delay));
+        }
         victim.kill();
         tally.kills += 1;
         victim_acks.take(victim.rest());
@@ -570,7 +731,7 @@ pub fn run_combo(exe: &Path, combo: Combo, settings: &Settings, rng: &mut Rng) -
         Ok(ids) => ids,
         Err(e) => {
             tally.final_unparseable = true;
-            tally.note(format!("final log unparseable: {e}"));
+            tally.notes.push(format!("final log unparseable: {e}"));
             ids_in_log(&dir, combo.format, false).unwrap_or_default()
         }
     };
@@ -587,7 +748,11 @@ pub fn run_combo(exe: &Path, combo: Combo, settings: &Settings, rng: &mut Rng) -
         .collect();
     tally.lost = lost.len();
     if let Some(first) = lost.first() {
-        tally.note(format!("lost {} acknowledged, e.g. {first}", lost.len()));
+        let by_survivor = lost.iter().filter(|id| id.starts_with("survivor-")).count();
+        tally.notes.push(format!(
+            "lost {} acknowledged ({by_survivor} of them the survivor's), e.g. {first}",
+            lost.len()
+        ));
     }
     let errors: Vec<&String> = victim_acks
         .errors
@@ -596,14 +761,23 @@ pub fn run_combo(exe: &Path, combo: Combo, settings: &Settings, rng: &mut Rng) -
         .collect();
     tally.child_errors += errors.len();
     if let Some(first) = errors.first() {
-        tally.note(format!("{} child errors, e.g. {first}", errors.len()));
+        tally
+            .notes
+            .push(format!("{} child errors, e.g. {first}", errors.len()));
     }
     let stderr_text = fs::read_to_string(tmp.path().join("children.stderr")).unwrap_or_default();
-    let recoveries = stderr_text.lines().filter(|l| !l.trim().is_empty()).count();
-    if recoveries > 0 {
-        tally.note(format!(
-            "children wrote {recoveries} stderr lines, first: {}",
-            stderr_text.lines().next().unwrap_or_default()
+    // Recoveries are reported there: worth knowing, not a failure in themselves.
+    let stderr_lines = stderr_text.lines().filter(|l| !l.trim().is_empty()).count();
+    if stderr_lines > 0 {
+        let first: String = stderr_text
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .take(200)
+            .collect();
+        tally.notes.push(format!(
+            "children wrote {stderr_lines} stderr lines, first: {first}"
         ));
     }
     tally.time = started.elapsed();
@@ -612,9 +786,10 @@ pub fn run_combo(exe: &Path, combo: Combo, settings: &Settings, rng: &mut Rng) -
 
 pub fn table_header() -> String {
     format!(
-        "{:<16} {:>6} {:>8} {:>6} {:>5} {:>12} {:>5} {:>6} {:>6} {:>8}",
+        "{:<16} {:>6} {:>6} {:>8} {:>6} {:>5} {:>12} {:>5} {:>6} {:>6} {:>8}",
         "combination",
         "kills",
+        "aimed",
         "acked",
         "lost",
         "dup",
@@ -628,9 +803,10 @@ pub fn table_header() -> String {
 
 pub fn table_row(label: &str, t: &Tally) -> String {
     format!(
-        "{:<16} {:>6} {:>8} {:>6} {:>5} {:>12} {:>5} {:>6} {:>6} {:>7.1}s",
+        "{:<16} {:>6} {:>6} {:>8} {:>6} {:>5} {:>12} {:>5} {:>6} {:>6} {:>7.1}s",
         label,
         t.kills,
+        t.aimed,
         t.acked,
         t.lost,
         t.duplicated,
@@ -647,7 +823,8 @@ pub fn table_row(label: &str, t: &Tally) -> String {
 pub fn run_all(exe: &Path, settings: &Settings) -> (Vec<(Combo, Tally)>, bool) {
     let mut rng = Rng::new(settings.seed);
     println!(
-        "crash run: {} kills per combination, kill 0..={:?} after a victim's first event, seed {}",
+        "crash run: {} kills per combination (half 0..={:?} after a victim's first event, \
+         half aimed at a write; `aimed`: a 1 MB write was seen under way), seed {}",
         settings.kills, settings.max_delay, settings.seed
     );
     println!("{}", table_header());
