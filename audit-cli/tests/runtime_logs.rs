@@ -1059,79 +1059,108 @@ fn tail_follows_a_json_log_whose_modification_time_does_not_change() {
 /// log while another thread keeps writing (and, for JSON, rewriting) it. On CSV a command
 /// that reaches the end of the file while a row is being written must not see the first part
 /// of that row (it reads up to a length taken under the writers' lock).
+///
+/// Runs a fixed number of rounds, each after the writer has logged a fixed number of events
+/// more: how fast the commands or the writer run does not change what is checked.
 fn commands_read_a_log_while_it_is_being_written(format: Format) {
-    {
-        let dir = tempfile::tempdir().unwrap();
-        let logger = logger(dir.path(), format);
-        let mut before = Vec::new();
-        log_fillers(&logger, &mut before, 0..5);
-        let path = log_path(dir.path(), format);
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let writer = {
-            let (logger, stop, path) = (logger.clone(), stop.clone(), path.clone());
-            // Longer CSV rows take longer to copy: more chances to catch one half written.
-            let pad = if format == Format::Csv { 8000 } else { 700 };
-            std::thread::spawn(move || {
-                let mut logged = Vec::new();
-                let mut replaced = 0;
-                let mut inode = std::fs::metadata(&path).unwrap().ino();
-                let mut seq = 0;
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    log(
-                        &logger,
-                        &mut logged,
-                        "step",
-                        false,
-                        json!({"seq": seq, "pad": "z".repeat(pad + seq % 300),
-                               "nl": "a\r\nb,\"c\""}),
-                        None,
-                    );
-                    seq += 1;
-                    std::thread::sleep(Duration::from_micros(500));
-                    let ino = std::fs::metadata(&path).unwrap().ino();
-                    if ino != inode {
-                        inode = ino;
-                        replaced += 1;
-                    }
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    const ROUNDS: usize = 6;
+    // Enough padded events between rounds that the JSON writer rewrites the file while the
+    // rounds run (its first rewrite comes after about 70 of them).
+    const EVENTS_PER_ROUND: usize = 40;
+    // Needed for the JSON check below; the writer goes on until it has happened.
+    let rewrites_needed = if format == Format::Json { 2 } else { 0 };
+    let dir = tempfile::tempdir().unwrap();
+    let logger = logger(dir.path(), format);
+    let mut before = Vec::new();
+    log_fillers(&logger, &mut before, 0..5);
+    let path = log_path(dir.path(), format);
+    let stop = Arc::new(AtomicBool::new(false));
+    let written = Arc::new(AtomicUsize::new(0));
+    let writer = {
+        let (logger, stop, written, path) =
+            (logger.clone(), stop.clone(), written.clone(), path.clone());
+        // Longer CSV rows take longer to copy: more chances to catch one half written.
+        let pad = if format == Format::Csv { 8000 } else { 700 };
+        std::thread::spawn(move || {
+            let mut logged = Vec::new();
+            let mut replaced = 0;
+            let mut inode = std::fs::metadata(&path).unwrap().ino();
+            let mut seq = 0;
+            while !(stop.load(Ordering::Relaxed) && replaced >= rewrites_needed) {
+                log(
+                    &logger,
+                    &mut logged,
+                    "step",
+                    false,
+                    json!({"seq": seq, "pad": "z".repeat(pad + seq % 300),
+                           "nl": "a\r\nb,\"c\""}),
+                    None,
+                );
+                seq += 1;
+                written.store(logged.len(), Ordering::Release);
+                // Leaves the commands moments when no write is in progress, as well.
+                std::thread::sleep(Duration::from_micros(500));
+                let ino = std::fs::metadata(&path).unwrap().ino();
+                if ino != inode {
+                    inode = ino;
+                    replaced += 1;
                 }
-                (logged.len(), replaced)
-            })
-        };
-        let mut totals = Vec::new();
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(3) {
-            let text = stdout_of(auditlog().args(["summary", "--json"]).arg(&path));
-            let summary: LogSummary = serde_json::from_str(&text).unwrap();
-            totals.push(summary.total_events);
+            }
+            (logged.len(), replaced)
+        })
+    };
+    // Only a safety limit against a writer that is stuck: fails loudly, never paces the test.
+    let wait_for_writer = |at_least: usize| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while written.load(Ordering::Acquire) < at_least {
+            assert!(
+                Instant::now() < deadline && !writer.is_finished(),
+                "the writer logged {} of {at_least} events",
+                written.load(Ordering::Acquire)
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    };
+    let mut totals: Vec<u64> = Vec::new();
+    for round in 1..=ROUNDS {
+        // Every round sees at least one event the round before did not.
+        let seen_before = totals.last().map_or(0, |&t| t as usize - before.len());
+        wait_for_writer((round * EVENTS_PER_ROUND).max(seen_before + 1));
+        let text = stdout_of(auditlog().args(["summary", "--json"]).arg(&path));
+        let summary: LogSummary = serde_json::from_str(&text).unwrap();
+        totals.push(summary.total_events);
+        auditlog()
+            .arg("verify")
+            .arg(&path)
+            .assert()
+            .code(0)
+            .stdout(predicate::str::starts_with("ok: "));
+        let events = query(&path, &["--oldest-first"]);
+        assert!(events.windows(2).all(|w| w[0].timestamp < w[1].timestamp));
+        assert!(events.len() as u64 >= summary.total_events);
+        let tail = jsonl(&stdout_of(
             auditlog()
-                .arg("verify")
+                .arg("tail")
                 .arg(&path)
-                .assert()
-                .code(0)
-                .stdout(predicate::str::starts_with("ok: "));
-            let events = query(&path, &["--oldest-first"]);
-            assert!(events.windows(2).all(|w| w[0].timestamp < w[1].timestamp));
-            assert!(events.len() as u64 >= summary.total_events);
-            let tail = jsonl(&stdout_of(
-                auditlog()
-                    .arg("tail")
-                    .arg(&path)
-                    .args(["-n", "3", "--output", "jsonl"]),
-            ));
-            assert_eq!(tail.len(), 3);
-        }
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let (written, replaced) = writer.join().unwrap();
-        if format == Format::Json {
-            assert!(replaced >= 2, "rewritten {replaced} times");
-        }
-        assert!(
-            totals.len() >= 5 && totals.windows(2).all(|w| w[0] <= w[1]),
-            "{totals:?}"
-        );
-        assert!(totals.first() < totals.last(), "{totals:?}");
-        verify_ok(&path, 5 + written);
+                .args(["-n", "3", "--output", "jsonl"]),
+        ));
+        assert_eq!(tail.len(), 3);
     }
+    stop.store(true, Ordering::Relaxed);
+    let (written, replaced) = writer.join().unwrap();
+    if format == Format::Json {
+        assert!(replaced >= 2, "rewritten {replaced} times");
+    }
+    assert!(
+        totals.len() == ROUNDS
+            && totals[0] >= (before.len() + EVENTS_PER_ROUND) as u64
+            && totals.windows(2).all(|w| w[0] < w[1]),
+        "{totals:?}"
+    );
+    verify_ok(&path, before.len() + written);
 }
 
 #[test]
