@@ -167,7 +167,7 @@ impl LogFile<State> {
     ) -> Result<(Handoff, u64), AuditError> {
         let handoff = Handoff::read(guard)?;
         let mut len = match self.still_at_path(state)? {
-            Some(meta) => meta.len(),
+            Some(len) => len,
             None => {
                 let fresh = load(&self.ctx(), false)?;
                 self.adopt(state, fresh);

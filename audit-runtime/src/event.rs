@@ -148,8 +148,21 @@ fn too_deep(details: &Map<String, Value>) -> Option<String> {
             _ => None,
         }
     }
-    // Flat details (most events) need no stack.
-    if !details.values().any(|v| v.is_object() || v.is_array()) {
+    // Most events are shallow: a check whose recursion the limit bounds (at most
+    // MAX_DETAILS_DEPTH frames, whatever the input) and that allocates nothing answers for
+    // them; only details that fail it are walked again to name the path.
+    fn within(value: &Value, levels_left: usize) -> bool {
+        match value {
+            Value::Object(map) => {
+                levels_left > 0 && map.values().all(|v| within(v, levels_left - 1))
+            }
+            Value::Array(items) => {
+                levels_left > 0 && items.iter().all(|v| within(v, levels_left - 1))
+            }
+            _ => true,
+        }
+    }
+    if details.values().all(|v| within(v, MAX_DETAILS_DEPTH - 1)) {
         return None;
     }
     // `open[i]` walks the children of the container at level i + 1; `path[i]` is how the

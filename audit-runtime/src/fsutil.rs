@@ -48,8 +48,59 @@ impl FileId {
 
     /// The identity of whatever is at `path` now (a link itself, not its target), or `None`
     /// if nothing is.
+    #[cfg(test)]
     pub(crate) fn of_path(path: &Path) -> Result<Option<FileId>, AuditError> {
         Ok(lstat(path)?.map(|meta| FileId::of_meta(&meta)))
+    }
+}
+
+/// A path checked before every event: the `lstat` of it without the per-call cost of turning
+/// the path into a C string (std's `symlink_metadata` does that and asks `statx` for every
+/// field), which was half the cost of the check.
+#[derive(Debug)]
+pub(crate) struct WatchedPath {
+    path: PathBuf,
+    c_path: std::ffi::CString,
+}
+
+impl WatchedPath {
+    pub(crate) fn new(path: &Path) -> Result<WatchedPath, AuditError> {
+        let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| {
+            AuditError::io(
+                "use",
+                path,
+                io::Error::new(io::ErrorKind::InvalidInput, "the path contains a NUL byte"),
+            )
+        })?;
+        Ok(WatchedPath {
+            path: path.to_owned(),
+            c_path,
+        })
+    }
+
+    /// The identity and length of whatever is at the path itself (a link is not followed),
+    /// or `None` when nothing is.
+    pub(crate) fn identity(&self) -> Result<Option<(FileId, u64)>, AuditError> {
+        let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: `c_path` is a NUL-terminated string and `stat` a buffer of the right type;
+        // lstat writes the whole buffer when it returns 0.
+        let stat = unsafe {
+            if libc::lstat(self.c_path.as_ptr(), stat.as_mut_ptr()) != 0 {
+                let e = io::Error::last_os_error();
+                return match e.kind() {
+                    io::ErrorKind::NotFound => Ok(None),
+                    _ => Err(AuditError::io("inspect", &self.path, e)),
+                };
+            }
+            stat.assume_init()
+        };
+        Ok(Some((
+            FileId {
+                dev: stat.st_dev,
+                ino: stat.st_ino,
+            },
+            stat.st_size as u64,
+        )))
     }
 }
 
@@ -174,6 +225,58 @@ impl<F: Borrow<File>> Seek for ReadAt<F> {
     }
 }
 
+/// Appends `len` bytes of `source`, from `offset` on, to `out` at its current position,
+/// without moving `source`'s own offset. Uses `copy_file_range`, so the kernel copies (or
+/// shares) the blocks instead of pulling them through user space — a rewrite of a large log
+/// copies all of it — and falls back to reading and writing where that is not supported.
+pub(crate) fn copy_range(source: &File, offset: u64, out: &mut File, len: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let mut done = 0u64;
+    while done < len {
+        let mut from = (offset + done) as libc::loff_t;
+        let want = (len - done).min(1 << 30) as usize;
+        // SAFETY: both descriptors are open files; `from` is a valid loff_t the call updates;
+        // a null output offset means "use and advance out's file offset".
+        let copied = unsafe {
+            libc::copy_file_range(
+                source.as_raw_fd(),
+                &mut from,
+                out.as_raw_fd(),
+                std::ptr::null_mut(),
+                want,
+                0,
+            )
+        };
+        match copied {
+            0 => break,
+            n if n > 0 => done += n as u64,
+            _ => {
+                let e = io::Error::last_os_error();
+                match e.raw_os_error() {
+                    Some(libc::EINTR) => continue,
+                    Some(libc::EXDEV | libc::ENOSYS | libc::EINVAL | libc::EOPNOTSUPP) => {
+                        let rest = ReadAt {
+                            file: source,
+                            offset: offset + done,
+                        };
+                        done += io::copy(&mut rest.take(len - done), out)?;
+                        break;
+                    }
+                    _ => return Err(e),
+                }
+            }
+        }
+    }
+    if done == len {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the log shrank while being rewritten",
+        ))
+    }
+}
+
 /// An advisory lock on a small sidecar file. The log itself is replaced on regrowth, so
 /// locking it would not exclude a process holding the new file.
 ///
@@ -184,6 +287,7 @@ impl<F: Borrow<File>> Seek for ReadAt<F> {
 #[derive(Debug)]
 pub(crate) struct LockFile {
     path: PathBuf,
+    watched: WatchedPath,
     mode: u32,
     /// The open sidecar and its identity; replaced when the path changed.
     current: Mutex<(Arc<File>, FileId)>,
@@ -199,6 +303,7 @@ impl LockFile {
     pub(crate) fn open(path: PathBuf, mode: u32) -> Result<LockFile, AuditError> {
         let (file, id) = open_lock(&path, mode)?;
         Ok(LockFile {
+            watched: WatchedPath::new(&path)?,
             path,
             mode,
             current: Mutex::new((file, id)),
@@ -216,8 +321,8 @@ impl LockFile {
                 .unwrap_or_else(|p| p.into_inner().clone());
             file.lock()
                 .map_err(|e| AuditError::io("lock", &self.path, e))?;
-            let at_path = match FileId::of_path(&self.path) {
-                Ok(at_path) => at_path,
+            let at_path = match self.watched.identity() {
+                Ok(at_path) => at_path.map(|(id, _)| id),
                 Err(e) => {
                     let _ = file.unlock();
                     return Err(e);

@@ -305,10 +305,7 @@ impl LogFile<State> {
         // may be as large as the log, so do not wait for the next open to remove it.
         fsutil::remove_stale_temps(&self.path);
         let old = state.file.clone();
-        let mut source = ReadAt {
-            file: &*old,
-            offset: state.gap_end,
-        };
+        let events_at = state.gap_end;
         let mark_at = state.gap_end - 1;
         let file = fsutil::replace_atomically_then(
             &self.path,
@@ -317,14 +314,7 @@ impl LogFile<State> {
                 out.write_all(b"[")?;
                 write_spaces(out, gap)?;
                 out.write_all(chunk)?;
-                let copied = io::copy(&mut (&mut source).take(events_len), out)?;
-                if copied != events_len {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the log shrank while being rewritten",
-                    ));
-                }
-                Ok(())
+                fsutil::copy_range(&old, events_at, out, events_len)
             },
             // Just before the rename: turn the old gap's final newline into a tab. JSON
             // allows either there, so the old file stays valid; a process still holding it

@@ -3,13 +3,13 @@
 //! durable mode. Each format adds its own `append` and `summary` on top (`json_file`,
 //! `csv_file`).
 
-use std::fs::{File, Metadata};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::commit::GroupCommit;
-use crate::fsutil::{self, FileId, LockFile};
+use crate::fsutil::{self, FileId, LockFile, WatchedPath};
 use crate::recovery::Recovery;
 use crate::timestamp::MonotonicClock;
 use crate::{AuditError, Durability, Timestamp};
@@ -53,6 +53,7 @@ pub(crate) struct Options {
 #[derive(Debug)]
 pub(crate) struct LogFile<S> {
     pub(crate) path: PathBuf,
+    watched: WatchedPath,
     pub(crate) lock: LockFile,
     state: Mutex<S>,
     pub(crate) clock: MonotonicClock,
@@ -99,6 +100,7 @@ impl<S: OpenState> LogFile<S> {
             })?
         };
         let log = LogFile {
+            watched: WatchedPath::new(&path)?,
             path,
             lock,
             state: Mutex::new(state),
@@ -165,8 +167,13 @@ impl<S: OpenState> LogFile<S> {
     /// to, `None` if the log was rotated (`mv`), removed or replaced since. One `lstat` per
     /// event: cheaper than the write it guards (see the README's performance notes), and
     /// without it events would go on into a renamed or deleted file.
-    pub(crate) fn still_at_path(&self, state: &S) -> Result<Option<Metadata>, AuditError> {
-        Ok(fsutil::lstat(&self.path)?.filter(|meta| FileId::of_meta(meta) == state.id()))
+    /// Returns the file's length when it is.
+    pub(crate) fn still_at_path(&self, state: &S) -> Result<Option<u64>, AuditError> {
+        Ok(self
+            .watched
+            .identity()?
+            .filter(|(id, _)| *id == state.id())
+            .map(|(_, len)| len))
     }
 
     /// With the lock held: the timestamp for the next event, strictly after `newest` (the

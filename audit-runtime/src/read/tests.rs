@@ -481,7 +481,10 @@ fn salvage_keeps_an_event_whose_only_oddity_is_an_unknown_status() {
     let (got, report) = salvage_all(bytes);
     assert_eq!(got.len(), 1, "{:?}", report.problems);
     assert_eq!(got[0].value["status"], "error");
-    assert!(check_event(&got[0].value).is_err(), "verify still reports it");
+    assert!(
+        check_event(&got[0].value).is_err(),
+        "verify still reports it"
+    );
 }
 
 #[test]
