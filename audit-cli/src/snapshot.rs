@@ -93,6 +93,10 @@ pub struct Snapshot {
     /// JSON: where the first element (or the `]` of an empty log) is; `None` to read from
     /// the start (the layout is not ours, or the log is damaged: the scanner reports where).
     pub json_first: Option<u64>,
+    /// JSON: the bytes of an event that a writer killed while writing it left in the free
+    /// space (never acknowledged; the next write clears them). Readers start after them, but
+    /// until then the file is not valid JSON for a reader that does not know the layout.
+    pub json_torn: Option<std::ops::Range<u64>>,
     /// CSV: the length read under the writers' lock (a row boundary); `None` when the lock
     /// could not be had (read to the end of the file).
     pub csv_end: Option<u64>,
@@ -108,9 +112,11 @@ impl Snapshot {
             Format::Csv => (None, sidecar.as_ref().and_then(|s| locked_len(s, &file))),
             _ => (first_element(&file, sidecar.as_ref()), None),
         };
+        let json_torn = json_first.and_then(|first| torn_before(&file, first));
         Ok(Snapshot {
             file: Arc::new(file),
             json_first,
+            json_torn,
             csv_end,
         })
     }
@@ -161,8 +167,26 @@ pub fn first_element(file: &File, sidecar: Option<&Sidecar>) -> Option<u64> {
     probed
 }
 
-/// One pass from the start to the first element and the one after it.
+/// The event cut off by a killed writer just before the first event at `first`, if the torn
+/// mark is still there.
+fn torn_before(file: &File, first: u64) -> Option<std::ops::Range<u64>> {
+    let mut mark = [0u8; 1];
+    if first < 2 || read_at_most(file, &mut mark, first - 2).ok()? != 1 || mark[0] != b'\r' {
+        return None;
+    }
+    audit_runtime::read::json_first_event(file)
+        .ok()??
+        .torn
+        .filter(|torn| torn.end + 1 == first)
+}
+
+/// One pass from the start to the first element and the one after it. A log in the
+/// runtime's layout is probed the way its writers find the first event (past what a writer
+/// killed mid-event left); anything else by scanning from the start.
 fn probe_first(file: &File) -> Option<u64> {
+    if let Ok(Some(start)) = audit_runtime::read::json_first_event(file) {
+        return Some(start.first);
+    }
     let mut probe = JsonScanner::new(file);
     match probe.next_element() {
         Ok(Some(element)) if element.to_event().is_ok() => {
@@ -189,6 +213,9 @@ pub fn walk_back_to_gap(file: &File, mut at: u64) -> Option<u64> {
             // The free space ends with a newline after spaces (or right after a `[` at the
             // very start, in a log exported without free space).
             (b' ', b'{' | b']') => return Some(at),
+            // The mark a writer leaves before an event that spans pages: it died while
+            // writing it, and what it left before the mark is not an event.
+            (b'\r', b'{' | b']') => return Some(at),
             (b'[', b'{' | b']') if at == 2 => return Some(at),
             // An event line (`},` before another event, `}` before the `]`).
             (b',', b'{') | (b'}', b']') => at = start_of_line_before(file, at - 1).ok()??,

@@ -1369,3 +1369,60 @@ fn details_at_the_depth_limit_are_read_by_verify_export_and_summary() {
         }
     }
 }
+
+/// Leaves in a JSON log what a writer killed while copying an event that spans pages leaves
+/// (the torn mark before the free space's newline, the event's first pages), holding the
+/// writers' lock as that writer did.
+fn tear_json_event(path: &Path) {
+    use std::os::unix::fs::FileExt;
+    let lock = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open(path.with_file_name(".audit_log.json.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let bytes = std::fs::read(path).unwrap();
+    let spaces = bytes[1..].iter().take_while(|&&b| b == b' ').count();
+    let gap_end = (1 + spaces + 1) as u64;
+    let event = format!(
+        "\n{{\"timestamp\":\"2030-01-01T00:00:00.000000Z\",\"action_type\":\"tag_add\",\"status\":\"success\",\"details\":{{\"pad\":\"{}\"}},\"error\":null}},\n",
+        "x".repeat(20_000)
+    );
+    let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    file.write_all_at(b"\r", gap_end - 2).unwrap();
+    file.write_all_at(&event.as_bytes()[..8192], gap_end - event.len() as u64)
+        .unwrap();
+    lock.unlock().unwrap();
+}
+
+#[test]
+fn commands_read_a_json_log_a_killed_writer_left_a_torn_event_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = log_path(dir.path(), Format::Json);
+    let writer = logger(dir.path(), Format::Json);
+    let mut logged = Vec::new();
+    log_fillers(&writer, &mut logged, 0..3);
+    tear_json_event(&path);
+    assert!(
+        serde_json::from_slice::<Value>(&std::fs::read(&path).unwrap()).is_err(),
+        "the tear must make the file invalid for a plain JSON parser"
+    );
+    // Every complete event is read, the cut-off one is not.
+    let summary = stdout_of(auditlog().args(["summary", "--json"]).arg(&path));
+    let summary: Value = serde_json::from_str(&summary).unwrap();
+    assert_eq!(summary["total_events"], 3, "{summary}");
+    assert_eq!(query(&path, &[]).len(), 3);
+    // verify says what is wrong and that nothing acknowledged is lost.
+    auditlog()
+        .arg("verify")
+        .arg(&path)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("cut off by a writer that died"))
+        .stdout(predicate::str::contains("after 3 good events"));
+    // The next write clears it, for every reader.
+    log_fillers(&writer, &mut logged, 3..4);
+    verify_ok(&path, 4);
+    let all: Vec<Value> = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(all.len(), 4);
+}

@@ -506,14 +506,14 @@ fn is_blank(file: &File, len: u64, path: &Path) -> Result<bool, AuditError> {
 }
 
 /// Where a log in our layout has its first event, and what a dead writer left in its gap.
-struct Layout {
-    gap_end: u64,
-    repair: Option<GapRepair>,
+pub(crate) struct Layout {
+    pub(crate) gap_end: u64,
+    pub(crate) repair: Option<GapRepair>,
 }
 
 /// What a writer that died left at the end of the gap; cleared under the lock on open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum GapRepair {
+pub(crate) enum GapRepair {
     /// Part of an event (bytes `start..end`, from its leading newline to the torn mark).
     Torn { start: u64, end: u64 },
     /// The torn mark at `at`, with nothing of its event written.
@@ -546,7 +546,11 @@ impl GapRepair {
 /// with `\n]\n`. Returns where the first event (or `]`) is, or `None` when the file needs a
 /// full look. What a killed writer left at the end of the gap (a torn event, a torn mark, a
 /// rewrite's mark) is recognised and returned for the caller to clear.
-fn quick_layout(file: &File, len: u64, path: &Path) -> Result<Option<Layout>, AuditError> {
+pub(crate) fn quick_layout(
+    file: &File,
+    len: u64,
+    path: &Path,
+) -> Result<Option<Layout>, AuditError> {
     let io_err = |e| AuditError::io("read", path, e);
     let mut tail = [0u8; 3];
     if len < 4 || read_at_most(file, &mut tail, len - 3).map_err(io_err)? != 3 || tail != *b"\n]\n"

@@ -65,6 +65,28 @@ pub fn verify(args: &VerifyArgs) -> Result<u8, CliError> {
     }
 }
 
+/// Every event is intact, but a writer that died mid-event left part of it in the free
+/// space: until the next write the file is not JSON for readers that do not know the layout
+/// (json.load, jq), so it does not verify.
+fn torn_problem(snapshot: &Snapshot, report: Report) -> Outcome {
+    match &snapshot.json_torn {
+        None => Ok(report),
+        Some(torn) => Err((
+            ScanError {
+                offset: torn.start,
+                line: 2,
+                message: format!(
+                    "an event of {} bytes cut off by a writer that died while writing it (never \
+                     acknowledged; every event after it is intact). The next event any writer \
+                     logs clears it; until then readers other than auditlog cannot parse the file",
+                    torn.end - torn.start
+                ),
+            },
+            report.events,
+        )),
+    }
+}
+
 #[derive(Debug, Default)]
 struct Report {
     events: u64,
@@ -79,13 +101,14 @@ type Outcome = Result<Report, (ScanError, u64)>;
 
 fn verify_json(log: &LogFile) -> Result<Outcome, CliError> {
     let mut progress = Progress::new(log.len());
-    let mut scanner = Snapshot::take(log)?.json_scanner();
+    let snapshot = Snapshot::take(log)?;
+    let mut scanner = snapshot.json_scanner();
     let mut report = Report::default();
     let mut previous: Option<Timestamp> = None;
     loop {
         let element = match scanner.next_event() {
             Ok(Some(element)) => element,
-            Ok(None) => return Ok(Ok(report)),
+            Ok(None) => return Ok(torn_problem(&snapshot, report)),
             Err(error) => {
                 if let Some(io) = scanner.take_io_error() {
                     return Err(CliError::failure(format!(

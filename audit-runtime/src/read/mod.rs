@@ -301,3 +301,31 @@ pub fn rfind_either(file: &File, end: u64, a: u8, b: u8) -> io::Result<Option<(u
     }
     Ok(None)
 }
+
+/// Where the newest event of a JSON log in this crate's layout starts (or its `]`, for an
+/// empty log), found the way the writers find it: past the free space, and past what a writer
+/// killed in the middle of an event left there (that event was never acknowledged; the next
+/// write clears it). Returns the offset and, when such a cut-off event is there, its byte
+/// range. `None` when the file is not in this crate's layout (a reference log, say): read it
+/// from the start then. Take the writers' lock around the call for a log being written.
+pub fn json_first_event(file: &File) -> io::Result<Option<JsonStart>> {
+    let len = file.metadata()?.len();
+    let layout = crate::json_file::quick_layout(file, len, Path::new("the log"))
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    Ok(layout.map(|layout| JsonStart {
+        first: layout.gap_end,
+        torn: match layout.repair {
+            Some(crate::json_file::GapRepair::Torn { start, end }) => Some(start..end),
+            _ => None,
+        },
+    }))
+}
+
+/// See [`json_first_event`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonStart {
+    /// Offset of the newest event's `{` (or of the `]`).
+    pub first: u64,
+    /// The bytes of an event cut off by a writer that died while writing it, if any.
+    pub torn: Option<std::ops::Range<u64>>,
+}
