@@ -28,7 +28,9 @@ const ACTIONS: [&str; 6] = [
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The runtime reports through `tracing` (target "audit"): recoveries, failed events.
-    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .init();
     let mut args = std::env::args().skip(1);
     let events: u64 = args.next().map_or(Ok(1_000_000), |a| a.parse())?;
     let temp = tempfile::tempdir()?;

@@ -19,7 +19,9 @@ mod crash;
 
 fn main() {
     // The runtime reports through `tracing` (target "audit"): recoveries, failed events.
-    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .init();
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some(crash::CHILD_ARG) {
         crash::child_main(&args[2..]);

@@ -151,7 +151,7 @@ impl LogFile<State> {
                 state.id,
                 len + row.bytes.len() as u64,
             )?;
-            (stamp.timestamp, self.note_write())
+            (stamp.timestamp, self.note_write(row.bytes.len() as u64))
         };
         self.after_write(seq)?;
         Ok(ts)

@@ -166,7 +166,7 @@ impl LogFile<State> {
             } else {
                 self.regrow(&mut state, chunk)?;
             }
-            (stamp.timestamp, self.note_write())
+            (stamp.timestamp, self.note_write(len))
         };
         self.after_write(seq)?;
         Ok(ts)

@@ -32,6 +32,7 @@ pub mod outcome;
 pub mod read;
 mod recovery;
 pub mod scope;
+mod stats;
 pub mod summary;
 pub mod timestamp;
 #[cfg(feature = "tonic")]
@@ -51,5 +52,6 @@ pub use log_file::CLOCK_SKEW_TOLERANCE_MICROS;
 pub use logger::{AuditLogger, AuditLoggerBuilder};
 pub use outcome::{AuditFailure, AuditOutcome, Outcome};
 pub use recovery::{Recovery, RecoveryKind};
+pub use stats::{LastError, LoggerStats};
 pub use summary::LogSummary;
 pub use timestamp::Timestamp;

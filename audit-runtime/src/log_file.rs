@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::commit::GroupCommit;
@@ -61,6 +61,9 @@ pub(crate) struct LogFile<S> {
     file_mode: u32,
     commit: GroupCommit,
     recoveries: Mutex<Vec<Recovery>>,
+    /// Every recovery, also those no longer kept in `recoveries`.
+    recovered: AtomicU64,
+    bytes_written: AtomicU64,
     /// Whether the last event's timestamp had to be pushed past the wall clock by more than
     /// [`CLOCK_SKEW_TOLERANCE_MICROS`] (warned about once per episode, not per event).
     skewed: AtomicBool,
@@ -109,6 +112,8 @@ impl<S: OpenState> LogFile<S> {
             file_mode: options.file_mode,
             commit: GroupCommit::default(),
             recoveries: Mutex::new(Vec::new()),
+            recovered: AtomicU64::new(0),
+            bytes_written: AtomicU64::new(0),
             skewed: AtomicBool::new(false),
         };
         if let Some(recovery) = recovery {
@@ -148,6 +153,7 @@ impl<S: OpenState> LogFile<S> {
     /// unnoticed) and keeps it for [`crate::AuditLogger::recoveries`].
     pub(crate) fn record(&self, recovery: Recovery) {
         tracing::warn!(target: "audit", "{recovery}");
+        self.recovered.fetch_add(1, Ordering::Relaxed);
         let mut kept = self.recoveries.lock().unwrap_or_else(|p| p.into_inner());
         if kept.len() == KEPT_RECOVERIES {
             kept.remove(0);
@@ -216,9 +222,19 @@ impl<S: OpenState> LogFile<S> {
         }
     }
 
-    /// Numbers a write just made; call with the state still locked.
-    pub(crate) fn note_write(&self) -> u64 {
+    /// Numbers a write of `bytes` just made; call with the state still locked.
+    pub(crate) fn note_write(&self, bytes: u64) -> u64 {
+        self.bytes_written.fetch_add(bytes, Ordering::Relaxed);
         self.commit.note_write()
+    }
+
+    /// Bytes of events written by this process, and recoveries done, since the log was
+    /// opened.
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        (
+            self.bytes_written.load(Ordering::Relaxed),
+            self.recovered.load(Ordering::Relaxed),
+        )
     }
 
     /// In the durable mode, returns once write `seq` is on disk.

@@ -17,6 +17,7 @@ use crate::fsutil::DEFAULT_FILE_MODE;
 use crate::json_file::{self, JsonLog};
 use crate::log_file::Options;
 use crate::recovery::Recovery;
+use crate::stats::{Counters, LoggerStats};
 use crate::summary::LogSummary;
 use crate::{AuditError, Durability, Format, Status, Timestamp, actor, finite};
 
@@ -54,6 +55,7 @@ struct Inner {
     experiment: String,
     format: Format,
     sink: Sink,
+    counters: Counters,
 }
 
 enum Sink {
@@ -176,6 +178,7 @@ impl AuditLoggerBuilder {
                 experiment,
                 format,
                 sink,
+                counters: Counters::default(),
             }),
         })
     }
@@ -281,6 +284,23 @@ impl AuditLogger {
         error: Option<&str>,
         not_before: Option<Timestamp>,
     ) -> Result<Option<Timestamp>, AuditError> {
+        let result = self.write_details(action_type, status, details, error, not_before);
+        match &result {
+            Ok(Some(_)) => self.inner.counters.written(),
+            Ok(None) => {}
+            Err(e) => self.inner.counters.failed(action_type, e),
+        }
+        result
+    }
+
+    fn write_details(
+        &self,
+        action_type: &str,
+        status: Status,
+        details: Map<String, Value>,
+        error: Option<&str>,
+        not_before: Option<Timestamp>,
+    ) -> Result<Option<Timestamp>, AuditError> {
         let (mut details, error) = event::prepare(action_type, details, error)?;
         if !details.contains_key("actor")
             && let Some(who) = actor::current()
@@ -348,6 +368,19 @@ impl AuditLogger {
     /// The experiment's name.
     pub fn experiment_name(&self) -> &str {
         &self.inner.experiment
+    }
+
+    /// What this logger has done since it was opened: events written and failed, bytes
+    /// written, recoveries, and the latest error with its time. Every failed event is also
+    /// reported through `tracing` (target `audit`, WARN), at most once a second, each report
+    /// counting the failures it stands for.
+    pub fn stats(&self) -> LoggerStats {
+        let (bytes, recoveries) = match &self.inner.sink {
+            Sink::Disabled => (0, 0),
+            Sink::Json(log) => log.counts(),
+            Sink::Csv(log) => log.counts(),
+        };
+        self.inner.counters.snapshot(bytes, recoveries)
     }
 
     /// The latest thing done to the log that was not a plain append, if anything: an

@@ -380,12 +380,17 @@ fn log_one(
         Some(logger) => logger.log_details(action, status, details, error, None),
         None => crate::log_details(action, status, details, error),
     };
-    if let Err(e) = result {
+    // A logger counts and reports its own failures (rate-limited, see `AuditLogger::stats`);
+    // only an event refused before any logger exists is reported here.
+    if let Err(e) = result
+        && logger.is_none()
+        && crate::global().is_none()
+    {
         warn_once(
             &LOG_WARNED,
             format_args!(
-                "audit log: could not record a {action} event: {e} (further failures of this \
-                 kind are not reported)"
+                "could not record a {action} event: {e} (further failures of this kind before \
+                 audit_runtime::init are not reported)"
             ),
         );
     }

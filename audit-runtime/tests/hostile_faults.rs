@@ -666,3 +666,43 @@ fn csv_reader_sees_every_row_after_a_torn_row_was_cut() {
         .unwrap();
     assert_eq!(rows.len(), 2);
 }
+
+#[test]
+fn every_failed_event_is_counted_and_reported_without_flooding() {
+    let captured = Captured::default();
+    let writer_for_subscriber = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer_for_subscriber.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = logger(dir.path(), Format::Json);
+        log(&writer, "ok");
+        let started = std::time::Instant::now();
+        let failures = 200;
+        for _ in 0..failures {
+            assert!(writer.log_event(" ", Status::Success, None, None).is_err());
+        }
+        let elapsed = started.elapsed().as_secs();
+        let stats = writer.stats();
+        assert_eq!(stats.events_written, 1);
+        assert_eq!(stats.events_failed, failures);
+        assert!(stats.bytes_written > 0);
+        let last = stats.last_error.expect("the last error is kept");
+        assert!(
+            last.message.contains("action type is empty"),
+            "{}",
+            last.message
+        );
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let warnings = text.matches("could not record a").count() as u64;
+        // The first failure is reported at once; later ones at most once a second, each
+        // report counting those it stands for.
+        assert!(warnings >= 1, "{text}");
+        assert!(
+            warnings <= 1 + elapsed,
+            "{warnings} warnings in {elapsed} s: {text}"
+        );
+    });
+}

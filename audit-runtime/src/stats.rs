@@ -1,0 +1,119 @@
+//! What a logger has done so far, for the application to read ([`crate::AuditLogger::stats`]):
+//! events written and failed, bytes, recoveries, and the last error. A failed event is also
+//! reported through `tracing` (target `audit`), at most once a second, each report saying
+//! how many failures it stands for, so that no failure is silent and a failing disk does not
+//! flood the application's log.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::{AuditError, Timestamp};
+
+/// The least time between two warnings about failed events.
+const WARN_EVERY: Duration = Duration::from_secs(1);
+
+/// A snapshot of a logger's counters; see [`crate::AuditLogger::stats`].
+///
+/// ```
+/// use audit_runtime::{AuditLogger, Format, Status};
+/// let dir = tempfile::tempdir()?;
+/// let logger = AuditLogger::builder(dir.path()).format(Format::Json).build()?;
+/// logger.log_event("hp_change", Status::Success, None, None)?;
+/// assert!(logger.log_event(" ", Status::Success, None, None).is_err());
+/// let stats = logger.stats();
+/// assert_eq!((stats.events_written, stats.events_failed), (1, 1));
+/// assert!(stats.last_error.unwrap().message.contains("action type is empty"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LoggerStats {
+    /// Events written to the log by this process since the logger was opened.
+    pub events_written: u64,
+    /// Events that could not be logged (invalid, or the write failed).
+    pub events_failed: u64,
+    /// Bytes of events written.
+    pub bytes_written: u64,
+    /// Recoveries done ([`crate::AuditLogger::recoveries`]): logs salvaged or relaid, torn
+    /// writes cleared.
+    pub recoveries: u64,
+    /// The latest failure.
+    pub last_error: Option<LastError>,
+}
+
+/// The latest failure a logger met.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LastError {
+    /// When it happened.
+    pub at: Timestamp,
+    /// What went wrong (the error's message).
+    pub message: String,
+}
+
+/// The live counters behind [`LoggerStats`].
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    written: AtomicU64,
+    failed: AtomicU64,
+    failure: Mutex<Failures>,
+}
+
+#[derive(Debug, Default)]
+struct Failures {
+    last: Option<LastError>,
+    warned_at: Option<Instant>,
+    /// Failures since the last warning that were not reported one by one.
+    unreported: u64,
+}
+
+impl Counters {
+    pub(crate) fn written(&self) {
+        self.written.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a failed event and reports it (rate-limited).
+    pub(crate) fn failed(&self, action_type: &str, error: &AuditError) {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+        let mut failures = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        failures.last = Some(LastError {
+            at: Timestamp::now(),
+            message: error.to_string(),
+        });
+        let due = failures
+            .warned_at
+            .is_none_or(|at| at.elapsed() >= WARN_EVERY);
+        if !due {
+            failures.unreported += 1;
+            return;
+        }
+        let before = std::mem::take(&mut failures.unreported);
+        failures.warned_at = Some(Instant::now());
+        drop(failures);
+        if before == 0 {
+            tracing::warn!(target: "audit", "could not record a {action_type} event: {error}");
+        } else {
+            tracing::warn!(
+                target: "audit",
+                "could not record a {action_type} event: {error} ({before} more events failed \
+                 since the last warning)"
+            );
+        }
+    }
+
+    pub(crate) fn snapshot(&self, bytes_written: u64, recoveries: u64) -> LoggerStats {
+        LoggerStats {
+            events_written: self.written.load(Ordering::Relaxed),
+            events_failed: self.failed.load(Ordering::Relaxed),
+            bytes_written,
+            recoveries,
+            last_error: self
+                .failure
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .last
+                .clone(),
+        }
+    }
+}
