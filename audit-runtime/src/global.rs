@@ -24,6 +24,9 @@ static GLOBAL: RwLock<Option<AuditLogger>> = RwLock::new(None);
 static ACTIVE: AtomicBool = AtomicBool::new(true);
 static PRE_INIT_CAPACITY: AtomicUsize = AtomicUsize::new(DEFAULT_PRE_INIT_CAPACITY);
 static PRE_INIT_DROPPED: AtomicU64 = AtomicU64::new(0);
+/// Whether the first buffered event was reported (once per process: after that the counter
+/// tells).
+static PRE_INIT_ANNOUNCED: AtomicBool = AtomicBool::new(false);
 static PRE_INIT: Mutex<VecDeque<Buffered>> = Mutex::new(VecDeque::new());
 
 struct Buffered {
@@ -163,7 +166,19 @@ pub fn log_details(
             Some(event.at),
         );
     }
-    if buffer.len() < PRE_INIT_CAPACITY.load(Ordering::Acquire) {
+    let capacity = PRE_INIT_CAPACITY.load(Ordering::Acquire);
+    if buffer.is_empty() && capacity > 0 && !PRE_INIT_ANNOUNCED.swap(true, Ordering::AcqRel) {
+        // Forgetting `init` would otherwise be silent: the events wait in memory and are
+        // gone at exit.
+        tracing::warn!(
+            target: "audit",
+            "no audit logger is installed yet: the {} event and up to {capacity} more are kept \
+             in memory until audit_runtime::init, and lost if the process exits before it \
+             (audit_runtime::pre_init_dropped() counts those that did not fit)",
+            event.action_type
+        );
+    }
+    if buffer.len() < capacity {
         buffer.push_back(event);
     } else {
         PRE_INIT_DROPPED.fetch_add(1, Ordering::AcqRel);
