@@ -289,7 +289,7 @@ impl AuditLogger {
         }
         let record = Record {
             action_type,
-            status,
+            status: status.as_str(),
             details: &details,
             error,
         };
