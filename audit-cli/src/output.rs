@@ -226,7 +226,11 @@ fn table_row(event: &AuditEvent, width: Option<usize>, colour: bool) -> String {
     }
     // Colour the status column only; it sits at a fixed position.
     // Red for every kind of failure: `failed`, or another writer's status such as `error`.
-    let code = if event.status.is_success() { "32" } else { "31" };
+    let code = if event.status.is_success() {
+        "32"
+    } else {
+        "31"
+    };
     let start = 29;
     let end = start + status.len();
     if line.len() >= end && line.is_char_boundary(start) && line.is_char_boundary(end) {

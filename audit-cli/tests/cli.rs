@@ -804,7 +804,11 @@ fn v2_logs(dir: &Path) -> Vec<(PathBuf, Vec<Value>)> {
     let generated = v2_services::events(1000);
     let mut logs = vec![
         (
-            write(dir, "gen.json", v2_services::json_log(&generated).as_bytes()),
+            write(
+                dir,
+                "gen.json",
+                v2_services::json_log(&generated).as_bytes(),
+            ),
             generated.clone(),
         ),
         (
@@ -912,7 +916,10 @@ fn export_round_trips_another_writers_status_in_both_directions() {
         assert!(read(&there) == original, "{} to {first}", path.display());
         assert!(read(&back) == original, "{} and back", path.display());
         let statuses = |events: &[AuditEvent]| -> Vec<String> {
-            events.iter().map(|e| e.status.as_str().to_owned()).collect()
+            events
+                .iter()
+                .map(|e| e.status.as_str().to_owned())
+                .collect()
         };
         assert_eq!(statuses(&read(&back)), statuses(&original));
         assert!(statuses(&original).iter().any(|s| s == "error"));
@@ -924,9 +931,10 @@ fn summary_counts_another_writers_status_under_its_own_name() {
     let dir = tempfile::tempdir().unwrap();
     for (path, events) in v2_logs(dir.path()) {
         let count = |status| with_status(&events, status).len();
-        let json: Value =
-            serde_json::from_str(&stdout_of(auditlog().args(["summary", "--json"]).arg(&path)))
-                .unwrap();
+        let json: Value = serde_json::from_str(&stdout_of(
+            auditlog().args(["summary", "--json"]).arg(&path),
+        ))
+        .unwrap();
         assert_eq!(
             json["by_status"],
             json!({"error": count("error"), "failed": count("failed"), "success": count("success")}),

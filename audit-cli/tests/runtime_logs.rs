@@ -66,7 +66,10 @@ impl Logged {
     fn of(event: &AuditEvent) -> Logged {
         Logged {
             action: event.action_type.clone(),
-            status: event.status.known().expect("the runtime writes success or failed"),
+            status: event
+                .status
+                .known()
+                .expect("the runtime writes success or failed"),
             details: event.details.clone(),
             error: event.error.clone(),
         }

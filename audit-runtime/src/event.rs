@@ -94,6 +94,14 @@ impl FromStr for Status {
 /// assert_eq!(EventStatus::from(Status::Failed), Status::Failed);
 /// assert!("".parse::<EventStatus>().is_err());
 /// ```
+///
+/// Logging takes a [`Status`], so a status read from a file cannot be written back as new:
+/// ```compile_fail
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let logger = audit_runtime::AuditLogger::new(dir.path(), "exp").unwrap();
+/// let error: audit_runtime::EventStatus = "error".parse().unwrap();
+/// logger.log_event("notebook_run", error, None, None);
+/// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct EventStatus(Repr);
 

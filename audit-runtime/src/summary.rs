@@ -153,7 +153,10 @@ fn summarize_csv<R: Read>(file: R, path: &Path) -> Result<LogSummary, AuditError
     while let Some(row) = rows.next_cells() {
         match row {
             Ok((_, [_, action_type, status, _, _])) => {
-                summary.add_counts(csv_safety::restore(action_type), csv_safety::restore(status));
+                summary.add_counts(
+                    csv_safety::restore(action_type),
+                    csv_safety::restore(status),
+                );
             }
             Err(error) => {
                 return Err(match rows.take_io_error() {

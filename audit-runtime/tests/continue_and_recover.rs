@@ -589,29 +589,54 @@ fn continues_without_moving_events(log: &[u8], format: Format, original: &[Value
         };
         let logger = open();
         if let Some(recovery) = logger.recovery() {
-            assert_eq!(recovery.kind, RecoveryKind::Relaid, "verify {verify}: {recovery}");
-            assert_eq!(recovery.original_kept_at, None, "verify {verify}: {recovery}");
+            assert_eq!(
+                recovery.kind,
+                RecoveryKind::Relaid,
+                "verify {verify}: {recovery}"
+            );
+            assert_eq!(
+                recovery.original_kept_at, None,
+                "verify {verify}: {recovery}"
+            );
             assert!(recovery.problems.is_empty(), "verify {verify}: {recovery}");
             assert_eq!(recovery.events_kept, original.len() as u64);
         }
-        assert!(files_named(dir.path(), "corrupt").is_empty(), "verify {verify}");
+        assert!(
+            files_named(dir.path(), "corrupt").is_empty(),
+            "verify {verify}"
+        );
         let stored: Vec<Value> = match format {
             // Byte-equal as JSON values: the file itself, not a reader's view of it.
             Format::Json => serde_json::from_slice(&fs::read(&path).unwrap()).unwrap(),
             _ => logged_values(&path),
         };
-        assert_eq!(stored, original, "verify {verify}: every event kept as written");
+        assert_eq!(
+            stored, original,
+            "verify {verify}: every event kept as written"
+        );
         let summary = logger.get_log_summary().unwrap();
         assert_eq!(summary.by_status.get("error"), Some(&others), "{summary:?}");
         assert_eq!(summary.total_events, original.len() as u64);
 
         logger
-            .log_event("notebook_save", Status::Success, json!({"cell_id": "c9"}), None)
+            .log_event(
+                "notebook_save",
+                Status::Success,
+                json!({"cell_id": "c9"}),
+                None,
+            )
             .unwrap();
         drop(logger);
         let again = open();
-        assert!(again.recovery().is_none(), "verify {verify}: {:?}", again.recovery());
-        assert!(files_named(dir.path(), "corrupt").is_empty(), "verify {verify}");
+        assert!(
+            again.recovery().is_none(),
+            "verify {verify}: {:?}",
+            again.recovery()
+        );
+        assert!(
+            files_named(dir.path(), "corrupt").is_empty(),
+            "verify {verify}"
+        );
         let mut after = logged_values(&path);
         let newest = match format {
             Format::Json => after.remove(0),
@@ -646,5 +671,9 @@ fn a_generated_1000_event_v2_log_is_continued_without_moving_any_event() {
         Format::Json,
         &newest_first,
     );
-    continues_without_moving_events(v2_services::csv_log(&events).as_bytes(), Format::Csv, &events);
+    continues_without_moving_events(
+        v2_services::csv_log(&events).as_bytes(),
+        Format::Csv,
+        &events,
+    );
 }

@@ -305,9 +305,18 @@ fn to_event_says_what_is_wrong() {
         (with("details", Value::Null), "\"details\" is missing"),
         (with("timestamp", json!("yesterday")), "timestamp"),
         (with("action_type", json!("")), "empty"),
-        (with("status", json!("")), "field \"status\": the status is empty"),
-        (with("status", json!(" ")), "field \"status\": the status is empty"),
-        (with("status", json!(1)), "field \"status\" must be a string"),
+        (
+            with("status", json!("")),
+            "field \"status\": the status is empty",
+        ),
+        (
+            with("status", json!(" ")),
+            "field \"status\": the status is empty",
+        ),
+        (
+            with("status", json!(1)),
+            "field \"status\" must be a string",
+        ),
         (with("status", Value::Null), "\"status\" is missing"),
         (with("action_type", json!(3)), "must be a string"),
         (with("error", json!(5)), "\"error\""),
@@ -524,7 +533,10 @@ fn v2_services_json_reads_strictly_with_its_error_status() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit_log.json");
     std::fs::write(&path, &bytes).unwrap();
-    let streamed: Vec<AuditEvent> = open_events(&path).unwrap().collect::<Result<_, _>>().unwrap();
+    let streamed: Vec<AuditEvent> = open_events(&path)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
     assert_eq!(streamed, events);
 }
 
@@ -630,7 +642,10 @@ fn v2_services_csv_reads_with_its_error_status() {
         .map(|(_, e)| e)
         .collect();
     assert_eq!(events.len(), 23);
-    let error: Vec<&AuditEvent> = events.iter().filter(|e| e.status.as_str() == "error").collect();
+    let error: Vec<&AuditEvent> = events
+        .iter()
+        .filter(|e| e.status.as_str() == "error")
+        .collect();
     assert_eq!(error.len(), 1);
     assert_eq!(error[0].action_type, "notebook_run");
     assert_eq!(
@@ -644,7 +659,9 @@ fn v2_services_csv_reads_with_its_error_status() {
 
 #[test]
 fn a_csv_status_cell_is_any_non_empty_text_kept_as_written() {
-    let row = |status| super::csv::row_to_event(["2026-05-27T14:30:00Z", "notebook_run", status, "", "boom"]);
+    let row = |status| {
+        super::csv::row_to_event(["2026-05-27T14:30:00Z", "notebook_run", status, "", "boom"])
+    };
     assert_eq!(row("error").unwrap().0.status.as_str(), "error");
     assert_eq!(row(" failed ").unwrap().0.status, Status::Failed);
     // A status guarded against spreadsheets on the way out reads back as logged.
