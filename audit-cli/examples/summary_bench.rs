@@ -57,7 +57,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Status::Failed
             } else {
                 Status::Success
-            },
+            }
+            .into(),
             details: json!({
                 "actor": format!("user{}", n % 5),
                 "before": {"learning_rate": 0.001, "batch_size": 32},

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use audit_runtime::EventStatus;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Summarise, query, export, verify and follow audit logs (audit_log.json / audit_log.csv).
@@ -49,9 +50,10 @@ pub struct QueryArgs {
     /// Only this action type (repeat for several: any of them matches).
     #[arg(long = "action", value_name = "ACTION")]
     pub actions: Vec<String>,
-    /// Only events with this status.
-    #[arg(long, value_enum)]
-    pub status: Option<StatusArg>,
+    /// Only events with this status: success, failed, or another status a log holds, as
+    /// written (WeightsLab v2.0's services log error for a notebook cell that raised).
+    #[arg(long, value_name = "STATUS")]
+    pub status: Option<EventStatus>,
     /// Only events at or after T (RFC 3339 such as 2026-05-27T14:30:00Z, a date, or a
     /// relative time such as 30m, 2h, 3d, 1w meaning that long ago).
     #[arg(long, value_name = "T")]
@@ -116,15 +118,6 @@ pub struct TailArgs {
     /// With -f: how often to look at the file, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 250, hide = true)]
     pub poll_ms: u64,
-}
-
-/// `--status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum StatusArg {
-    /// "success"
-    Success,
-    /// "failed"
-    Failed,
 }
 
 /// How events are printed.

@@ -1,9 +1,9 @@
 //! `auditlog query`'s filters: all must match (AND); several `--action`s are alternatives (OR).
 
-use audit_runtime::{AuditEvent, Status, Timestamp};
+use audit_runtime::{AuditEvent, EventStatus, Timestamp};
 
 use crate::CliError;
-use crate::cli::{QueryArgs, StatusArg};
+use crate::cli::QueryArgs;
 use crate::stats::actor_matches;
 
 /// The filters of one query.
@@ -11,8 +11,8 @@ use crate::stats::actor_matches;
 pub struct Filter {
     /// Any of these action types (empty: any).
     pub actions: Vec<String>,
-    /// This status.
-    pub status: Option<Status>,
+    /// This status, as written (any status a log holds, not only the two the runtime writes).
+    pub status: Option<EventStatus>,
     /// At or after.
     pub since: Option<Timestamp>,
     /// At or before.
@@ -34,10 +34,7 @@ impl Filter {
         };
         Ok(Filter {
             actions: args.actions.clone(),
-            status: args.status.map(|s| match s {
-                StatusArg::Success => Status::Success,
-                StatusArg::Failed => Status::Failed,
-            }),
+            status: args.status.clone(),
             since: time("--since", &args.since)?,
             until: time("--until", &args.until)?,
             actor: args.actor.clone(),
@@ -48,7 +45,7 @@ impl Filter {
     /// Whether the event passes every filter.
     pub fn matches(&self, event: &AuditEvent) -> bool {
         (self.actions.is_empty() || self.actions.contains(&event.action_type))
-            && self.status.is_none_or(|s| s == event.status)
+            && self.status.as_ref().is_none_or(|s| *s == event.status)
             && self.since.is_none_or(|t| event.timestamp >= t)
             && self.until.is_none_or(|t| event.timestamp <= t)
             && self.actor.as_deref().is_none_or(|wanted| {

@@ -29,14 +29,15 @@ pub fn table_width() -> Option<usize> {
 }
 
 /// The five CSV cells of an event, as the runtime's CSV writer lays them out: details as
-/// compact JSON, `error` empty when null, `action_type` and `error` neutralised.
+/// compact JSON, `error` empty when null, `action_type`, `status` and `error` neutralised
+/// (a status from another writer's log may be any text).
 pub fn csv_cells(event: &AuditEvent) -> Result<[String; 5], CliError> {
     let details = serde_json::to_string(&event.details)
         .map_err(|e| CliError::failure(format!("cannot serialise details: {e}")))?;
     Ok([
         event.timestamp.to_string(),
         neutralise(&event.action_type).into_owned(),
-        event.status.as_str().to_owned(),
+        neutralise(event.status.as_str()).into_owned(),
         details,
         event
             .error
@@ -224,7 +225,12 @@ fn table_row(event: &AuditEvent, width: Option<usize>, colour: bool) -> String {
         return line;
     }
     // Colour the status column only; it sits at a fixed position.
-    let code = if status == "failed" { "31" } else { "32" };
+    // Red for every kind of failure: `failed`, or another writer's status such as `error`.
+    let code = if event.status.is_success() {
+        "32"
+    } else {
+        "31"
+    };
     let start = 29;
     let end = start + status.len();
     if line.len() >= end && line.is_char_boundary(start) && line.is_char_boundary(end) {
@@ -263,7 +269,8 @@ mod tests {
                 audit_runtime::Status::Failed
             } else {
                 audit_runtime::Status::Success
-            },
+            }
+            .into(),
             details: serde_json::json!({"a": "x\ny"})
                 .as_object()
                 .unwrap()

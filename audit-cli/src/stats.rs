@@ -31,6 +31,9 @@ pub struct Stats {
     pub last: Option<Timestamp>,
     /// Failed events per action type.
     pub failed_by_action: BTreeMap<String, u64>,
+    /// For each status other than `success` and `failed` (WeightsLab v2.0's `error`), its
+    /// events per action type: other kinds of failure, each under its own name.
+    pub other_failures_by_action: BTreeMap<String, BTreeMap<String, u64>>,
     /// Events per `details.actor`, for events that have one.
     pub by_actor: BTreeMap<String, u64>,
 }
@@ -49,8 +52,15 @@ impl Stats {
             self.first = Some(self.first.map_or(ts, |f| f.min(ts)));
             self.last = Some(self.last.map_or(ts, |l| l.max(ts)));
         }
-        if status == "failed" {
-            bump(&mut self.failed_by_action, action);
+        match status {
+            "success" => {}
+            "failed" => bump(&mut self.failed_by_action, action),
+            other => bump(
+                self.other_failures_by_action
+                    .entry(other.to_owned())
+                    .or_default(),
+                action,
+            ),
         }
         if let Some(actor) = actor {
             *self.by_actor.entry(actor).or_default() += 1;

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod common;
+#[path = "../../audit-runtime/tests/common/v2_services.rs"]
+mod v2_services;
 
 use assert_cmd::Command;
 use audit_runtime::{AuditEvent, Status, Timestamp};
@@ -33,7 +35,8 @@ fn event(micros: i64, action: &str, failed: bool, details: Value) -> AuditEvent 
             Status::Failed
         } else {
             Status::Success
-        },
+        }
+        .into(),
         details: details.as_object().cloned().unwrap_or_default(),
         error: failed.then(|| "it broke, badly".to_owned()),
     }
@@ -588,14 +591,15 @@ fn verify_reports_the_first_problem_with_its_place() {
         .code(1)
         .stdout(predicate::str::contains("\"error\" is missing"));
 
-    let bad_status = br#"[{"timestamp":"2026-05-27T14:30:00Z","action_type":"a","status":"ok","details":{},"error":null}]"#;
+    // Any other status is another writer's (see below); an empty one is no status.
+    let bad_status = br#"[{"timestamp":"2026-05-27T14:30:00Z","action_type":"a","status":"","details":{},"error":null}]"#;
     let path = write(dir.path(), "status.json", bad_status);
     auditlog()
         .arg("verify")
         .arg(&path)
         .assert()
         .code(1)
-        .stdout(predicate::str::contains("status"));
+        .stdout(predicate::str::contains("the status is empty"));
 
     let csv = "timestamp,action_type,status,details,error\r\n\
                2026-05-27T14:30:01Z,a,success,{},\r\n\
@@ -789,4 +793,190 @@ fn verify_and_export_read_a_lone_surrogate_as_a_replacement_character() {
     assert_eq!(events[0].details["note"], "🎉");
     let summary = stdout_of(auditlog().arg("summary").arg(&path).arg("--json"));
     assert!(summary.contains("checkpoint_restore"), "{summary}");
+}
+
+// ------------------------------------------------------------------ another writer's status
+
+/// Logs written by WeightsLab v2.0's services (the reference fixtures and a generated
+/// 1,000-event log in both layouts), with statuses beside success and failed (`error`):
+/// each path with its events, oldest first, as JSON values.
+fn v2_logs(dir: &Path) -> Vec<(PathBuf, Vec<Value>)> {
+    let generated = v2_services::events(1000);
+    let mut logs = vec![
+        (
+            write(
+                dir,
+                "gen.json",
+                v2_services::json_log(&generated).as_bytes(),
+            ),
+            generated.clone(),
+        ),
+        (
+            write(dir, "gen.csv", v2_services::csv_log(&generated).as_bytes()),
+            generated,
+        ),
+    ];
+    for file in ["audit_log.v2-services.json", "audit_log.v2-services.csv"] {
+        let path = reference(file);
+        let mut events: Vec<Value> = read_all(&path)
+            .iter()
+            .map(|e| serde_json::to_value(e).unwrap())
+            .collect();
+        if file.ends_with(".json") {
+            events.reverse();
+        }
+        logs.push((path, events));
+    }
+    logs
+}
+
+fn with_status<'a>(events: &'a [Value], status: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["status"] == status).collect()
+}
+
+#[test]
+fn verify_accepts_another_writers_status_with_a_note_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, events) in v2_logs(dir.path()) {
+        let errors = with_status(&events, "error").len();
+        let noun = if errors == 1 { "event" } else { "events" };
+        auditlog()
+            .arg("verify")
+            .arg(&path)
+            .assert()
+            .code(0)
+            .stdout(predicate::str::contains(format!("{} events", events.len())))
+            .stderr(predicate::str::contains(format!(
+                "note: {} holds {errors} {noun} with the status \"error\"",
+                path.display()
+            )));
+    }
+    // An empty status is still a problem.
+    let bad = "timestamp,action_type,status,details,error\r\n2026-05-27T14:30:00Z,a,,,\r\n";
+    let path = write(dir.path(), "bad.csv", bad.as_bytes());
+    auditlog()
+        .arg("verify")
+        .arg(&path)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("the status is empty"));
+}
+
+#[test]
+fn query_status_error_finds_every_event_with_that_status() {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, events) in v2_logs(dir.path()) {
+        let query = |args: &[&str]| -> Vec<Value> {
+            stdout_of(
+                auditlog()
+                    .arg("query")
+                    .arg(&path)
+                    .args(["--output", "jsonl", "--oldest-first"])
+                    .args(args),
+            )
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+        };
+        let all = query(&[]);
+        assert_eq!(all, events, "{}", path.display());
+        for status in ["error", "failed", "success"] {
+            let found = query(&["--status", status]);
+            assert_eq!(
+                found.iter().collect::<Vec<_>>(),
+                with_status(&events, status),
+                "{} --status {status}",
+                path.display()
+            );
+        }
+        assert!(!query(&["--status", "error"]).is_empty());
+    }
+}
+
+#[test]
+fn export_round_trips_another_writers_status_in_both_directions() {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, _) in v2_logs(dir.path()) {
+        // Oldest first, whichever order the format stores.
+        let read = |path: &Path| {
+            let mut events = read_all(path);
+            events.sort_by_key(|e| e.timestamp);
+            events
+        };
+        let original = read(&path);
+        let (first, second) = if path.extension().unwrap() == "json" {
+            ("csv", "json")
+        } else {
+            ("json", "csv")
+        };
+        let there = dir.path().join(format!("there.{first}"));
+        let back = dir.path().join(format!("back.{second}"));
+        export(&path, first, &there);
+        export(&there, second, &back);
+        assert!(read(&there) == original, "{} to {first}", path.display());
+        assert!(read(&back) == original, "{} and back", path.display());
+        let statuses = |events: &[AuditEvent]| -> Vec<String> {
+            events
+                .iter()
+                .map(|e| e.status.as_str().to_owned())
+                .collect()
+        };
+        assert_eq!(statuses(&read(&back)), statuses(&original));
+        assert!(statuses(&original).iter().any(|s| s == "error"));
+    }
+}
+
+#[test]
+fn summary_counts_another_writers_status_under_its_own_name() {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, events) in v2_logs(dir.path()) {
+        let count = |status| with_status(&events, status).len();
+        let json: Value = serde_json::from_str(&stdout_of(
+            auditlog().args(["summary", "--json"]).arg(&path),
+        ))
+        .unwrap();
+        assert_eq!(
+            json["by_status"],
+            json!({"error": count("error"), "failed": count("failed"), "success": count("success")}),
+            "{}",
+            path.display()
+        );
+        let text = stdout_of(auditlog().arg("summary").arg(&path));
+        assert!(
+            text.contains(&format!(
+                "by status: error {}, failed {}, success {}",
+                count("error"),
+                count("failed"),
+                count("success")
+            )),
+            "{text}"
+        );
+        // The table has a column for it beside failed, per action.
+        let header = text.lines().find(|l| l.starts_with("action")).unwrap();
+        assert_eq!(
+            header.split_whitespace().collect::<Vec<_>>(),
+            ["action", "events", "failed", "error"]
+        );
+        let runs: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["action_type"] == "notebook_run")
+            .collect();
+        let cells = |status: &str| {
+            runs.iter()
+                .filter(|e| e["status"] == status)
+                .count()
+                .to_string()
+        };
+        let expected = [
+            "notebook_run".to_owned(),
+            runs.len().to_string(),
+            cells("failed"),
+            cells("error"),
+        ];
+        assert!(
+            text.lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>() == expected),
+            "{expected:?}\n{text}"
+        );
+    }
 }

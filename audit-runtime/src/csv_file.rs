@@ -382,7 +382,7 @@ fn load(ctx: &Ctx<'_>, verify: bool) -> Result<(State, Option<Recovery>), AuditE
         let report = salvage_csv(source, |_, event| -> io::Result<()> {
             let record = Record {
                 action_type: &event.action_type,
-                status: event.status,
+                status: event.status.as_str(),
                 details: &event.details,
                 error: event.error.as_deref(),
             };

@@ -8,15 +8,17 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::timestamp::TIMESTAMP_LEN;
-use crate::{AuditError, Status, Timestamp, csv_safety};
+use crate::{AuditError, Timestamp, csv_safety};
 
 /// An event that has been checked and is ready to be encoded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record<'a> {
     /// What was done.
     pub action_type: &'a str,
-    /// Whether it worked.
-    pub status: Status,
+    /// Whether it worked, as written: `success` or `failed` for an event being logged (the
+    /// logging API takes a [`crate::Status`]); an event carried over from an existing log
+    /// (a salvage rewrite) keeps whatever status it has.
+    pub status: &'a str,
     /// The details object.
     pub details: &'a Map<String, Value>,
     /// Why it failed.
@@ -64,7 +66,7 @@ pub(crate) fn with_wall_clock(details: &Map<String, Value>, wall: Timestamp) -> 
 struct JsonShape<'a> {
     timestamp: Timestamp,
     action_type: &'a str,
-    status: Status,
+    status: &'a str,
     details: &'a Map<String, Value>,
     error: Option<&'a str>,
 }
@@ -119,11 +121,14 @@ pub(crate) fn csv_row(record: &Record<'_>, terminator: &[u8]) -> Result<Encoded,
         .terminator(csv_terminator(terminator))
         .from_writer(Vec::with_capacity(details.len() + 96));
     let action = csv_safety::neutralise(record.action_type);
+    // A status carried over from another writer's log may be any text, so it is guarded
+    // like the other free-text cells (ours, success and failed, never need it).
+    let status = csv_safety::neutralise(record.status);
     let error = csv_safety::neutralise(record.error.unwrap_or(""));
     let fields: [&[u8]; 5] = [
         &placeholder,
         action.as_bytes(),
-        record.status.as_str().as_bytes(),
+        status.as_bytes(),
         details.as_bytes(),
         error.as_bytes(),
     ];
@@ -163,7 +168,7 @@ mod tests {
     fn record<'a>(details: &'a Map<String, Value>, error: Option<&'a str>) -> Record<'a> {
         Record {
             action_type: "tag_add",
-            status: Status::Failed,
+            status: crate::Status::Failed.as_str(),
             details,
             error,
         }

@@ -746,7 +746,7 @@ fn scan_layout<R: Read + Seek>(mut scanner: JsonScanner<R>) -> LayoutScan {
         array_end: None,
     };
     loop {
-        match scanner.next_checked(crate::read::check_event_to_keep) {
+        match scanner.next_event() {
             Ok(Some(el)) => {
                 scan.non_finite += u64::from(el.non_finite_tokens);
                 scan.lone_surrogates += u64::from(el.lone_surrogates);

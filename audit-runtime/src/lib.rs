@@ -43,7 +43,7 @@ pub use audit_macros::{AuditAction, AuditOutcome, audited};
 pub use config::{Durability, Format};
 pub use encode::RESERVED_DETAILS_KEY;
 pub use error::{AuditError, InitError};
-pub use event::{AuditEvent, MAX_DETAILS_DEPTH, Status};
+pub use event::{AuditEvent, EventStatus, MAX_DETAILS_DEPTH, Status};
 pub use global::{
     DEFAULT_PRE_INIT_CAPACITY, global, init, is_active, log_details, log_event, pre_init_dropped,
     set_pre_init_capacity, shutdown, switch_experiment,

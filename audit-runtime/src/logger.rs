@@ -309,7 +309,7 @@ impl AuditLogger {
         }
         let record = Record {
             action_type,
-            status,
+            status: status.as_str(),
             details: &details,
             error,
         };

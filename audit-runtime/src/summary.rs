@@ -36,7 +36,8 @@ pub struct LogSummary {
     pub total_events: u64,
     /// Events per `action_type`.
     pub by_action_type: BTreeMap<String, u64>,
-    /// Events per `status` (`success`, `failed`).
+    /// Events per `status` as written (`success`, `failed`, and any other status a log
+    /// holds under its own name, such as WeightsLab v2.0's `error`).
     pub by_status: BTreeMap<String, u64>,
 }
 
@@ -152,7 +153,10 @@ fn summarize_csv<R: Read>(file: R, path: &Path) -> Result<LogSummary, AuditError
     while let Some(row) = rows.next_cells() {
         match row {
             Ok((_, [_, action_type, status, _, _])) => {
-                summary.add_counts(csv_safety::restore(action_type), status);
+                summary.add_counts(
+                    csv_safety::restore(action_type),
+                    csv_safety::restore(status),
+                );
             }
             Err(error) => {
                 return Err(match rows.take_io_error() {

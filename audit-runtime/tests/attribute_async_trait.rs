@@ -110,7 +110,7 @@ async fn async_trait_methods_record_every_outcome() {
         .map(|e| {
             (
                 e.action_type,
-                e.status,
+                e.status.known().unwrap(),
                 e.error,
                 serde_json::Value::Object(e.details),
             )

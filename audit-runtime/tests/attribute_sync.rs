@@ -135,7 +135,7 @@ fn unit_value_by_value_self_and_impl_trait() {
     let names: Vec<_> = log
         .events()
         .into_iter()
-        .map(|e| (e.action_type, e.status))
+        .map(|e| (e.action_type, e.status.known().unwrap()))
         .collect();
     assert_eq!(
         names,
@@ -183,7 +183,7 @@ fn responses_that_say_they_failed() {
     let outcomes: Vec<_> = log
         .events()
         .into_iter()
-        .map(|e| (e.status, e.error))
+        .map(|e| (e.status.known().unwrap(), e.error))
         .collect();
     assert_eq!(
         outcomes,

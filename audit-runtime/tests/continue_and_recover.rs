@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use audit_runtime::{AuditEvent, AuditLogger, Format, RecoveryKind, Status, csv_safety};
 use serde_json::{Value, json};
 
+#[path = "common/v2_services.rs"]
+mod v2_services;
+
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/reference")
@@ -554,29 +557,123 @@ fn a_reference_log_with_a_lone_surrogate_keeps_every_event() {
     }
 }
 
+/// The events of a log in stored order, as JSON values, read by the runtime's reader.
+fn logged_values(path: &Path) -> Vec<Value> {
+    audit_runtime::read::open_events(path)
+        .unwrap()
+        .map(|e| serde_json::to_value(e.unwrap()).unwrap())
+        .collect()
+}
+
+/// Continues `log` (another writer's, with statuses this version does not write), with
+/// verify-on-open on and off: no recovery may move an event (a JSON relay into our layout is
+/// fine), nothing is kept aside as corrupt, and every event stays in the live log as written.
+/// `original` is the events as JSON values in stored order.
+fn continues_without_moving_events(log: &[u8], format: Format, original: &[Value]) {
+    let name = match format {
+        Format::Csv => "audit_log.csv",
+        _ => "audit_log.json",
+    };
+    let others = original.iter().filter(|e| e["status"] == "error").count() as u64;
+    assert!(others > 0, "the log has events with the status \"error\"");
+    for verify in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        fs::write(&path, log).unwrap();
+        let open = || {
+            AuditLogger::builder(dir.path())
+                .format(format)
+                .verify_on_open(verify)
+                .build()
+                .unwrap()
+        };
+        let logger = open();
+        if let Some(recovery) = logger.recovery() {
+            assert_eq!(
+                recovery.kind,
+                RecoveryKind::Relaid,
+                "verify {verify}: {recovery}"
+            );
+            assert_eq!(
+                recovery.original_kept_at, None,
+                "verify {verify}: {recovery}"
+            );
+            assert!(recovery.problems.is_empty(), "verify {verify}: {recovery}");
+            assert_eq!(recovery.events_kept, original.len() as u64);
+        }
+        assert!(
+            files_named(dir.path(), "corrupt").is_empty(),
+            "verify {verify}"
+        );
+        let stored: Vec<Value> = match format {
+            // Byte-equal as JSON values: the file itself, not a reader's view of it.
+            Format::Json => serde_json::from_slice(&fs::read(&path).unwrap()).unwrap(),
+            _ => logged_values(&path),
+        };
+        assert_eq!(
+            stored, original,
+            "verify {verify}: every event kept as written"
+        );
+        let summary = logger.get_log_summary().unwrap();
+        assert_eq!(summary.by_status.get("error"), Some(&others), "{summary:?}");
+        assert_eq!(summary.total_events, original.len() as u64);
+
+        logger
+            .log_event(
+                "notebook_save",
+                Status::Success,
+                json!({"cell_id": "c9"}),
+                None,
+            )
+            .unwrap();
+        drop(logger);
+        let again = open();
+        assert!(
+            again.recovery().is_none(),
+            "verify {verify}: {:?}",
+            again.recovery()
+        );
+        assert!(
+            files_named(dir.path(), "corrupt").is_empty(),
+            "verify {verify}"
+        );
+        let mut after = logged_values(&path);
+        let newest = match format {
+            Format::Json => after.remove(0),
+            _ => after.pop().unwrap(),
+        };
+        assert_eq!(newest["action_type"], "notebook_save");
+        assert_eq!(after, original, "verify {verify}");
+    }
+}
+
 #[test]
-fn a_v2_services_log_with_an_unknown_status_keeps_every_event_in_the_live_log() {
-    // WeightsLab v2.0 logs a third status, "error"; the stricter event rule (one definition
-    // for the logger and `auditlog verify`) must not move that event out of the live log.
+fn a_v2_services_log_is_continued_without_moving_any_event() {
+    let json = fs::read(fixture("audit_log.v2-services.json")).unwrap();
+    let original: Vec<Value> = serde_json::from_slice(&json).unwrap();
+    continues_without_moving_events(&json, Format::Json, &original);
+
+    let csv = fs::read(fixture("audit_log.v2-services.csv")).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("audit_log.json");
-    std::fs::copy(fixture("audit_log.v2-services.json"), &path).unwrap();
-    let original: Vec<serde_json::Value> =
-        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    let logger = AuditLogger::builder(dir.path())
-        .format(Format::Json)
-        .build()
-        .unwrap();
-    let recovery = logger.recovery().expect("relaid into our layout");
-    assert_eq!(recovery.kind, audit_runtime::RecoveryKind::Relaid);
-    assert!(recovery.original_kept_at.is_none(), "{recovery:?}");
-    let continued: Vec<serde_json::Value> =
-        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    assert_eq!(continued, original, "every event kept as written");
-    assert!(continued.iter().any(|e| e["status"] == "error"));
-    let again = AuditLogger::builder(dir.path())
-        .format(Format::Json)
-        .build()
-        .unwrap();
-    assert!(again.recovery().is_none(), "{:?}", again.recovery());
+    let path = dir.path().join("copy.csv");
+    fs::write(&path, &csv).unwrap();
+    let original = logged_values(&path);
+    assert_eq!(original.len(), 23);
+    continues_without_moving_events(&csv, Format::Csv, &original);
+}
+
+#[test]
+fn a_generated_1000_event_v2_log_is_continued_without_moving_any_event() {
+    let events = v2_services::events(1000);
+    let newest_first: Vec<Value> = events.iter().rev().cloned().collect();
+    continues_without_moving_events(
+        v2_services::json_log(&events).as_bytes(),
+        Format::Json,
+        &newest_first,
+    );
+    continues_without_moving_events(
+        v2_services::csv_log(&events).as_bytes(),
+        Format::Csv,
+        &events,
+    );
 }

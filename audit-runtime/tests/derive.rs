@@ -58,7 +58,7 @@ fn user_actions_in_the_attribute() {
     let events: Vec<_> = log
         .events()
         .into_iter()
-        .map(|e| (e.action_type, e.status))
+        .map(|e| (e.action_type, e.status.known().unwrap()))
         .collect();
     assert_eq!(
         events,

@@ -80,7 +80,7 @@ fn skipped_call_still_logs_its_extra_events_with_the_outcome() {
         .map(|e| {
             (
                 e.action_type,
-                e.status,
+                e.status.known().unwrap(),
                 e.error,
                 serde_json::Value::Object(e.details),
             )

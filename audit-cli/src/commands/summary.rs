@@ -51,7 +51,8 @@ pub fn render(path: &str, format: &str, stats: &Stats, colour: bool) -> String {
         .by_status
         .iter()
         .map(|(status, n)| {
-            if colour && status == "failed" {
+            // Every status but success is a kind of failure (WeightsLab v2.0 logs "error").
+            if colour && status != "success" {
                 format!("\x1b[31m{status} {n}\x1b[0m")
             } else {
                 format!("{status} {n}")
@@ -66,14 +67,21 @@ pub fn render(path: &str, format: &str, stats: &Stats, colour: bool) -> String {
         .max()
         .unwrap_or(0)
         .max(6);
-    let _ = writeln!(
-        out,
-        "\n{:<width$}  {:>8}  {:>8}",
-        "action", "events", "failed"
-    );
+    // One more column for each other kind of failure a log holds, named by its status.
+    let others = &stats.other_failures_by_action;
+    let mut header = format!("\n{:<width$}  {:>8}  {:>8}", "action", "events", "failed");
+    for status in others.keys() {
+        let _ = write!(header, "  {status:>8}");
+    }
+    let _ = writeln!(out, "{header}");
     for (action, n) in &s.by_action_type {
         let failed = stats.failed_by_action.get(action).copied().unwrap_or(0);
-        let _ = writeln!(out, "{action:<width$}  {n:>8}  {failed:>8}");
+        let mut row = format!("{action:<width$}  {n:>8}  {failed:>8}");
+        for (status, by_action) in others {
+            let count = by_action.get(action).copied().unwrap_or(0);
+            let _ = write!(row, "  {count:>w$}", w = status.chars().count().max(8));
+        }
+        let _ = writeln!(out, "{row}");
     }
     if !stats.by_actor.is_empty() {
         let width = stats

@@ -2,11 +2,15 @@
 //! ([`audit_runtime::read::check_event`], which the logger's verify-on-open applies too:
 //! exactly the five fields, with valid values), and timestamps are strictly decreasing (JSON, newest first) or strictly increasing
 //! (CSV, oldest first). The first problem is reported with its byte offset and line, and the
-//! exit code is 1. (Integrity data such as a hash chain is checked here once the runtime
+//! exit code is 1. A status other than `success` / `failed` (WeightsLab v2.0's services log
+//! `error`) is valid: it gets a note naming it and how many events have it, and the exit
+//! code stays 0. (Integrity data such as a hash chain is checked here once the runtime
 //! writes it.)
 
+use std::collections::BTreeMap;
+
 use audit_runtime::read::ScanError;
-use audit_runtime::{Format, Timestamp};
+use audit_runtime::{AuditEvent, Format, Timestamp};
 
 use crate::CliError;
 use crate::cli::VerifyArgs;
@@ -41,6 +45,15 @@ pub fn verify(args: &VerifyArgs) -> Result<u8, CliError> {
                      json module; strict JSON parsers reject them, auditlog reads them as strings)",
                     log.path.display(),
                     report.non_finite
+                );
+            }
+            for (status, n) in &report.other_statuses {
+                let events = if *n == 1 { "event" } else { "events" };
+                eprintln!(
+                    "auditlog: note: {} holds {n} {events} with the status {status:?}: not one \
+                     this version writes (WeightsLab v2.0's services log \"error\" for a notebook \
+                     cell that raised), but valid, and kept as written",
+                    log.path.display(),
                 );
             }
             if report.lone_surrogates > 0 {
@@ -94,6 +107,21 @@ struct Report {
     newest: Option<Timestamp>,
     non_finite: u64,
     lone_surrogates: u64,
+    /// Events per status other than `success` / `failed`, by the status as written.
+    other_statuses: BTreeMap<String, u64>,
+}
+
+impl Report {
+    /// Counts a valid event.
+    fn add(&mut self, event: &AuditEvent) {
+        self.events += 1;
+        if event.status.known().is_none() {
+            *self
+                .other_statuses
+                .entry(event.status.as_str().to_owned())
+                .or_default() += 1;
+        }
+    }
 }
 
 /// The report, or the first problem and how many good events came before it.
@@ -143,7 +171,7 @@ fn verify_json(log: &LogFile) -> Result<Outcome, CliError> {
         previous = Some(event.timestamp);
         report.newest.get_or_insert(event.timestamp);
         report.oldest = Some(event.timestamp);
-        report.events += 1;
+        report.add(&event);
         report.non_finite += u64::from(non_finite);
         report.lone_surrogates += u64::from(lone_surrogates);
     }
@@ -189,7 +217,7 @@ fn verify_csv(log: &LogFile) -> Result<Outcome, CliError> {
         previous = Some(event.timestamp);
         report.oldest.get_or_insert(event.timestamp);
         report.newest = Some(event.timestamp);
-        report.events += 1;
+        report.add(&event);
         last_row = Some((position, row.terminated));
     }
     // Both writers end every row with a line break, so a last row without one was cut

@@ -10,7 +10,8 @@
 //! was cut off inside a quoted field. Blank lines between records are skipped, like
 //! `csv.DictReader` does.
 //!
-//! Cells are read back the way our writer wrote them: `action_type` and `error` pass through
+//! Cells are read back the way our writer wrote them: `action_type`, `status` and `error`
+//! pass through
 //! [`csv_safety::restore`] (formula neutralisation undone), an empty `details` cell is `{}`
 //! (the reference writes an empty cell for empty details), `details` is parsed leniently
 //! (bare `NaN` tokens, see [`super::lenient`]), an empty `error` cell is `None`.
@@ -21,7 +22,7 @@ use super::json::ScanError;
 use super::lenient;
 use super::salvage::SalvageError;
 use crate::csv_safety;
-use crate::event::{AuditEvent, Status, details_object};
+use crate::event::{AuditEvent, EventStatus, details_object};
 use crate::timestamp::Timestamp;
 
 /// The header row, column by column.
@@ -294,7 +295,8 @@ pub fn row_to_event(cells: [&str; 5]) -> Result<(AuditEvent, lenient::Repairs), 
     if action_type.is_empty() {
         return Err("column \"action_type\" is empty".to_owned());
     }
-    let status: Status = status
+    // Any non-empty status is an event's own (WeightsLab v2.0 logs "error"), kept as written.
+    let status: EventStatus = csv_safety::restore(status)
         .parse()
         .map_err(|e| format!("column \"status\": {e}"))?;
     let (details, converted) = if details.is_empty() {

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::lenient;
-use crate::event::{AuditEvent, Status};
+use crate::event::{AuditEvent, EventStatus};
 use crate::timestamp::Timestamp;
 
 const CHUNK: usize = 256 * 1024;
@@ -76,7 +76,9 @@ pub const EVENT_FIELDS: [&str; 5] = ["timestamp", "action_type", "status", "deta
 /// An event is an object with exactly the five fields of [`EVENT_FIELDS`] (anything else
 /// belongs inside `details`, so a misspelled field is an error, not an ignored key):
 /// `timestamp` a string that parses as a [`Timestamp`], `action_type` a non-empty string,
-/// `status` `"success"` or `"failed"`, `details` an object (`{}` when empty), `error` a string
+/// `status` a string that is not empty (`"success"` and `"failed"` are what this crate
+/// writes; any other, such as WeightsLab v2.0's `"error"`, is valid and kept exactly as
+/// written, see [`EventStatus`]), `details` an object (`{}` when empty), `error` a string
 /// or `null` (an empty string reads as `null`). The reference implementation writes exactly
 /// this shape.
 ///
@@ -94,33 +96,11 @@ pub fn check_event(value: &Value) -> Result<(), String> {
     event_fields(value).map(drop)
 }
 
-/// Whether a writer continuing a log keeps `value` in it: a valid event ([`check_event`]),
-/// or one whose only difference is a status this version does not know (WeightsLab v2.0's
-/// services log `"error"`). Such an event is kept exactly as written rather than moved out
-/// of the live log into the `.corrupt-*` copy; `auditlog verify` still reports it.
-pub fn check_event_to_keep(value: &Value) -> Result<(), String> {
-    let checked = check_event(value);
-    let only_status_unknown = || {
-        let mut known = value.clone();
-        match known.get_mut("status") {
-            Some(status @ Value::String(_)) if status.as_str() != Some("") => {
-                *status = Value::String("failed".to_owned());
-                check_event(&known).is_ok()
-            }
-            _ => false,
-        }
-    };
-    match checked {
-        Err(_) if only_status_unknown() => Ok(()),
-        checked => checked,
-    }
-}
-
 /// The fields of a valid event, borrowed from the value.
 struct Fields<'a> {
     timestamp: Timestamp,
     action_type: &'a str,
-    status: Status,
+    status: EventStatus,
     details: &'a Map<String, Value>,
     error: Option<&'a str>,
 }
@@ -155,7 +135,7 @@ fn event_fields(value: &Value) -> Result<Fields<'_>, String> {
     if action_type.is_empty() {
         return Err("field \"action_type\" is empty".to_owned());
     }
-    let status: Status = string_field("status")?
+    let status: EventStatus = string_field("status")?
         .parse()
         .map_err(|e| format!("field \"status\": {e}"))?;
     let Value::Object(details) = &map["details"] else {
@@ -227,7 +207,7 @@ pub fn value_to_event(value: &Value) -> Result<AuditEvent, String> {
 struct StrictEvent {
     timestamp: Timestamp,
     action_type: String,
-    status: Status,
+    status: EventStatus,
     details: Map<String, Value>,
     // `deserialize_with` makes the field required: plain `Option` fields may be missing.
     #[serde(deserialize_with = "Option::deserialize")]
@@ -462,16 +442,8 @@ impl<R: Read + Seek> JsonScanner<R> {
     /// event ([`check_event`]) is a problem like any other, at the element's first byte.
     /// The logger's verify-on-open and `auditlog verify` both read this way.
     pub fn next_event(&mut self) -> Result<Option<JsonElement>, ScanError> {
-        self.next_checked(check_event)
-    }
-
-    /// [`next_event`](Self::next_event) with another rule for what an event is.
-    pub(crate) fn next_checked(
-        &mut self,
-        rule: fn(&Value) -> Result<(), String>,
-    ) -> Result<Option<JsonElement>, ScanError> {
         let result = self.next_inner().and_then(|element| match element {
-            Some(element) => match rule(&element.value) {
+            Some(element) => match check_event(&element.value) {
                 Ok(()) => Ok(Some(element)),
                 Err(message) => Err(Fail::Scan {
                     error: ScanError {

@@ -10,15 +10,14 @@
 //! a torn string ends at the next line break and trying a candidate stays cheap.
 //!
 //! Only valid events ([`super::check_event`], the same rule the strict reader and
-//! `auditlog verify` apply; an unknown status is kept, see [`super::check_event_to_keep`])
-//! are handed to the callback. Anything else is a problem, skipped
+//! `auditlog verify` apply) are handed to the callback. Anything else is a problem, skipped
 //! and listed: a writer that carried such an element over would find its own log damaged
 //! again at the next open (the writer keeps the original bytes aside, so nothing is lost).
 
 use std::fmt;
 use std::io::{self, Read, Seek};
 
-use super::json::{Fail, JsonElement, JsonScanner, ScanError, check_event_to_keep};
+use super::json::{Fail, JsonElement, JsonScanner, ScanError, check_event};
 
 /// What a salvage pass recovered and what it skipped.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -91,7 +90,7 @@ pub fn salvage_json<R: Read + Seek, E>(
     loop {
         let resume = match scanner.next_inner() {
             Ok(None) => return Ok(report),
-            Ok(Some(element)) => match check_event_to_keep(&element.value) {
+            Ok(Some(element)) => match check_event(&element.value) {
                 Ok(()) => {
                     emit(element, &mut report)?;
                     continue;

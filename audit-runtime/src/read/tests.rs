@@ -23,7 +23,8 @@ fn event(ts: &str, action: &str, details: Value, error: Option<&str>) -> AuditEv
             Status::Failed
         } else {
             Status::Success
-        },
+        }
+        .into(),
         details: crate::event::details_object(Some(details)),
         error: error.map(str::to_owned),
     }
@@ -304,7 +305,19 @@ fn to_event_says_what_is_wrong() {
         (with("details", Value::Null), "\"details\" is missing"),
         (with("timestamp", json!("yesterday")), "timestamp"),
         (with("action_type", json!("")), "empty"),
-        (with("status", json!("ok")), "status"),
+        (
+            with("status", json!("")),
+            "field \"status\": the status is empty",
+        ),
+        (
+            with("status", json!(" ")),
+            "field \"status\": the status is empty",
+        ),
+        (
+            with("status", json!(1)),
+            "field \"status\" must be a string",
+        ),
+        (with("status", Value::Null), "\"status\" is missing"),
         (with("action_type", json!(3)), "must be a string"),
         (with("error", json!(5)), "\"error\""),
         (with("details", json!(7)), "\"details\" must be an object"),
@@ -317,6 +330,19 @@ fn to_event_says_what_is_wrong() {
         assert_eq!(value_into_event(value.clone()).unwrap_err(), err);
         let bytes = serde_json::to_vec(&value).unwrap();
         assert_eq!(parse_event(&bytes).unwrap_err(), err);
+    }
+    // Another writer's status is an event's own, kept as written by every reader.
+    let other = with("status", json!("error"));
+    check_event(&other).unwrap();
+    let bytes = serde_json::to_vec(&other).unwrap();
+    for event in [
+        value_to_event(&other).unwrap(),
+        value_into_event(other.clone()).unwrap(),
+        parse_event(&bytes).unwrap(),
+    ] {
+        assert_eq!(event.status.as_str(), "error");
+        assert_eq!(event.status.known(), None);
+        assert_eq!(serde_json::to_value(&event).unwrap()["status"], "error");
     }
     let ok = with("error", json!(""));
     assert_eq!(value_to_event(&ok).unwrap().error, None);
@@ -475,16 +501,43 @@ fn salvage_skips_objects_that_are_not_valid_events() {
 }
 
 #[test]
-fn salvage_keeps_an_event_whose_only_oddity_is_an_unknown_status() {
-    // WeightsLab v2.0 logs "status": "error"; it stays in the live log as written.
+fn salvage_keeps_an_event_with_another_writers_status() {
+    // WeightsLab v2.0 logs "status": "error"; it is a valid event, kept as written.
     let bytes = br#"[{"timestamp":"2026-05-27T14:30:00Z","action_type":"notebook_run","status":"error","details":{},"error":"cell raised"}]"#;
     let (got, report) = salvage_all(bytes);
-    assert_eq!(got.len(), 1, "{:?}", report.problems);
+    assert!(report.is_clean(), "{:?}", report.problems);
+    assert_eq!(got.len(), 1);
     assert_eq!(got[0].value["status"], "error");
-    assert!(
-        check_event(&got[0].value).is_err(),
-        "verify still reports it"
-    );
+    assert_eq!(got[0].to_event().unwrap().status.as_str(), "error");
+}
+
+#[test]
+fn v2_services_json_reads_strictly_with_its_error_status() {
+    let bytes = std::fs::read(fixture("audit_log.v2-services.json")).unwrap();
+    let mut scanner = JsonScanner::new(Cursor::new(&bytes));
+    let mut events = Vec::new();
+    while let Some(element) = scanner.next_event().unwrap() {
+        events.push(element.into_event().unwrap());
+    }
+    let original: Vec<Value> = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(events.len(), original.len());
+    for (event, value) in events.iter().zip(&original) {
+        assert_eq!(&serde_json::to_value(event).unwrap(), value);
+    }
+    let errors: Vec<&str> = events
+        .iter()
+        .filter(|e| e.status.as_str() == "error")
+        .map(|e| e.action_type.as_str())
+        .collect();
+    assert_eq!(errors, ["notebook_run"]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit_log.json");
+    std::fs::write(&path, &bytes).unwrap();
+    let streamed: Vec<AuditEvent> = open_events(&path)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(streamed, events);
 }
 
 #[test]
@@ -545,7 +598,7 @@ proptest! {
         let events: Vec<AuditEvent> = raw.into_iter().map(|(ts, action, ok, details, error)| AuditEvent {
             timestamp: crate::Timestamp::from_micros(ts),
             action_type: action,
-            status: if ok { Status::Success } else { Status::Failed },
+            status: if ok { Status::Success } else { Status::Failed }.into(),
             details: details.into_iter().collect(),
             // An empty error reads back as none (the writers never store one).
             error: error.filter(|e| !e.is_empty()),
@@ -578,6 +631,45 @@ fn csv_salvage(text: &[u8]) -> (Vec<AuditEvent>, CsvSalvageReport) {
     })
     .unwrap();
     (out, report)
+}
+
+#[test]
+fn v2_services_csv_reads_with_its_error_status() {
+    let bytes = std::fs::read(fixture("audit_log.v2-services.csv")).unwrap();
+    let events: Vec<AuditEvent> = csv_all(&bytes)
+        .unwrap()
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect();
+    assert_eq!(events.len(), 23);
+    let error: Vec<&AuditEvent> = events
+        .iter()
+        .filter(|e| e.status.as_str() == "error")
+        .collect();
+    assert_eq!(error.len(), 1);
+    assert_eq!(error[0].action_type, "notebook_run");
+    assert_eq!(
+        error[0].error.as_deref(),
+        Some("NameError: name 'x' is not defined")
+    );
+    let (salvaged, report) = csv_salvage(&bytes);
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(salvaged, events);
+}
+
+#[test]
+fn a_csv_status_cell_is_any_non_empty_text_kept_as_written() {
+    let row = |status| {
+        super::csv::row_to_event(["2026-05-27T14:30:00Z", "notebook_run", status, "", "boom"])
+    };
+    assert_eq!(row("error").unwrap().0.status.as_str(), "error");
+    assert_eq!(row(" failed ").unwrap().0.status, Status::Failed);
+    // A status guarded against spreadsheets on the way out reads back as logged.
+    assert_eq!(row("'=x").unwrap().0.status.as_str(), "=x");
+    for empty in ["", "  "] {
+        let err = row(empty).unwrap_err();
+        assert_eq!(err, "column \"status\": the status is empty");
+    }
 }
 
 #[test]
@@ -661,7 +753,7 @@ fn csv_row_problems_say_where() {
             "2026-05-27T14:30:00Z,a,success,{}\r\n",
             "expected 5 columns",
         ),
-        ("2026-05-27T14:30:00Z,a,ok,{},\r\n", "status"),
+        ("2026-05-27T14:30:00Z,a,,{},\r\n", "status"),
         ("2026-05-27T14:30:00Z,,success,{},\r\n", "action_type"),
         ("2026-05-27T14:30:00Z,a,success,{oops,\r\n", "details"),
         ("never,a,success,{},\r\n", "timestamp"),
@@ -827,7 +919,7 @@ fn csv_error_reached_end_tells_a_cut_off_last_row_from_damage() {
     }
     assert_eq!(reached_end(&format!("{header}{row}{row}")), None);
     // A bad row that ends with a line break is damage, even as the last row.
-    let bad = "2026-05-27T14:30:00.000002Z,a,maybe,{},\r\n";
+    let bad = "2026-05-27T14:30:00.000002Z,a,,{},\r\n";
     assert_eq!(reached_end(&format!("{header}{row}{bad}")), Some(false));
     assert_eq!(reached_end(&format!("{header}{bad}{row}")), Some(false));
 }
