@@ -1430,3 +1430,24 @@ fn commands_read_a_json_log_a_killed_writer_left_a_torn_event_in() {
     let all: Vec<Value> = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     assert_eq!(all.len(), 4);
 }
+
+#[test]
+fn tail_f_waits_for_a_log_that_does_not_exist_yet() {
+    for format in FORMATS {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("not-yet");
+        let mut follow = Follow::start(&dir, 10);
+        // It must still be running, waiting, rather than having exited with an error.
+        assert!(follow.quiet_for(Duration::from_millis(300)), "{format:?}");
+        assert!(
+            follow.child.try_wait().unwrap().is_none(),
+            "{format:?}: tail -f exited instead of waiting"
+        );
+        let writer = logger(&dir, format);
+        let mut logged = Vec::new();
+        log_fillers(&writer, &mut logged, 0..3);
+        let got = follow.take(3, Duration::from_secs(60));
+        assert_eq!(got.len(), 3, "{format:?}");
+        assert_eq!(got[0].action_type, logged[0].action);
+    }
+}

@@ -44,8 +44,31 @@ use crate::source::{self, LogFile};
 /// `{"timestamp":"…Z"` and a little more.
 const HEAD_BYTES: usize = 64;
 
+/// With `-f`, a log that does not exist yet is waited for (like `tail -F`): a server that has
+/// not logged its first event, or a directory not created yet. Anything else that is wrong
+/// with the path is reported by [`source::open`] as without `-f`.
+fn wait_for_a_log(path: &std::path::Path, poll: Duration) {
+    let exists = |path: &std::path::Path| {
+        if path.is_dir() {
+            path.join("audit_log.json").is_file() || path.join("audit_log.csv").is_file()
+        } else {
+            path.exists()
+        }
+    };
+    if exists(path) {
+        return;
+    }
+    eprintln!("auditlog: waiting for {} to appear", path.display());
+    while !exists(path) {
+        std::thread::sleep(poll);
+    }
+}
+
 /// Prints the newest events, then follows the log if asked.
 pub fn tail(args: &TailArgs) -> Result<u8, CliError> {
+    if args.follow {
+        wait_for_a_log(&args.path, Duration::from_millis(args.poll_ms.max(10)));
+    }
     let log = source::open(&args.path)?;
     let mut printer = Printer::<std::io::BufWriter<std::io::Stdout>>::stdout(args.output);
     let snapshot = Snapshot::take(&log)?;
