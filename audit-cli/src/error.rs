@@ -46,10 +46,7 @@ impl std::error::Error for CliError {}
 
 impl From<AuditError> for CliError {
     fn from(err: AuditError) -> Self {
-        // The runtime's messages start with "audit log: ", which reads oddly after our own
-        // "auditlog: " prefix.
-        let text = err.to_string();
-        let text = text.strip_prefix("audit log: ").unwrap_or(&text);
-        CliError::failure(text)
+        // The cause is the error's source, not part of its message: print both.
+        CliError::failure(err.full_message())
     }
 }

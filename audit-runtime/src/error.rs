@@ -5,11 +5,28 @@ use std::io;
 use std::path::PathBuf;
 
 /// Everything that can go wrong while configuring a logger, writing an event or reading a log.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Display` says what failed and names the file; the cause (the operating system's error,
+/// serde_json's) is its [`source`](std::error::Error::source), not repeated in the message,
+/// so error reporters that print the chain (anyhow, eyre) show it once. `Debug` prints the
+/// whole chain as text, so `fn main() -> Result<(), Box<dyn Error>>` shows a readable line.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// std::fs::write(dir.path().join("audit_log.json"), "")?;
+/// let err = audit_runtime::AuditLogger::builder(dir.path().join("audit_log.json"))
+///     .format(audit_runtime::Format::Json)
+///     .build()
+///     .unwrap_err();
+/// assert!(err.to_string().starts_with("cannot create directory"));
+/// assert!(format!("{err:?}").contains("File exists") || format!("{err:?}").contains("Not a directory"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum AuditError {
     /// An I/O operation on a log file or directory failed.
-    #[error("audit log: cannot {action} {}: {source}", path.display())]
+    #[error("cannot {action} {}", path.display())]
     Io {
         /// What the logger was doing, e.g. "write event to".
         action: &'static str,
@@ -20,9 +37,7 @@ pub enum AuditError {
         source: io::Error,
     },
     /// `AUDIT_LOG_FORMAT` (or a format name given in code) is not `json`, `csv` or `none`.
-    #[error(
-        "audit log: invalid format {value:?} (from {origin}); expected \"json\", \"csv\" or \"none\""
-    )]
+    #[error("invalid format {value:?} (from {origin}); expected \"json\", \"csv\" or \"none\"")]
     InvalidFormat {
         /// The value as given.
         value: String,
@@ -30,10 +45,10 @@ pub enum AuditError {
         origin: &'static str,
     },
     /// The event itself cannot be logged (for example an empty action name).
-    #[error("audit log: invalid event: {0}")]
+    #[error("invalid event: {0}")]
     InvalidEvent(String),
     /// A value handed to the logger could not be serialised to JSON.
-    #[error("audit log: cannot serialise {what}: {source}")]
+    #[error("cannot serialise {what}")]
     Serialize {
         /// Which part of the event, e.g. "details".
         what: &'static str,
@@ -44,7 +59,7 @@ pub enum AuditError {
     /// A path the logger writes (the log, its lock file, a temporary) is not a regular file:
     /// a symbolic link, a directory, a FIFO. The logger never follows a link there, since a
     /// planted one would send audit events, or the logger's own writes, into another file.
-    #[error("audit log: refusing {}: it is {found}, not a regular file", path.display())]
+    #[error("refusing {}: it is {found}, not a regular file", path.display())]
     NotARegularFile {
         /// The path.
         path: PathBuf,
@@ -52,7 +67,7 @@ pub enum AuditError {
         found: &'static str,
     },
     /// A log file exists but is not something this crate can read.
-    #[error("audit log: {} is not a valid audit log: {reason}", path.display())]
+    #[error("{} is not a valid audit log: {reason}", path.display())]
     Malformed {
         /// The file.
         path: PathBuf,
@@ -72,13 +87,13 @@ impl AuditError {
 }
 
 /// Why [`crate::init`] refused a logger.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum InitError {
     /// A global logger is already installed. Use [`crate::switch_experiment`] to replace it
     /// on purpose.
     #[error(
-        "audit log: a global logger is already installed (experiment {current:?}); \
+        "a global logger is already installed (experiment {current:?}); \
          call audit_runtime::switch_experiment to replace it"
     )]
     AlreadyInitialized {
@@ -86,6 +101,40 @@ pub enum InitError {
         current: String,
     },
     /// Writing the events buffered before `init` failed.
-    #[error("audit log: cannot write the events logged before init: {0}")]
+    #[error("cannot write the events logged before init")]
     Flush(#[from] AuditError),
+}
+
+/// An error and its causes, as one line: `what failed: cause: cause's cause`.
+pub(crate) struct Chain<'a>(pub(crate) &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(error) = cause {
+            write!(f, ": {error}")?;
+            cause = error.source();
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for AuditError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", Chain(self))
+    }
+}
+
+impl std::fmt::Debug for InitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", Chain(self))
+    }
+}
+
+impl AuditError {
+    /// The message with its causes, as one line (what `Debug` prints).
+    pub fn full_message(&self) -> String {
+        Chain(self).to_string()
+    }
 }

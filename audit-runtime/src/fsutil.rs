@@ -682,9 +682,13 @@ mod tests {
             AuditError::Io { path: named, .. } => assert_eq!(named, &path),
             other => panic!("{other:?}"),
         }
-        let message = err.to_string();
+        // The message names the log; the cause, with the temporary as its detail, is the
+        // source, shown once by the full message.
+        assert!(err.to_string().ends_with("audit_log.json"), "{err}");
+        let message = err.full_message();
         assert!(message.contains("audit_log.json: disk full"), "{message}");
         assert!(message.contains(".audit_log.json.tmp-"), "{message}");
+        assert_eq!(message.matches("disk full").count(), 1, "{message}");
     }
 
     #[test]

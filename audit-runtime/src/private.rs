@@ -389,7 +389,7 @@ fn log_one(
         warn_once(
             &LOG_WARNED,
             format_args!(
-                "could not record a {action} event: {e} (further failures of this kind before \
+                "could not record a {action} event: {e:?} (further failures of this kind before \
                  audit_runtime::init are not reported)"
             ),
         );

@@ -79,7 +79,7 @@ impl Counters {
         let mut failures = self.failure.lock().unwrap_or_else(|p| p.into_inner());
         failures.last = Some(LastError {
             at: Timestamp::now(),
-            message: error.to_string(),
+            message: error.full_message(),
         });
         let due = failures
             .warned_at
@@ -92,11 +92,11 @@ impl Counters {
         failures.warned_at = Some(Instant::now());
         drop(failures);
         if before == 0 {
-            tracing::warn!(target: "audit", "could not record a {action_type} event: {error}");
+            tracing::warn!(target: "audit", "could not record a {action_type} event: {error:?}");
         } else {
             tracing::warn!(
                 target: "audit",
-                "could not record a {action_type} event: {error} ({before} more events failed \
+                "could not record a {action_type} event: {error:?} ({before} more events failed \
                  since the last warning)"
             );
         }

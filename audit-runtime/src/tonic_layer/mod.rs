@@ -204,7 +204,7 @@ impl IdentityLayer {
         };
         if let Err(e) = written {
             // The refusal stands either way; a lost audit record must at least be visible.
-            tracing::warn!(target: "audit", "cannot record a refused call to {method}: {e}");
+            tracing::warn!(target: "audit", "cannot record a refused call to {method}: {e:?}");
         }
     }
 }
