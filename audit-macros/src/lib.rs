@@ -86,6 +86,23 @@ pub fn audited(args: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
+/// Not a public API: fills in `audit_runtime::Action`'s variants from this crate's catalog
+/// of built-in actions, the one list that `#[audited]` also checks names against.
+#[doc(hidden)]
+#[proc_macro_attribute]
+pub fn __builtin_actions(args: TokenStream, item: TokenStream) -> TokenStream {
+    let args = proc_macro2::TokenStream::from(args);
+    if let Some(token) = args.into_iter().next() {
+        return syn::Error::new(token.span(), "`__builtin_actions` takes no arguments")
+            .into_compile_error()
+            .into();
+    }
+    syn::parse::<syn::ItemEnum>(item)
+        .and_then(catalog::builtin_enum)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
 /// Implements `audit_runtime::AuditAction` for a fieldless enum: each variant is named by
 /// its snake_case name, or by `#[audit(name = "...")]`.
 #[proc_macro_derive(AuditAction, attributes(audit))]
