@@ -411,21 +411,51 @@ fn block_tail<'a>(block: &'a Block, out: &mut Vec<&'a syn::Path>) {
     }
 }
 
-/// The error for an attribute placed on something other than a function with a body.
-pub fn not_a_function(item: &TokenStream) -> syn::Error {
+/// The error for an item that syn cannot parse as a function with a body, if there is one
+/// to add.
+///
+/// A function whose body (or signature) has a syntax error is still a function: rustc
+/// reports the syntax error itself when it parses the item we hand back unchanged, and an
+/// extra "can only be used on functions" would only mislead (issue #6). So the error is for
+/// a method without a body, or for an item with no `fn` keyword before its first `{ .. }`
+/// or `;` (a struct, an impl block, a module).
+///
+/// The price: a function in syntax that rustc accepts but this syn version does not know
+/// would compile un-audited without a word. syn follows stable Rust closely, and that is
+/// rarer than a typo in a body, which every user makes.
+pub fn not_a_function(item: &TokenStream) -> Option<syn::Error> {
     if let Ok(method) = syn::parse2::<syn::TraitItemFn>(item.clone())
         && method.default.is_none()
     {
-        return syn::Error::new(
+        return Some(syn::Error::new(
             method.sig.fn_token.span(),
             "`#[audited]` needs a function body; put it on the implementation of this method",
-        );
+        ));
+    }
+    if has_fn_keyword(item) {
+        return None;
     }
     let span = first_item_token(item).unwrap_or_else(Span::call_site);
-    syn::Error::new(
+    Some(syn::Error::new(
         span,
         "`#[audited]` can only be used on functions and methods",
-    )
+    ))
+}
+
+/// Whether the item's tokens, before its first brace-delimited group or `;`, include the
+/// keyword `fn` (attributes are bracket groups, so they are skipped over).
+fn has_fn_keyword(item: &TokenStream) -> bool {
+    for token in item.clone() {
+        match token {
+            proc_macro2::TokenTree::Ident(ident) if ident == "fn" => return true,
+            proc_macro2::TokenTree::Group(g) if g.delimiter() == proc_macro2::Delimiter::Brace => {
+                return false;
+            }
+            proc_macro2::TokenTree::Punct(p) if p.as_char() == ';' => return false,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// The first token after the item's outer attributes (its visibility or keyword).
@@ -511,6 +541,41 @@ mod tests {
         );
         assert!(out.contains("Box :: pin (async move {"), "{out}");
         assert!(out.contains("let __self = & mut * self"), "{out}");
+    }
+
+    /// Issue #6: a function with a syntax error got "can only be used on functions" on top
+    /// of rustc's own error.
+    #[test]
+    fn syntax_error_in_body_reported_twice() {
+        let broken_fns = [
+            quote!(fn f() -> u8 { let x = ; x }),
+            quote!(#[inline] pub(crate) async fn f(x: ) {}),
+            quote!(unsafe extern "C" fn f() { match }),
+        ];
+        for item in broken_fns {
+            assert!(syn::parse2::<ItemFn>(item.clone()).is_err(), "{item}");
+            assert!(not_a_function(&item).is_none(), "{item}");
+        }
+        let not_fns = [
+            quote!(
+                struct S;
+            ),
+            quote!(impl S { fn f() {} }),
+            quote!(
+                mod m {
+                    fn f() {}
+                }
+            ),
+        ];
+        for item in not_fns {
+            assert!(not_a_function(&item).is_some(), "{item}");
+        }
+        assert!(
+            not_a_function(&quote!(
+                fn f(&self);
+            ))
+            .is_some()
+        );
     }
 
     #[test]

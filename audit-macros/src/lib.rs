@@ -69,8 +69,10 @@ pub fn audited(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = proc_macro2::TokenStream::from(item);
     let func: syn::ItemFn = match syn::parse2(item.clone()) {
         Ok(func) => func,
+        // Hand the item back unchanged: rustc then reports its own syntax error, if that is
+        // why it did not parse, and we add one only when the item is not a function at all.
         Err(_) => {
-            let error = expand::not_a_function(&item).to_compile_error();
+            let error = expand::not_a_function(&item).map(syn::Error::into_compile_error);
             return quote::quote!(#item #error).into();
         }
     };
