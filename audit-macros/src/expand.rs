@@ -16,6 +16,7 @@
 //!     }
 //!     // the body runs in a closure so that `return` and `?` end the body, not the function;
 //!     // its scope is current meanwhile and a panic is logged, then resumed
+//!     // (the user's block itself, with an inference aid as its first statement)
 //!     let __audited_result = __audited_call.run_sync(|| { FAKE_RETURN_FOR_INFERENCE; BODY });
 //!     if __audited_call.is_active() {
 //!         __audited_call.capture_after(&(self.hparams()));
@@ -78,7 +79,7 @@ pub fn audited(args: Args, func: ItemFn) -> syn::Result<TokenStream> {
             ReturnType::Default => None,
             ReturnType::Type(_, ty) => Some(&**ty),
         };
-        let fake = fake_return(output);
+        insert_fake_return(&mut block, output);
         let finish = finish(output);
         quote! {
             #site
@@ -87,7 +88,7 @@ pub fn audited(args: Args, func: ItemFn) -> syn::Result<TokenStream> {
                 #details
                 #capture_before
             }
-            let __audited_result = __audited_call.scoped(async { #fake #block }).await;
+            let __audited_result = __audited_call.scoped(async #block).await;
             if __audited_call.is_active() {
                 #capture_after
                 #finish
@@ -137,10 +138,13 @@ pub fn audited(args: Args, func: ItemFn) -> syn::Result<TokenStream> {
                  this function has given away; make it an `async fn` to use `capture`",
             ));
         }
-        let fake = fake_return(match &sig.output {
-            ReturnType::Type(_, ty) => Some(&**ty),
-            ReturnType::Default => None,
-        });
+        insert_fake_return(
+            &mut block,
+            match &sig.output {
+                ReturnType::Type(_, ty) => Some(&**ty),
+                ReturnType::Default => None,
+            },
+        );
         let finish = finish(Some(output));
         let future = quote! {
             async move {
@@ -163,7 +167,7 @@ pub fn audited(args: Args, func: ItemFn) -> syn::Result<TokenStream> {
             if __audited_call.is_active() {
                 #details
             }
-            let __audited_future = __audited_call.run_sync(|| { #fake #block });
+            let __audited_future = __audited_call.run_sync(|| #block);
             #future
         }
     } else {
@@ -173,7 +177,7 @@ pub fn audited(args: Args, func: ItemFn) -> syn::Result<TokenStream> {
             ReturnType::Default => None,
             ReturnType::Type(_, ty) => Some(&**ty),
         };
-        let fake = fake_return(output);
+        insert_fake_return(&mut block, output);
         let finish = finish(output);
         quote! {
             #site
@@ -182,7 +186,7 @@ pub fn audited(args: Args, func: ItemFn) -> syn::Result<TokenStream> {
                 #details
                 #capture_before
             }
-            let __audited_result = __audited_call.run_sync(|| { #fake #block });
+            let __audited_result = __audited_call.run_sync(|| #block);
             if __audited_call.is_active() {
                 #capture_after
                 #finish
@@ -239,29 +243,36 @@ fn details(args: &Args) -> TokenStream {
     quote!(#(#entries)*)
 }
 
-/// An unreachable `return` of the declared type, so that `?` and `Ok(..)` in the body infer
-/// the error type from the signature even though the body now sits in a closure or an
-/// `async` block (tracing-attributes does the same). Skipped when the type cannot be named
-/// in a `let` (`impl Trait`) or carries no information (`()`, `!`).
-fn fake_return(output: Option<&Type>) -> TokenStream {
+/// Inserts, as the body's first statement, an unreachable `return` of the declared type,
+/// so that `?` and `Ok(..)` in the body infer the error type from the signature even though
+/// the body now sits in a closure or an `async` block (tracing-attributes does the same).
+/// Skipped when the type cannot be named in a `let` (`impl Trait`) or carries no
+/// information (`()`, `!`).
+///
+/// It goes inside the user's block rather than in a block around it: `{ fake; { BODY } }`
+/// made rustc's `unused_braces` lint flag the user's braces of a one-expression body, with a
+/// suggested fix (`fn a() -> R Ok(())`) that is not valid code, so `cargo fix` failed and
+/// `-D warnings` broke the build (issue #6).
+fn insert_fake_return(block: &mut Block, output: Option<&Type>) {
     let Some(ty) = output else {
-        return TokenStream::new();
+        return;
     };
     if matches!(ty, Type::Never(_)) || matches!(ty, Type::Tuple(t) if t.elems.is_empty()) {
-        return TokenStream::new();
+        return;
     }
     let mut finder = ImplTraitFinder(false);
     finder.visit_type(ty);
     if finder.0 {
-        return TokenStream::new();
+        return;
     }
-    quote! {
+    let fake: syn::Stmt = syn::parse_quote! {
         #[allow(unreachable_code, clippy::empty_loop, clippy::diverging_sub_expression, clippy::needless_return)]
         if false {
             let __audited_fake_return: #ty = loop {};
             return __audited_fake_return;
         }
-    }
+    };
+    block.stmts.insert(0, fake);
 }
 
 struct ImplTraitFinder(bool);
