@@ -106,6 +106,10 @@ pub fn audited(args: Args, func: ItemFn) -> syn::Result<TokenStream> {
         // `capture` must still see them after the body ran.
         let output = async_trait::future_output(&sig.output);
         let finish = finish(output);
+        // async-trait's body names its output type (`let __ret: R = ..`), but a hand-written
+        // `Box::pin(async move { .. })` may leave it to the signature, which the probes in
+        // `finish` need known (issue #6).
+        let result_type = output.filter(|ty| nameable(ty)).map(|ty| quote!(: #ty));
         async_trait::reborrow_mut_self(&sig, &mut inner.block);
         let original = &inner.block;
         let instrumented: Block = syn::parse_quote! {{
@@ -115,7 +119,7 @@ pub fn audited(args: Args, func: ItemFn) -> syn::Result<TokenStream> {
                 #details
                 #capture_before
             }
-            let __audited_result = __audited_call.scoped(async #original).await;
+            let __audited_result #result_type = __audited_call.scoped(async #original).await;
             if __audited_call.is_active() {
                 #capture_after
                 #finish
@@ -146,10 +150,14 @@ pub fn audited(args: Args, func: ItemFn) -> syn::Result<TokenStream> {
             },
         );
         let finish = finish(Some(output));
+        // The body's future may leave its output's type to the signature (`async { Ok(()) }`
+        // for `Output = Result<(), String>`); name it before `finish` probes the value, which
+        // needs the type known (issue #6).
+        let result_type = nameable(output).then(|| quote!(: #output));
         let future = quote! {
             async move {
                 let mut __audited_call = __audited_call;
-                let __audited_result = __audited_call.scoped(__audited_future).await;
+                let __audited_result #result_type = __audited_call.scoped(__audited_future).await;
                 if __audited_call.is_active() {
                     #finish
                 }
@@ -260,9 +268,7 @@ fn insert_fake_return(block: &mut Block, output: Option<&Type>) {
     if matches!(ty, Type::Never(_)) || matches!(ty, Type::Tuple(t) if t.elems.is_empty()) {
         return;
     }
-    let mut finder = ImplTraitFinder(false);
-    finder.visit_type(ty);
-    if finder.0 {
+    if !nameable(ty) {
         return;
     }
     let fake: syn::Stmt = syn::parse_quote! {
@@ -273,6 +279,13 @@ fn insert_fake_return(block: &mut Block, output: Option<&Type>) {
         }
     };
     block.stmts.insert(0, fake);
+}
+
+/// Whether `ty` can be written as the type of a `let`: not if it contains `impl Trait`.
+fn nameable(ty: &Type) -> bool {
+    let mut finder = ImplTraitFinder(false);
+    finder.visit_type(ty);
+    !finder.0
 }
 
 struct ImplTraitFinder(bool);

@@ -18,7 +18,7 @@ fn c() { }
 async fn d(n: u32) -> Result<u32, String> { Ok(n) }
 
 #[audited(action = "tag_add")]
-fn e() -> impl std::future::Future<Output = Result<(), String>> { async { Ok::<(), String>(()) } }
+fn e() -> impl std::future::Future<Output = Result<(), String>> { async { Ok(()) } }
 
 struct S;
 
