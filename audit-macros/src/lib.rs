@@ -106,7 +106,8 @@ pub fn __builtin_actions(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// Implements `audit_runtime::AuditAction` for a fieldless enum: each variant is named by
-/// its snake_case name, or by `#[audit(name = "...")]`.
+/// its snake_case name, or by `#[audit(name = "...")]`. Any other `#[audit(..)]` key, on
+/// the enum or a variant, is a compile error at the key.
 #[proc_macro_derive(AuditAction, attributes(audit))]
 pub fn derive_audit_action(input: TokenStream) -> TokenStream {
     syn::parse::<syn::DeriveInput>(input)
@@ -117,6 +118,7 @@ pub fn derive_audit_action(input: TokenStream) -> TokenStream {
 
 /// Implements `audit_runtime::AuditOutcome` for a response struct with `success: bool` and
 /// (optionally) `message: String` fields; `#[audit(success = f, message = g)]` names others.
+/// Any other `#[audit(..)]` key, on the struct or a field, is a compile error at the key.
 #[proc_macro_derive(AuditOutcome, attributes(audit))]
 pub fn derive_audit_outcome(input: TokenStream) -> TokenStream {
     syn::parse::<syn::DeriveInput>(input)
