@@ -60,41 +60,33 @@ pub fn audited(args: Args, func: ItemFn) -> syn::Result<TokenStream> {
         .into_iter()
         .partition(|a| matches!(a.style, AttrStyle::Inner(_)));
 
-    let site = site(&args);
-    let start = start(&args);
-    let details = details(&args);
-    let capture_before = args
-        .capture
-        .as_ref()
-        .map(|(_, e)| quote_spanned!(e.span()=> __audited_call.capture_before(&(#e));));
-    let capture_after = args
-        .capture
-        .as_ref()
-        .map(|(_, e)| quote_spanned!(e.span()=> __audited_call.capture_after(&(#e));));
+    let template = Template {
+        site: site(&args),
+        start: start(&args),
+        details: details(&args),
+        capture_before: args
+            .capture
+            .as_ref()
+            .map(|(_, e)| quote_spanned!(e.span()=> __audited_call.capture_before(&(#e));)),
+        capture_after: args
+            .capture
+            .as_ref()
+            .map(|(_, e)| quote_spanned!(e.span()=> __audited_call.capture_after(&(#e));)),
+    };
+    let declared_output = match &sig.output {
+        ReturnType::Default => None,
+        ReturnType::Type(_, ty) => Some(&**ty),
+    };
 
     let body = if sig.asyncness.is_some() {
         // Input:  async fn f(..) -> R { BODY }
         // Output: async fn f(..) -> R { ..; let r = call.scoped(async { BODY }).await; ..; r }
-        let output = match &sig.output {
-            ReturnType::Default => None,
-            ReturnType::Type(_, ty) => Some(&**ty),
-        };
-        insert_fake_return(&mut block, output);
-        let finish = finish(output);
-        quote! {
-            #site
-            let mut __audited_call = #start;
-            if __audited_call.is_active() {
-                #details
-                #capture_before
-            }
-            let __audited_result = __audited_call.scoped(async #block).await;
-            if __audited_call.is_active() {
-                #capture_after
-                #finish
-            }
-            __audited_result
-        }
+        insert_fake_return(&mut block, declared_output);
+        template.around(
+            quote!(__audited_call.scoped(async #block).await),
+            declared_output,
+            None,
+        )
     } else if let Some(inner) = async_trait::boxed_async_body(&mut block) {
         // Input:  fn f(..) -> Pin<Box<dyn Future<Output = R> + Send + '_>> {
         //             Box::pin(async move { ASYNC_TRAIT_BODY })
@@ -105,28 +97,18 @@ pub fn audited(args: Args, func: ItemFn) -> syn::Result<TokenStream> {
         // The inner block loses `move`: the outer `async move` owns the arguments, and
         // `capture` must still see them after the body ran.
         let output = async_trait::future_output(&sig.output);
-        let finish = finish(output);
         // async-trait's body names its output type (`let __ret: R = ..`), but a hand-written
         // `Box::pin(async move { .. })` may leave it to the signature, which the probes in
         // `finish` need known (issue #6).
-        let result_type = output.filter(|ty| nameable(ty)).map(|ty| quote!(: #ty));
+        let result_type = output.filter(|ty| nameable(ty));
         async_trait::reborrow_mut_self(&sig, &mut inner.block);
         let original = &inner.block;
-        let instrumented: Block = syn::parse_quote! {{
-            #site
-            let mut __audited_call = #start;
-            if __audited_call.is_active() {
-                #details
-                #capture_before
-            }
-            let __audited_result #result_type = __audited_call.scoped(async #original).await;
-            if __audited_call.is_active() {
-                #capture_after
-                #finish
-            }
-            __audited_result
-        }};
-        inner.block = instrumented;
+        let instrumented = template.around(
+            quote!(__audited_call.scoped(async #original).await),
+            output,
+            result_type,
+        );
+        inner.block = syn::parse_quote!({ #instrumented });
         let stmts = &block.stmts;
         quote!(#(#stmts)*)
     } else if let Some(output) = async_trait::future_output(&sig.output) {
@@ -135,6 +117,8 @@ pub fn audited(args: Args, func: ItemFn) -> syn::Result<TokenStream> {
         //             ..; let fut = call.run_sync(|| BODY);
         //             async move { let r = call.scoped(fut).await; ..; r }
         //         }
+        // Not `Template::around`: the call ends when the returned future completes, not
+        // when the body returns, and there is nothing left to `capture` from.
         if let Some((key, _)) = &args.capture {
             return Err(syn::Error::new(
                 *key,
@@ -142,13 +126,7 @@ pub fn audited(args: Args, func: ItemFn) -> syn::Result<TokenStream> {
                  this function has given away; make it an `async fn` to use `capture`",
             ));
         }
-        insert_fake_return(
-            &mut block,
-            match &sig.output {
-                ReturnType::Type(_, ty) => Some(&**ty),
-                ReturnType::Default => None,
-            },
-        );
+        insert_fake_return(&mut block, declared_output);
         let finish = finish(Some(output));
         // The body's future may leave its output's type to the signature (`async { Ok(()) }`
         // for `Output = Result<(), String>`); name it before `finish` probes the value, which
@@ -169,6 +147,12 @@ pub fn audited(args: Args, func: ItemFn) -> syn::Result<TokenStream> {
         } else {
             future
         };
+        let Template {
+            site,
+            start,
+            details,
+            ..
+        } = &template;
         quote! {
             #site
             let mut __audited_call = #start;
@@ -181,26 +165,12 @@ pub fn audited(args: Args, func: ItemFn) -> syn::Result<TokenStream> {
     } else {
         // Input:  fn f(..) -> R { BODY }
         // Output: see the module docs.
-        let output = match &sig.output {
-            ReturnType::Default => None,
-            ReturnType::Type(_, ty) => Some(&**ty),
-        };
-        insert_fake_return(&mut block, output);
-        let finish = finish(output);
-        quote! {
-            #site
-            let mut __audited_call = #start;
-            if __audited_call.is_active() {
-                #details
-                #capture_before
-            }
-            let __audited_result = __audited_call.run_sync(|| #block);
-            if __audited_call.is_active() {
-                #capture_after
-                #finish
-            }
-            __audited_result
-        }
+        insert_fake_return(&mut block, declared_output);
+        template.around(
+            quote!(__audited_call.run_sync(|| #block)),
+            declared_output,
+            None,
+        )
     };
 
     Ok(quote! {
@@ -210,6 +180,62 @@ pub fn audited(args: Args, func: ItemFn) -> syn::Result<TokenStream> {
             #body
         }
     })
+}
+
+/// The parts of an instrumented body that depend only on the attribute's arguments.
+struct Template {
+    site: TokenStream,
+    start: TokenStream,
+    details: TokenStream,
+    capture_before: Option<TokenStream>,
+    capture_after: Option<TokenStream>,
+}
+
+impl Template {
+    /// The one template for the shapes whose call ends when the body does (a sync fn, an
+    /// `async fn`, async-trait's boxed body); they differ only in how the body is `run`:
+    /// `__audited_call.run_sync(|| BODY)` or `__audited_call.scoped(async BODY).await`.
+    ///
+    /// Input:  RUN, the body's output type R, and whether to write R on the result.
+    /// Output:
+    /// ```text
+    /// static __AUDITED_SITE: Site = ..;
+    /// let mut __audited_call = Call::start(&__AUDITED_SITE);
+    /// if __audited_call.is_active() { DETAILS; CAPTURE_BEFORE }
+    /// let __audited_result: R = RUN;
+    /// if __audited_call.is_active() { CAPTURE_AFTER; FINISH(R) }
+    /// __audited_result
+    /// ```
+    fn around(
+        &self,
+        run: TokenStream,
+        output: Option<&Type>,
+        result_type: Option<&Type>,
+    ) -> TokenStream {
+        let Template {
+            site,
+            start,
+            details,
+            capture_before,
+            capture_after,
+        } = self;
+        let finish = finish(output);
+        let result_type = result_type.map(|ty| quote!(: #ty));
+        quote! {
+            #site
+            let mut __audited_call = #start;
+            if __audited_call.is_active() {
+                #details
+                #capture_before
+            }
+            let __audited_result #result_type = #run;
+            if __audited_call.is_active() {
+                #capture_after
+                #finish
+            }
+            __audited_result
+        }
+    }
 }
 
 /// The per-function `static` describing the declared actions and redacted keys.
