@@ -48,6 +48,15 @@ pub fn audited(args: Args, func: ItemFn) -> syn::Result<TokenStream> {
             "`#[audited]` cannot be used on a `const fn`: logging is not possible at compile time",
         ));
     }
+    if let Some((key, _)) = &args.capture
+        && expanded_by_instrument(&func.block)
+    {
+        return Err(syn::Error::new(
+            *key,
+            "`capture` cannot read the arguments after `#[instrument]`: it expanded first and \
+             moved them into its own block; put `#[audited]` above `#[instrument]`",
+        ));
+    }
     check_scope_calls(&args, &func.block)?;
 
     let ItemFn {
@@ -372,6 +381,45 @@ fn is_result(ty: &Type) -> bool {
         Type::Group(g) => is_result(&g.elem),
         _ => false,
     }
+}
+
+/// Whether tracing's `#[instrument]` has already expanded on this function and moved its
+/// arguments away: into `let __tracing_instrument_future = async move { .. }` (an `async fn`)
+/// or into `(move || { .. })()` (a sync fn with `err` or `ret`). These are the names and
+/// shapes tracing-attributes 0.1 generates.
+///
+/// Below `#[instrument]`, we instrument tracing's body, so `capture` reading the arguments
+/// after it was an opaque E0382 "borrow of moved value" at the attribute (issue #6). A sync
+/// fn without `err`/`ret` keeps its body in place, and `capture` works there.
+fn expanded_by_instrument(block: &Block) -> bool {
+    let local_named = |local: &syn::Local, name: &str| matches!(&local.pat, syn::Pat::Ident(p) if p.ident == name);
+    let instrumented = block
+        .stmts
+        .iter()
+        .any(|stmt| matches!(stmt, syn::Stmt::Local(l) if local_named(l, "__tracing_attr_span")));
+    instrumented
+        && block.stmts.iter().any(|stmt| match stmt {
+            syn::Stmt::Local(local) => {
+                local_named(local, "__tracing_instrument_future")
+                    || local
+                        .init
+                        .as_ref()
+                        .is_some_and(|i| calls_move_closure(&i.expr))
+            }
+            syn::Stmt::Expr(Expr::Match(m), _) => calls_move_closure(&m.expr),
+            _ => false,
+        })
+}
+
+/// `(move || ..)()`
+fn calls_move_closure(expr: &Expr) -> bool {
+    let Expr::Call(call) = expr else {
+        return false;
+    };
+    let Expr::Paren(paren) = &*call.func else {
+        return false;
+    };
+    matches!(&*paren.expr, Expr::Closure(c) if c.capture.is_some())
 }
 
 /// Rejects, at compile time, `scope::set_action(Action::X)` / `scope::emit(Action::X)` in the

@@ -63,6 +63,17 @@ use proc_macro::TokenStream;
 /// )]
 /// ```
 ///
+/// With tracing's `#[instrument]`, put `#[audited]` above it: attributes expand from the
+/// top, so the audited call then runs inside tracing's span, `capture` included. Below it,
+/// `#[instrument]` has already moved the arguments of an `async fn` (or of a sync fn with
+/// `err`/`ret`) into a block of its own, and `capture` is rejected with an error saying so.
+///
+/// ```text
+/// #[audited(action = "hp_change", capture = self.hp.clone())]
+/// #[tracing::instrument(skip(self))]
+/// async fn set_lr(&mut self, lr: f64) -> Result<(), HpError> { .. }
+/// ```
+///
 /// See the `audit_runtime` crate documentation for the full reference.
 #[proc_macro_attribute]
 pub fn audited(args: TokenStream, item: TokenStream) -> TokenStream {
