@@ -185,7 +185,7 @@ fn parse_actions(input: ParseStream<'_>) -> syn::Result<Vec<ActionSpec>> {
         let action = if input.peek(LitStr) {
             let lit: LitStr = input.parse()?;
             let value = lit.value();
-            match catalog::CATALOG.iter().find(|n| **n == value) {
+            match catalog::find(&value) {
                 Some(name) => ActionSpec::Builtin { lit, name },
                 None => {
                     return Err(syn::Error::new(

@@ -2,6 +2,12 @@
 //!
 //! Both read the helper attribute `#[audit(..)]`; `#[audit(crate = path)]` on the type names
 //! the runtime crate when it is not `::audit_runtime` (the runtime itself uses `crate`).
+//!
+//! Every `#[audit(..)]` is parsed once, by [`options`], into the keys it sets, and then
+//! checked against where it stands ([`Place`]): a key that does not apply there (`success`
+//! on an `AuditAction` enum, `name` on a struct) or that is set twice is an error at the key,
+//! never silently ignored. rustc accepts `#[audit]` wherever either derive is, so this is
+//! the only check.
 
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
@@ -22,23 +28,35 @@ use syn::{Attribute, Data, DeriveInput, Fields, Ident, LitStr, Path};
 /// }
 /// ```
 pub fn audit_action(input: DeriveInput) -> syn::Result<TokenStream> {
-    let krate = crate_path(&input.attrs)?;
     let Data::Enum(data) = &input.data else {
         return Err(syn::Error::new(
             keyword_span(&input),
             "`AuditAction` can only be derived for enums whose variants have no fields",
         ));
     };
+    // Every misplaced option is reported at once: the type's, then each variant's.
+    let type_options = options(&input.attrs, Place::ActionType);
+    let variant_options: Vec<_> = data
+        .variants
+        .iter()
+        .map(|v| options(&v.attrs, Place::ActionVariant))
+        .collect();
+    let type_options = combine_errors(
+        type_options,
+        variant_options.iter().filter_map(|o| o.as_ref().err()),
+    )?;
+    let krate = crate_path(type_options.krate);
     let mut names: Vec<(String, Span)> = Vec::new();
     let mut arms = Vec::new();
-    for variant in &data.variants {
+    for (variant, options) in data.variants.iter().zip(variant_options) {
         if !matches!(variant.fields, Fields::Unit) {
             return Err(syn::Error::new(
                 variant.fields.span(),
                 "`AuditAction` variants cannot have fields: an action is a name",
             ));
         }
-        let (name, span) = match variant_name_override(&variant.attrs)? {
+        // Errors were all returned above.
+        let (name, span) = match options.ok().and_then(|o| o.name) {
             Some(lit) => {
                 let value = lit.value();
                 if value.trim().is_empty() || value.trim() != value {
@@ -88,7 +106,6 @@ pub fn audit_action(input: DeriveInput) -> syn::Result<TokenStream> {
 /// }
 /// ```
 pub fn audit_outcome(input: DeriveInput) -> syn::Result<TokenStream> {
-    let krate = crate_path(&input.attrs)?;
     let Data::Struct(data) = &input.data else {
         return Err(syn::Error::new(
             keyword_span(&input),
@@ -101,7 +118,20 @@ pub fn audit_outcome(input: DeriveInput) -> syn::Result<TokenStream> {
             "`AuditOutcome` needs named fields (`success: bool`, `message: String`)",
         ));
     };
-    let (success_override, message_override) = outcome_fields(&input.attrs)?;
+    // Every misplaced option is reported at once: the type's, then each field's.
+    let type_options = options(&input.attrs, Place::OutcomeType);
+    let field_errors: Vec<_> = fields
+        .named
+        .iter()
+        .filter_map(|f| options(&f.attrs, Place::OutcomeField).err())
+        .collect();
+    let Options {
+        krate,
+        success: success_override,
+        message: message_override,
+        ..
+    } = combine_errors(type_options, field_errors.iter())?;
+    let krate = crate_path(krate);
     let field_named = |name: &str| {
         fields
             .named
@@ -155,63 +185,141 @@ fn keyword_span(input: &DeriveInput) -> Span {
 }
 
 /// `#[audit(crate = path)]`, or `::audit_runtime`.
-fn crate_path(attrs: &[Attribute]) -> syn::Result<TokenStream> {
-    let mut krate = None;
+fn crate_path(krate: Option<Path>) -> TokenStream {
+    match krate {
+        Some(path) => quote!(#path),
+        None => quote!(::audit_runtime),
+    }
+}
+
+/// `first`, unless it or any of `more` is an error: then all the errors, combined.
+fn combine_errors<'a>(
+    first: syn::Result<Options>,
+    more: impl Iterator<Item = &'a syn::Error>,
+) -> syn::Result<Options> {
+    let mut result = first;
+    for error in more {
+        match &mut result {
+            Ok(_) => result = Err(error.clone()),
+            Err(existing) => existing.combine(error.clone()),
+        }
+    }
+    result
+}
+
+/// Where an `#[audit(..)]` attribute stands, which decides the keys it may set.
+#[derive(Clone, Copy)]
+enum Place {
+    /// On an enum deriving `AuditAction`.
+    ActionType,
+    /// On one of its variants.
+    ActionVariant,
+    /// On a struct deriving `AuditOutcome`.
+    OutcomeType,
+    /// On one of its fields.
+    OutcomeField,
+}
+
+impl Place {
+    fn allows(self, key: &str) -> bool {
+        match self {
+            Place::ActionType => key == "crate",
+            Place::ActionVariant => key == "name",
+            Place::OutcomeType => ["crate", "success", "message"].contains(&key),
+            Place::OutcomeField => false,
+        }
+    }
+
+    /// Where the attribute is and what it takes there, for error messages.
+    fn expected(self) -> &'static str {
+        match self {
+            Place::ActionType => "on an `AuditAction` enum; expected `crate = path`",
+            Place::ActionVariant => "on an `AuditAction` variant; expected `name = \"...\"`",
+            Place::OutcomeType => {
+                "on an `AuditOutcome` struct; expected `success = field`, `message = field` or \
+                 `crate = path`"
+            }
+            Place::OutcomeField => {
+                "on a field: `AuditOutcome` takes no options there; name the fields on the \
+                 struct instead, `#[audit(success = field, message = field)]`"
+            }
+        }
+    }
+}
+
+/// The keys set by the `#[audit(..)]` attributes of one item.
+#[derive(Default)]
+struct Options {
+    krate: Option<Path>,
+    success: Option<Ident>,
+    message: Option<Ident>,
+    name: Option<LitStr>,
+}
+
+/// Parses every `#[audit(..)]` among `attrs` once, then rejects the keys that do not apply at
+/// `place` and the keys set twice. All such errors are reported together, each at its key.
+fn options(attrs: &[Attribute], place: Place) -> syn::Result<Options> {
+    let mut options = Options::default();
+    let mut seen: Vec<String> = Vec::new();
+    let mut errors: Option<syn::Error> = None;
+    let mut report = |error: syn::Error| match &mut errors {
+        Some(existing) => existing.combine(error),
+        None => errors = Some(error),
+    };
     for attr in attrs.iter().filter(|a| a.path().is_ident("audit")) {
-        attr.parse_nested_meta(|meta| {
-            if meta.path.is_ident("crate") {
-                let value = meta.value()?;
-                let path: Path = if value.peek(LitStr) {
-                    value.parse::<LitStr>()?.parse()?
+        let parsed = attr.parse_nested_meta(|meta| {
+            let key = meta
+                .path
+                .get_ident()
+                .map(|i| i.to_string().trim_start_matches("r#").to_owned())
+                .unwrap_or_default();
+            if !place.allows(&key) {
+                let shown = quote::ToTokens::to_token_stream(&meta.path).to_string();
+                let message = if ["crate", "success", "message", "name"].contains(&key.as_str()) {
+                    format!("`{shown}` does not apply {}", place.expected())
                 } else {
-                    value.call(Path::parse_mod_style)?
+                    format!("unknown `audit` option `{shown}` {}", place.expected())
                 };
-                krate = Some(quote!(#path));
-                Ok(())
-            } else if meta.path.is_ident("success") || meta.path.is_ident("message") {
-                // Read by `outcome_fields`.
-                meta.value()?.parse::<Ident>().map(drop)
-            } else {
-                Err(meta.error(
-                    "unknown `audit` option on the type; expected `crate`, `success` or `message`",
-                ))
+                report(syn::Error::new_spanned(&meta.path, message));
+                // Skip its value, if any, so that the keys after it are still checked.
+                if meta.input.peek(syn::Token![=]) {
+                    meta.value()?.parse::<syn::Expr>()?;
+                } else if meta.input.peek(syn::token::Paren) {
+                    meta.input.parse::<proc_macro2::TokenTree>()?;
+                }
+                return Ok(());
             }
-        })?;
-    }
-    Ok(krate.unwrap_or_else(|| quote!(::audit_runtime)))
-}
-
-fn outcome_fields(attrs: &[Attribute]) -> syn::Result<(Option<Ident>, Option<Ident>)> {
-    let (mut success, mut message) = (None, None);
-    for attr in attrs.iter().filter(|a| a.path().is_ident("audit")) {
-        attr.parse_nested_meta(|meta| {
-            if meta.path.is_ident("success") {
-                success = Some(meta.value()?.parse()?);
-            } else if meta.path.is_ident("message") {
-                message = Some(meta.value()?.parse()?);
-            } else {
-                // `crate = ..`, checked by `crate_path`.
-                meta.value()?.parse::<TokenStream>()?;
+            if seen.contains(&key) {
+                report(syn::Error::new_spanned(
+                    &meta.path,
+                    format!("duplicate `audit` option `{key}`"),
+                ));
             }
+            match key.as_str() {
+                "crate" => {
+                    let value = meta.value()?;
+                    let path: Path = if value.peek(LitStr) {
+                        value.parse::<LitStr>()?.parse()?
+                    } else {
+                        value.call(Path::parse_mod_style)?
+                    };
+                    options.krate = Some(path);
+                }
+                "success" => options.success = Some(meta.value()?.parse()?),
+                "message" => options.message = Some(meta.value()?.parse()?),
+                _ => options.name = Some(meta.value()?.parse()?),
+            }
+            seen.push(key);
             Ok(())
-        })?;
+        });
+        if let Err(error) = parsed {
+            report(error);
+        }
     }
-    Ok((success, message))
-}
-
-fn variant_name_override(attrs: &[Attribute]) -> syn::Result<Option<LitStr>> {
-    let mut name = None;
-    for attr in attrs.iter().filter(|a| a.path().is_ident("audit")) {
-        attr.parse_nested_meta(|meta| {
-            if meta.path.is_ident("name") {
-                name = Some(meta.value()?.parse()?);
-                Ok(())
-            } else {
-                Err(meta.error("unknown `audit` option on a variant; expected `name = \"...\"`"))
-            }
-        })?;
+    match errors {
+        Some(error) => Err(error),
+        None => Ok(options),
     }
-    Ok(name)
 }
 
 /// `TagAdd` → `tag_add`, `HTTPRetry` → `http_retry`, `Step2Go` → `step2_go`.

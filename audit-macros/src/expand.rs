@@ -16,6 +16,7 @@
 //!     }
 //!     // the body runs in a closure so that `return` and `?` end the body, not the function;
 //!     // its scope is current meanwhile and a panic is logged, then resumed
+//!     // (the user's block itself, with an inference aid as its first statement)
 //!     let __audited_result = __audited_call.run_sync(|| { FAKE_RETURN_FOR_INFERENCE; BODY });
 //!     if __audited_call.is_active() {
 //!         __audited_call.capture_after(&(self.hparams()));
@@ -47,6 +48,15 @@ pub fn audited(args: Args, func: ItemFn) -> syn::Result<TokenStream> {
             "`#[audited]` cannot be used on a `const fn`: logging is not possible at compile time",
         ));
     }
+    if let Some((key, _)) = &args.capture
+        && expanded_by_instrument(&func.block)
+    {
+        return Err(syn::Error::new(
+            *key,
+            "`capture` cannot read the arguments after `#[instrument]`: it expanded first and \
+             moved them into its own block; put `#[audited]` above `#[instrument]`",
+        ));
+    }
     check_scope_calls(&args, &func.block)?;
 
     let ItemFn {
@@ -59,41 +69,33 @@ pub fn audited(args: Args, func: ItemFn) -> syn::Result<TokenStream> {
         .into_iter()
         .partition(|a| matches!(a.style, AttrStyle::Inner(_)));
 
-    let site = site(&args);
-    let start = start(&args);
-    let details = details(&args);
-    let capture_before = args
-        .capture
-        .as_ref()
-        .map(|(_, e)| quote_spanned!(e.span()=> __audited_call.capture_before(&(#e));));
-    let capture_after = args
-        .capture
-        .as_ref()
-        .map(|(_, e)| quote_spanned!(e.span()=> __audited_call.capture_after(&(#e));));
+    let template = Template {
+        site: site(&args),
+        start: start(&args),
+        details: details(&args),
+        capture_before: args
+            .capture
+            .as_ref()
+            .map(|(_, e)| quote_spanned!(e.span()=> __audited_call.capture_before(&(#e));)),
+        capture_after: args
+            .capture
+            .as_ref()
+            .map(|(_, e)| quote_spanned!(e.span()=> __audited_call.capture_after(&(#e));)),
+    };
+    let declared_output = match &sig.output {
+        ReturnType::Default => None,
+        ReturnType::Type(_, ty) => Some(&**ty),
+    };
 
     let body = if sig.asyncness.is_some() {
         // Input:  async fn f(..) -> R { BODY }
         // Output: async fn f(..) -> R { ..; let r = call.scoped(async { BODY }).await; ..; r }
-        let output = match &sig.output {
-            ReturnType::Default => None,
-            ReturnType::Type(_, ty) => Some(&**ty),
-        };
-        let fake = fake_return(output);
-        let finish = finish(output);
-        quote! {
-            #site
-            let mut __audited_call = #start;
-            if __audited_call.is_active() {
-                #details
-                #capture_before
-            }
-            let __audited_result = __audited_call.scoped(async { #fake #block }).await;
-            if __audited_call.is_active() {
-                #capture_after
-                #finish
-            }
-            __audited_result
-        }
+        insert_fake_return(&mut block, declared_output);
+        template.around(
+            quote!(__audited_call.scoped(async #block).await),
+            declared_output,
+            None,
+        )
     } else if let Some(inner) = async_trait::boxed_async_body(&mut block) {
         // Input:  fn f(..) -> Pin<Box<dyn Future<Output = R> + Send + '_>> {
         //             Box::pin(async move { ASYNC_TRAIT_BODY })
@@ -104,24 +106,18 @@ pub fn audited(args: Args, func: ItemFn) -> syn::Result<TokenStream> {
         // The inner block loses `move`: the outer `async move` owns the arguments, and
         // `capture` must still see them after the body ran.
         let output = async_trait::future_output(&sig.output);
-        let finish = finish(output);
+        // async-trait's body names its output type (`let __ret: R = ..`), but a hand-written
+        // `Box::pin(async move { .. })` may leave it to the signature, which the probes in
+        // `finish` need known (issue #6).
+        let result_type = output.filter(|ty| nameable(ty));
         async_trait::reborrow_mut_self(&sig, &mut inner.block);
         let original = &inner.block;
-        let instrumented: Block = syn::parse_quote! {{
-            #site
-            let mut __audited_call = #start;
-            if __audited_call.is_active() {
-                #details
-                #capture_before
-            }
-            let __audited_result = __audited_call.scoped(async #original).await;
-            if __audited_call.is_active() {
-                #capture_after
-                #finish
-            }
-            __audited_result
-        }};
-        inner.block = instrumented;
+        let instrumented = template.around(
+            quote!(__audited_call.scoped(async #original).await),
+            output,
+            result_type,
+        );
+        inner.block = syn::parse_quote!({ #instrumented });
         let stmts = &block.stmts;
         quote!(#(#stmts)*)
     } else if let Some(output) = async_trait::future_output(&sig.output) {
@@ -130,6 +126,8 @@ pub fn audited(args: Args, func: ItemFn) -> syn::Result<TokenStream> {
         //             ..; let fut = call.run_sync(|| BODY);
         //             async move { let r = call.scoped(fut).await; ..; r }
         //         }
+        // Not `Template::around`: the call ends when the returned future completes, not
+        // when the body returns, and there is nothing left to `capture` from.
         if let Some((key, _)) = &args.capture {
             return Err(syn::Error::new(
                 *key,
@@ -137,15 +135,16 @@ pub fn audited(args: Args, func: ItemFn) -> syn::Result<TokenStream> {
                  this function has given away; make it an `async fn` to use `capture`",
             ));
         }
-        let fake = fake_return(match &sig.output {
-            ReturnType::Type(_, ty) => Some(&**ty),
-            ReturnType::Default => None,
-        });
+        insert_fake_return(&mut block, declared_output);
         let finish = finish(Some(output));
+        // The body's future may leave its output's type to the signature (`async { Ok(()) }`
+        // for `Output = Result<(), String>`); name it before `finish` probes the value, which
+        // needs the type known (issue #6).
+        let result_type = nameable(output).then(|| quote!(: #output));
         let future = quote! {
             async move {
                 let mut __audited_call = __audited_call;
-                let __audited_result = __audited_call.scoped(__audited_future).await;
+                let __audited_result #result_type = __audited_call.scoped(__audited_future).await;
                 if __audited_call.is_active() {
                     #finish
                 }
@@ -157,38 +156,30 @@ pub fn audited(args: Args, func: ItemFn) -> syn::Result<TokenStream> {
         } else {
             future
         };
+        let Template {
+            site,
+            start,
+            details,
+            ..
+        } = &template;
         quote! {
             #site
             let mut __audited_call = #start;
             if __audited_call.is_active() {
                 #details
             }
-            let __audited_future = __audited_call.run_sync(|| { #fake #block });
+            let __audited_future = __audited_call.run_sync(|| #block);
             #future
         }
     } else {
         // Input:  fn f(..) -> R { BODY }
         // Output: see the module docs.
-        let output = match &sig.output {
-            ReturnType::Default => None,
-            ReturnType::Type(_, ty) => Some(&**ty),
-        };
-        let fake = fake_return(output);
-        let finish = finish(output);
-        quote! {
-            #site
-            let mut __audited_call = #start;
-            if __audited_call.is_active() {
-                #details
-                #capture_before
-            }
-            let __audited_result = __audited_call.run_sync(|| { #fake #block });
-            if __audited_call.is_active() {
-                #capture_after
-                #finish
-            }
-            __audited_result
-        }
+        insert_fake_return(&mut block, declared_output);
+        template.around(
+            quote!(__audited_call.run_sync(|| #block)),
+            declared_output,
+            None,
+        )
     };
 
     Ok(quote! {
@@ -198,6 +189,62 @@ pub fn audited(args: Args, func: ItemFn) -> syn::Result<TokenStream> {
             #body
         }
     })
+}
+
+/// The parts of an instrumented body that depend only on the attribute's arguments.
+struct Template {
+    site: TokenStream,
+    start: TokenStream,
+    details: TokenStream,
+    capture_before: Option<TokenStream>,
+    capture_after: Option<TokenStream>,
+}
+
+impl Template {
+    /// The one template for the shapes whose call ends when the body does (a sync fn, an
+    /// `async fn`, async-trait's boxed body); they differ only in how the body is `run`:
+    /// `__audited_call.run_sync(|| BODY)` or `__audited_call.scoped(async BODY).await`.
+    ///
+    /// Input:  RUN, the body's output type R, and whether to write R on the result.
+    /// Output:
+    /// ```text
+    /// static __AUDITED_SITE: Site = ..;
+    /// let mut __audited_call = Call::start(&__AUDITED_SITE);
+    /// if __audited_call.is_active() { DETAILS; CAPTURE_BEFORE }
+    /// let __audited_result: R = RUN;
+    /// if __audited_call.is_active() { CAPTURE_AFTER; FINISH(R) }
+    /// __audited_result
+    /// ```
+    fn around(
+        &self,
+        run: TokenStream,
+        output: Option<&Type>,
+        result_type: Option<&Type>,
+    ) -> TokenStream {
+        let Template {
+            site,
+            start,
+            details,
+            capture_before,
+            capture_after,
+        } = self;
+        let finish = finish(output);
+        let result_type = result_type.map(|ty| quote!(: #ty));
+        quote! {
+            #site
+            let mut __audited_call = #start;
+            if __audited_call.is_active() {
+                #details
+                #capture_before
+            }
+            let __audited_result #result_type = #run;
+            if __audited_call.is_active() {
+                #capture_after
+                #finish
+            }
+            __audited_result
+        }
+    }
 }
 
 /// The per-function `static` describing the declared actions and redacted keys.
@@ -239,29 +286,41 @@ fn details(args: &Args) -> TokenStream {
     quote!(#(#entries)*)
 }
 
-/// An unreachable `return` of the declared type, so that `?` and `Ok(..)` in the body infer
-/// the error type from the signature even though the body now sits in a closure or an
-/// `async` block (tracing-attributes does the same). Skipped when the type cannot be named
-/// in a `let` (`impl Trait`) or carries no information (`()`, `!`).
-fn fake_return(output: Option<&Type>) -> TokenStream {
+/// Inserts, as the body's first statement, an unreachable `return` of the declared type,
+/// so that `?` and `Ok(..)` in the body infer the error type from the signature even though
+/// the body now sits in a closure or an `async` block (tracing-attributes does the same).
+/// Skipped when the type cannot be named in a `let` (`impl Trait`) or carries no
+/// information (`()`, `!`).
+///
+/// It goes inside the user's block rather than in a block around it: `{ fake; { BODY } }`
+/// made rustc's `unused_braces` lint flag the user's braces of a one-expression body, with a
+/// suggested fix (`fn a() -> R Ok(())`) that is not valid code, so `cargo fix` failed and
+/// `-D warnings` broke the build (issue #6).
+fn insert_fake_return(block: &mut Block, output: Option<&Type>) {
     let Some(ty) = output else {
-        return TokenStream::new();
+        return;
     };
     if matches!(ty, Type::Never(_)) || matches!(ty, Type::Tuple(t) if t.elems.is_empty()) {
-        return TokenStream::new();
+        return;
     }
-    let mut finder = ImplTraitFinder(false);
-    finder.visit_type(ty);
-    if finder.0 {
-        return TokenStream::new();
+    if !nameable(ty) {
+        return;
     }
-    quote! {
+    let fake: syn::Stmt = syn::parse_quote! {
         #[allow(unreachable_code, clippy::empty_loop, clippy::diverging_sub_expression, clippy::needless_return)]
         if false {
             let __audited_fake_return: #ty = loop {};
             return __audited_fake_return;
         }
-    }
+    };
+    block.stmts.insert(0, fake);
+}
+
+/// Whether `ty` can be written as the type of a `let`: not if it contains `impl Trait`.
+fn nameable(ty: &Type) -> bool {
+    let mut finder = ImplTraitFinder(false);
+    finder.visit_type(ty);
+    !finder.0
 }
 
 struct ImplTraitFinder(bool);
@@ -322,6 +381,45 @@ fn is_result(ty: &Type) -> bool {
         Type::Group(g) => is_result(&g.elem),
         _ => false,
     }
+}
+
+/// Whether tracing's `#[instrument]` has already expanded on this function and moved its
+/// arguments away: into `let __tracing_instrument_future = async move { .. }` (an `async fn`)
+/// or into `(move || { .. })()` (a sync fn with `err` or `ret`). These are the names and
+/// shapes tracing-attributes 0.1 generates.
+///
+/// Below `#[instrument]`, we instrument tracing's body, so `capture` reading the arguments
+/// after it was an opaque E0382 "borrow of moved value" at the attribute (issue #6). A sync
+/// fn without `err`/`ret` keeps its body in place, and `capture` works there.
+fn expanded_by_instrument(block: &Block) -> bool {
+    let local_named = |local: &syn::Local, name: &str| matches!(&local.pat, syn::Pat::Ident(p) if p.ident == name);
+    let instrumented = block
+        .stmts
+        .iter()
+        .any(|stmt| matches!(stmt, syn::Stmt::Local(l) if local_named(l, "__tracing_attr_span")));
+    instrumented
+        && block.stmts.iter().any(|stmt| match stmt {
+            syn::Stmt::Local(local) => {
+                local_named(local, "__tracing_instrument_future")
+                    || local
+                        .init
+                        .as_ref()
+                        .is_some_and(|i| calls_move_closure(&i.expr))
+            }
+            syn::Stmt::Expr(Expr::Match(m), _) => calls_move_closure(&m.expr),
+            _ => false,
+        })
+}
+
+/// `(move || ..)()`
+fn calls_move_closure(expr: &Expr) -> bool {
+    let Expr::Call(call) = expr else {
+        return false;
+    };
+    let Expr::Paren(paren) = &*call.func else {
+        return false;
+    };
+    matches!(&*paren.expr, Expr::Closure(c) if c.capture.is_some())
 }
 
 /// Rejects, at compile time, `scope::set_action(Action::X)` / `scope::emit(Action::X)` in the
@@ -411,21 +509,51 @@ fn block_tail<'a>(block: &'a Block, out: &mut Vec<&'a syn::Path>) {
     }
 }
 
-/// The error for an attribute placed on something other than a function with a body.
-pub fn not_a_function(item: &TokenStream) -> syn::Error {
+/// The error for an item that syn cannot parse as a function with a body, if there is one
+/// to add.
+///
+/// A function whose body (or signature) has a syntax error is still a function: rustc
+/// reports the syntax error itself when it parses the item we hand back unchanged, and an
+/// extra "can only be used on functions" would only mislead (issue #6). So the error is for
+/// a method without a body, or for an item with no `fn` keyword before its first `{ .. }`
+/// or `;` (a struct, an impl block, a module).
+///
+/// The price: a function in syntax that rustc accepts but this syn version does not know
+/// would compile un-audited without a word. syn follows stable Rust closely, and that is
+/// rarer than a typo in a body, which every user makes.
+pub fn not_a_function(item: &TokenStream) -> Option<syn::Error> {
     if let Ok(method) = syn::parse2::<syn::TraitItemFn>(item.clone())
         && method.default.is_none()
     {
-        return syn::Error::new(
+        return Some(syn::Error::new(
             method.sig.fn_token.span(),
             "`#[audited]` needs a function body; put it on the implementation of this method",
-        );
+        ));
+    }
+    if has_fn_keyword(item) {
+        return None;
     }
     let span = first_item_token(item).unwrap_or_else(Span::call_site);
-    syn::Error::new(
+    Some(syn::Error::new(
         span,
         "`#[audited]` can only be used on functions and methods",
-    )
+    ))
+}
+
+/// Whether the item's tokens, before its first brace-delimited group or `;`, include the
+/// keyword `fn` (attributes are bracket groups, so they are skipped over).
+fn has_fn_keyword(item: &TokenStream) -> bool {
+    for token in item.clone() {
+        match token {
+            proc_macro2::TokenTree::Ident(ident) if ident == "fn" => return true,
+            proc_macro2::TokenTree::Group(g) if g.delimiter() == proc_macro2::Delimiter::Brace => {
+                return false;
+            }
+            proc_macro2::TokenTree::Punct(p) if p.as_char() == ';' => return false,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// The first token after the item's outer attributes (its visibility or keyword).
@@ -511,6 +639,41 @@ mod tests {
         );
         assert!(out.contains("Box :: pin (async move {"), "{out}");
         assert!(out.contains("let __self = & mut * self"), "{out}");
+    }
+
+    /// Issue #6: a function with a syntax error got "can only be used on functions" on top
+    /// of rustc's own error.
+    #[test]
+    fn syntax_error_in_body_reported_twice() {
+        let broken_fns = [
+            quote!(fn f() -> u8 { let x = ; x }),
+            quote!(#[inline] pub(crate) async fn f(x: ) {}),
+            quote!(unsafe extern "C" fn f() { match }),
+        ];
+        for item in broken_fns {
+            assert!(syn::parse2::<ItemFn>(item.clone()).is_err(), "{item}");
+            assert!(not_a_function(&item).is_none(), "{item}");
+        }
+        let not_fns = [
+            quote!(
+                struct S;
+            ),
+            quote!(impl S { fn f() {} }),
+            quote!(
+                mod m {
+                    fn f() {}
+                }
+            ),
+        ];
+        for item in not_fns {
+            assert!(not_a_function(&item).is_some(), "{item}");
+        }
+        assert!(
+            not_a_function(&quote!(
+                fn f(&self);
+            ))
+            .is_some()
+        );
     }
 
     #[test]

@@ -63,14 +63,27 @@ use proc_macro::TokenStream;
 /// )]
 /// ```
 ///
+/// With tracing's `#[instrument]`, put `#[audited]` above it: attributes expand from the
+/// top, so the audited call then runs inside tracing's span, `capture` included. Below it,
+/// `#[instrument]` has already moved the arguments of an `async fn` (or of a sync fn with
+/// `err`/`ret`) into a block of its own, and `capture` is rejected with an error saying so.
+///
+/// ```text
+/// #[audited(action = "hp_change", capture = self.hp.clone())]
+/// #[tracing::instrument(skip(self))]
+/// async fn set_lr(&mut self, lr: f64) -> Result<(), HpError> { .. }
+/// ```
+///
 /// See the `audit_runtime` crate documentation for the full reference.
 #[proc_macro_attribute]
 pub fn audited(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = proc_macro2::TokenStream::from(item);
     let func: syn::ItemFn = match syn::parse2(item.clone()) {
         Ok(func) => func,
+        // Hand the item back unchanged: rustc then reports its own syntax error, if that is
+        // why it did not parse, and we add one only when the item is not a function at all.
         Err(_) => {
-            let error = expand::not_a_function(&item).to_compile_error();
+            let error = expand::not_a_function(&item).map(syn::Error::into_compile_error);
             return quote::quote!(#item #error).into();
         }
     };
@@ -86,8 +99,26 @@ pub fn audited(args: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
+/// Not a public API: fills in `audit_runtime::Action`'s variants from this crate's catalog
+/// of built-in actions, the one list that `#[audited]` also checks names against.
+#[doc(hidden)]
+#[proc_macro_attribute]
+pub fn __builtin_actions(args: TokenStream, item: TokenStream) -> TokenStream {
+    let args = proc_macro2::TokenStream::from(args);
+    if let Some(token) = args.into_iter().next() {
+        return syn::Error::new(token.span(), "`__builtin_actions` takes no arguments")
+            .into_compile_error()
+            .into();
+    }
+    syn::parse::<syn::ItemEnum>(item)
+        .and_then(catalog::builtin_enum)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
 /// Implements `audit_runtime::AuditAction` for a fieldless enum: each variant is named by
-/// its snake_case name, or by `#[audit(name = "...")]`.
+/// its snake_case name, or by `#[audit(name = "...")]`. Any other `#[audit(..)]` key, on
+/// the enum or a variant, is a compile error at the key.
 #[proc_macro_derive(AuditAction, attributes(audit))]
 pub fn derive_audit_action(input: TokenStream) -> TokenStream {
     syn::parse::<syn::DeriveInput>(input)
@@ -98,6 +129,7 @@ pub fn derive_audit_action(input: TokenStream) -> TokenStream {
 
 /// Implements `audit_runtime::AuditOutcome` for a response struct with `success: bool` and
 /// (optionally) `message: String` fields; `#[audit(success = f, message = g)]` names others.
+/// Any other `#[audit(..)]` key, on the struct or a field, is a compile error at the key.
 #[proc_macro_derive(AuditOutcome, attributes(audit))]
 pub fn derive_audit_outcome(input: TokenStream) -> TokenStream {
     syn::parse::<syn::DeriveInput>(input)

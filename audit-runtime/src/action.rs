@@ -1,8 +1,9 @@
-//! What an audited call did: the [`AuditAction`] trait, and [`Action`], the spec's twelve
-//! built-in actions.
+//! What an audited call did: the [`AuditAction`] trait, and [`Action`], the built-in actions:
+//! the spec's twelve and the eight more that WeightsLab v2.0's services log.
 //!
-//! `#[audited(action = "tag_add")]` checks the name against the same twelve at compile time
-//! (the macro crate keeps its own copy of the catalog; a test keeps the two in sync).
+//! `#[audited(action = "tag_add")]` checks the name against the same list at compile time:
+//! the list lives in the macro crate's catalog, and `Action`'s variants are generated from
+//! it, so there is one definition.
 //! Applications with actions of their own derive [`AuditAction`](macro@crate::AuditAction)
 //! on a fieldless enum and write `#[audited(action = MyAction::Retrain)]`.
 
@@ -40,60 +41,29 @@ impl<A: AuditAction + ?Sized> AuditAction for &A {
     }
 }
 
-/// The spec's twelve actions. `#[audited(action = "tag_add")]` and
+/// The built-in actions. `#[audited(action = "tag_add")]` and
 /// `#[audited(action = Action::TagAdd)]` mean the same.
+///
+/// The first twelve are the spec's list; the other eight (`checkpoint_save`,
+/// `restart_instance`, `experiment_rename`, `tag_register`, `notebook_run`,
+/// `notebook_interrupt`, `notebook_save`, `notebook_generate_code`) are not in the spec but
+/// are logged by WeightsLab v2.0's services, so logs they wrote use them. Each variant's
+/// documentation says which list it is from.
 ///
 /// ```
 /// use audit_runtime::{Action, AuditAction};
 /// assert_eq!(Action::HpChange.name(), "hp_change");
-/// assert_eq!(Action::ALL.len(), 12);
+/// assert_eq!(Action::NotebookGenerateCode.name(), "notebook_generate_code");
+/// assert_eq!(Action::ALL.len(), 20);
 /// ```
+// The variants and `Action::ALL` come from audit-macros' catalog (`src/catalog.rs`), which
+// `#[audited]` checks action names against.
+#[audit_macros::__builtin_actions]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, crate::AuditAction)]
 #[audit(crate = crate)]
-pub enum Action {
-    /// Hyperparameter modifications (learning rate, batch size, ...).
-    HpChange,
-    /// Training paused.
-    Pause,
-    /// Training resumed.
-    Resume,
-    /// Mode changes (train / audit / evaluation).
-    ModeSwitch,
-    /// Tags added to samples.
-    TagAdd,
-    /// Tags removed from samples.
-    TagRemove,
-    /// Samples marked as discarded.
-    SampleDiscard,
-    /// Discarded samples restored.
-    SampleRestore,
-    /// A data query (filters, analysis) executed.
-    QueryExecute,
-    /// The model restored from a checkpoint.
-    CheckpointRestore,
-    /// An evaluation started on a dataset split.
-    EvaluationStart,
-    /// A note written or cleared on a plot point.
-    NoteWrite,
-}
+pub enum Action {}
 
 impl Action {
-    /// Every built-in action, in the spec's order.
-    pub const ALL: [Action; 12] = [
-        Action::HpChange,
-        Action::Pause,
-        Action::Resume,
-        Action::ModeSwitch,
-        Action::TagAdd,
-        Action::TagRemove,
-        Action::SampleDiscard,
-        Action::SampleRestore,
-        Action::QueryExecute,
-        Action::CheckpointRestore,
-        Action::EvaluationStart,
-        Action::NoteWrite,
-    ];
-
     /// The built-in action called `name`, if there is one.
     ///
     /// ```
@@ -118,23 +88,26 @@ impl std::fmt::Display for Action {
 mod tests {
     use super::*;
 
-    /// The macro crate checks action names against its own copy of the catalog; both must
-    /// list the same twelve names in the same order.
+    /// Every `action_type` in the log WeightsLab v2.0's services wrote is a built-in
+    /// action (eight of them used to be compile errors in `#[audited]`).
     #[test]
-    fn macro_catalog_matches_the_runtime_catalog() {
-        let source = include_str!("../../audit-macros/src/catalog.rs");
-        let start = source
-            .find("pub const CATALOG")
-            .expect("catalog.rs defines CATALOG");
-        let body = &source[start..];
-        let body = &body[body.find('[').unwrap()..body.find("];").unwrap()];
-        let names: Vec<&str> = body.split('"').skip(1).step_by(2).collect();
-        let runtime: Vec<&str> = Action::ALL.iter().map(|a| a.name()).collect();
-        assert_eq!(names, runtime);
+    fn weightslab_v2_action_names_are_builtin() {
+        let log = include_str!("../tests/fixtures/reference/audit_log.v2-services.json");
+        let events: Vec<serde_json::Value> = serde_json::from_str(log).unwrap();
+        let mut names: Vec<&str> = events
+            .iter()
+            .map(|e| e["action_type"].as_str().unwrap())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), 20);
+        for name in names {
+            assert!(Action::from_name(name).is_some(), "{name} is not built in");
+        }
     }
 
     #[test]
-    fn names_are_the_specs() {
+    fn names_are_the_specs_then_weightslab_v2s() {
         let names: Vec<String> = Action::ALL.iter().map(|a| a.to_string()).collect();
         assert_eq!(
             names,
@@ -150,7 +123,15 @@ mod tests {
                 "query_execute",
                 "checkpoint_restore",
                 "evaluation_start",
-                "note_write"
+                "note_write",
+                "checkpoint_save",
+                "restart_instance",
+                "experiment_rename",
+                "tag_register",
+                "notebook_run",
+                "notebook_interrupt",
+                "notebook_save",
+                "notebook_generate_code",
             ]
         );
         for a in Action::ALL {
