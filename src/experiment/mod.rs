@@ -27,7 +27,8 @@ use crate::query::Expr;
 use dataset::{Origin, Sample, Split};
 use hyper::HyperParams;
 
-/// The spec's twelve actions (the same enum `#[audited]` checks names against).
+/// The built-in actions: the spec's twelve and the eight WeightsLab v2.0 services log (the same enum
+/// `#[audited]` checks names against).
 pub use audit_runtime::Action;
 use audit_runtime::AuditAction;
 
