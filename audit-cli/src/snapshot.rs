@@ -23,6 +23,7 @@ use std::ffi::OsString;
 use std::fs::{File, TryLockError};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -64,8 +65,14 @@ impl Sidecar {
         let mut name = OsString::from(".");
         name.push(log.file_name()?);
         name.push(".lock");
-        let file = File::open(log.with_file_name(name)).ok()?;
-        Some(Sidecar { file })
+        // Never through a link, and only a regular file (a FIFO planted there must not hang
+        // the reader): the writers refuse anything else at that path too.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(log.with_file_name(name))
+            .ok()?;
+        file.metadata().ok()?.is_file().then_some(Sidecar { file })
     }
 
     /// Takes the lock shared, waiting at most a few seconds; `None` if it cannot be had.
@@ -157,7 +164,10 @@ pub fn first_element(file: &File, sidecar: Option<&Sidecar>) -> Option<u64> {
         let Some(lock) = sidecar.lock() else {
             return probed;
         };
-        let confirmed = walk_back_to_gap(file, candidate);
+        // The writers' own walk (storage::json::layout), so the reader cannot drift from it.
+        let confirmed = audit_runtime::read::json_newest_event_at(file, candidate)
+            .ok()
+            .flatten();
         drop(lock);
         if confirmed.is_some() {
             return confirmed;
@@ -194,33 +204,6 @@ fn probe_first(file: &File) -> Option<u64> {
         }
         Ok(Some(_)) | Err(_) => None,
         Ok(None) => probe.array_end(),
-    }
-}
-
-/// With the writers' lock held (no write in progress): from `at`, the start of an event line
-/// or of the `]` line, back over event lines to the one right after the free space, which is
-/// where the newest event is. `None` when the bytes are not our layout.
-pub fn walk_back_to_gap(file: &File, mut at: u64) -> Option<u64> {
-    loop {
-        if at < 2 {
-            return None;
-        }
-        let mut window = [0u8; 3];
-        if read_at_most(file, &mut window, at - 2).ok()? != window.len() || window[1] != b'\n' {
-            return None;
-        }
-        match (window[0], window[2]) {
-            // The free space ends with a newline after spaces (or right after a `[` at the
-            // very start, in a log exported without free space).
-            (b' ', b'{' | b']') => return Some(at),
-            // The mark a writer leaves before an event that spans pages: it died while
-            // writing it, and what it left before the mark is not an event.
-            (b'\r', b'{' | b']') => return Some(at),
-            (b'[', b'{' | b']') if at == 2 => return Some(at),
-            // An event line (`},` before another event, `}` before the `]`).
-            (b',', b'{') | (b'}', b']') => at = start_of_line_before(file, at - 1).ok()??,
-            _ => return None,
-        }
     }
 }
 

@@ -15,24 +15,19 @@
 pub mod __private;
 pub mod action;
 pub mod actor;
-mod commit;
 pub mod config;
-mod csv_file;
 pub mod csv_safety;
 mod encode;
 mod error;
 pub mod event;
 pub mod finite;
-mod fsutil;
 mod global;
-mod json_file;
-mod log_file;
 mod logger;
 pub mod outcome;
 pub mod read;
-mod recovery;
 pub mod scope;
 mod stats;
+mod storage;
 pub mod summary;
 pub mod timestamp;
 #[cfg(feature = "tonic")]
@@ -48,10 +43,10 @@ pub use global::{
     DEFAULT_PRE_INIT_CAPACITY, global, init, is_active, log_details, log_event, pre_init_dropped,
     set_pre_init_capacity, shutdown, switch_experiment,
 };
-pub use log_file::CLOCK_SKEW_TOLERANCE_MICROS;
 pub use logger::{AuditLogger, AuditLoggerBuilder};
 pub use outcome::{AuditFailure, AuditOutcome, Outcome};
-pub use recovery::{Recovery, RecoveryKind};
 pub use stats::{LastError, LoggerStats};
+pub use storage::log_file::CLOCK_SKEW_TOLERANCE_MICROS;
+pub use storage::recovery::{Recovery, RecoveryKind};
 pub use summary::LogSummary;
 pub use timestamp::Timestamp;

@@ -10,14 +10,14 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::config::{FORMAT_ENV_VAR, resolve_format};
-use crate::csv_file::{self, CsvLog};
 use crate::encode::Record;
 use crate::event::{self, details_object};
-use crate::fsutil::DEFAULT_FILE_MODE;
-use crate::json_file::{self, JsonLog};
-use crate::log_file::Options;
-use crate::recovery::Recovery;
 use crate::stats::{Counters, LoggerStats};
+use crate::storage::csv::{self as csv_log, CsvLog};
+use crate::storage::fs::DEFAULT_FILE_MODE;
+use crate::storage::json::{self as json_log, JsonLog};
+use crate::storage::log_file::Options;
+use crate::storage::recovery::Recovery;
 use crate::summary::LogSummary;
 use crate::{AuditError, Durability, Format, Status, Timestamp, actor, finite};
 
@@ -168,8 +168,8 @@ impl AuditLoggerBuilder {
             file_mode: self.file_mode,
         };
         let sink = match (format, path) {
-            (Format::Json, Some(path)) => Sink::Json(json_file::open(path, options)?),
-            (Format::Csv, Some(path)) => Sink::Csv(csv_file::open(path, options)?),
+            (Format::Json, Some(path)) => Sink::Json(json_log::open(path, options)?),
+            (Format::Csv, Some(path)) => Sink::Csv(csv_log::open(path, options)?),
             _ => Sink::Disabled,
         };
         Ok(AuditLogger {

@@ -377,6 +377,9 @@ fn new_lines_before(file: &File, head: &JsonHead, newest: Option<Timestamp>) -> 
     loop {
         match (marker, before) {
             ([b' ', b'\n'], _) => break,
+            // A writer died writing an event that spans pages: what is before its mark is
+            // not an event (the next write clears it).
+            ([b'\r', b'\n'], _) => break,
             ([b'[', b'\n'], _) if at == 2 => break,
             // `},` ends an event line before another event, `}` the line before the `]`.
             ([b',', b'\n'], b'{') | ([b'}', b'\n'], b']') => {}

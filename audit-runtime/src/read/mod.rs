@@ -310,12 +310,12 @@ pub fn rfind_either(file: &File, end: u64, a: u8, b: u8) -> io::Result<Option<(u
 /// from the start then. Take the writers' lock around the call for a log being written.
 pub fn json_first_event(file: &File) -> io::Result<Option<JsonStart>> {
     let len = file.metadata()?.len();
-    let layout = crate::json_file::quick_layout(file, len, Path::new("the log"))
+    let layout = crate::storage::json::layout::quick_layout(file, len, Path::new("the log"))
         .map_err(|e| io::Error::other(e.to_string()))?;
     Ok(layout.map(|layout| JsonStart {
         first: layout.gap_end,
         torn: match layout.repair {
-            Some(crate::json_file::GapRepair::Torn { start, end }) => Some(start..end),
+            Some(crate::storage::json::layout::GapRepair::Torn { start, end }) => Some(start..end),
             _ => None,
         },
     }))
@@ -328,4 +328,13 @@ pub struct JsonStart {
     pub first: u64,
     /// The bytes of an event cut off by a writer that died while writing it, if any.
     pub torn: Option<std::ops::Range<u64>>,
+}
+
+/// With the writers' lock held (no write in progress): from `candidate`, an offset where an
+/// event line or the `]` line of a JSON log in this crate's layout starts, back over event
+/// lines written since to where the newest event starts now (as the writers do before each
+/// write). `None` when the bytes there are not this layout, or the file was replaced by a
+/// rewrite (open the path again).
+pub fn json_newest_event_at(file: &File, candidate: u64) -> io::Result<Option<u64>> {
+    crate::storage::json::layout::newest_event_at(file, candidate)
 }

@@ -43,32 +43,25 @@
 //! on events within a page, and the repair needs no full salvage.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek, Write};
+use std::io::{self, Read, Seek, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::encode::{self, Record};
-use crate::fsutil::{self, Access, FileId, ReadAt, open_regular, read_at_most};
-use crate::log_file::{Ctx, LogFile, OpenState, Options};
+use crate::storage::fs::{self, Access, FileId, ReadAt, open_regular, read_at_most};
+use crate::storage::log_file::{Ctx, LogFile, OpenState, Options};
+
+pub(crate) mod layout;
+
+use self::layout::{
+    EVENT_HEAD, MIN_GAP, PAGE, Probe, REPLACED_MARK, TORN_MARK, gap_for, head_is_gap,
+    newest_timestamp, quick_layout, write_spaces,
+};
 use crate::read::{JsonElement, JsonScanner, SalvageError, salvage_json};
-use crate::recovery::{Recovery, RecoveryKind};
+use crate::storage::recovery::{Recovery, RecoveryKind};
 use crate::summary::{LogSummary, summarize_json_snapshot};
-use crate::timestamp::TIMESTAMP_LEN;
 use crate::{AuditError, Timestamp};
-
-/// The gap every rewrite leaves at least: room for a few hundred typical events.
-const MIN_GAP: u64 = 64 * 1024;
-/// `{"timestamp":"` — every event line starts with it.
-const EVENT_HEAD: &[u8] = br#"{"timestamp":""#;
-/// Bytes read under the lock before each write: the two bytes before the first event and
-/// enough of it to see its timestamp.
-const WINDOW: usize = 2 + EVENT_HEAD.len() + TIMESTAMP_LEN;
-
-/// The gap a rewrite leaves for a log whose events take `content` bytes.
-fn gap_for(content: u64) -> u64 {
-    MIN_GAP + content / 4
-}
 
 #[derive(Debug)]
 pub(crate) struct State {
@@ -79,23 +72,6 @@ pub(crate) struct State {
     /// wrote since; [`JsonLog::locate_gap`] corrects it.
     gap_end: u64,
 }
-
-/// Where a line starts, read backwards from its end.
-enum LineStart {
-    At(u64),
-    /// Reached the mark of a rewritten file first.
-    Replaced,
-    NotFound,
-}
-
-/// The byte a rewrite leaves, in the old file, where the gap's final newline was.
-const REPLACED_MARK: u8 = b'\t';
-/// The byte a writer puts just before the gap's final newline before an event that spans a
-/// page boundary (see "Writers killed mid-write" above); the event overwrites it.
-const TORN_MARK: u8 = b'\r';
-/// The unit in which the kernel copies a write into the file (the smallest page size; a
-/// larger page only makes writes within one page more likely).
-const PAGE: u64 = 4096;
 
 impl OpenState for State {
     fn file(&self) -> &Arc<File> {
@@ -180,40 +156,20 @@ impl LogFile<State> {
             self.reload_replaced(state)?;
         }
         loop {
-            let mut window = [0u8; WINDOW];
-            let at = state.gap_end - 2;
-            let n = read_at_most(&state.file, &mut window, at)
+            let probed = layout::probe(&state.file, state.gap_end)
                 .map_err(|e| AuditError::io("read", &self.path, e))?;
-            if n >= 2 && window[1] == REPLACED_MARK {
-                self.reload_replaced(state)?;
-                continue;
-            }
-            if n < 3 || window[1] != b'\n' {
-                return self.reload_after_foreign_change(state);
-            }
-            match window[0] {
-                b' ' | b'[' => {}
-                b',' | b'}' => {
-                    // Another process wrote event lines into the gap since we last looked.
-                    match self.start_of_line_before(state, state.gap_end - 1)? {
-                        LineStart::At(start) => state.gap_end = start,
-                        LineStart::Replaced => self.reload_replaced(state)?,
-                        LineStart::NotFound => return self.reload_after_foreign_change(state),
-                    }
-                    continue;
-                }
-                TORN_MARK => {
+            match probed {
+                Probe::GapEnd(newest) => return Ok(newest),
+                // Another process wrote event lines into the gap since we last looked.
+                Probe::LineBefore(start) => state.gap_end = start,
+                Probe::Replaced => self.reload_replaced(state)?,
+                Probe::Torn => {
                     if !self.clear_torn_event(state)? {
                         return self.reload_after_foreign_change(state);
                     }
-                    continue;
                 }
-                _ => return self.reload_after_foreign_change(state),
+                Probe::Foreign => return self.reload_after_foreign_change(state),
             }
-            return match first_element(&window[2..n]) {
-                Some(first) => Ok(first),
-                None => self.reload_after_foreign_change(state),
-            };
         }
     }
 
@@ -274,23 +230,6 @@ impl LogFile<State> {
         Ok(newest)
     }
 
-    /// Where the line that ends with the newline at `newline_at` starts, found by reading
-    /// backwards. Event lines hold no raw tabs, so a tab found first is the mark of a file
-    /// that was rewritten.
-    fn start_of_line_before(
-        &self,
-        state: &State,
-        newline_at: u64,
-    ) -> Result<LineStart, AuditError> {
-        let found = crate::read::rfind_either(&state.file, newline_at, b'\n', REPLACED_MARK)
-            .map_err(|e| AuditError::io("read", &self.path, e))?;
-        Ok(match found {
-            Some((_, REPLACED_MARK)) => LineStart::Replaced,
-            Some((at, _)) => LineStart::At(at + 1),
-            None => LineStart::NotFound,
-        })
-    }
-
     /// The gap is too small for `chunk`: rewrites the file with `[`, a new gap, the chunk and
     /// the existing events, and switches to it.
     fn regrow(&self, state: &mut State, chunk: &[u8]) -> Result<(), AuditError> {
@@ -303,18 +242,18 @@ impl LogFile<State> {
         let gap = gap_for(events_len + chunk.len() as u64);
         // Any temporary here belongs to a writer that died rewriting (we hold the lock); it
         // may be as large as the log, so do not wait for the next open to remove it.
-        fsutil::remove_stale_temps(&self.path);
+        fs::remove_stale_temps(&self.path);
         let old = state.file.clone();
         let events_at = state.gap_end;
         let mark_at = state.gap_end - 1;
-        let file = fsutil::replace_atomically_then(
+        let file = fs::replace_atomically_then(
             &self.path,
             self.ctx().file_mode,
             |out| {
                 out.write_all(b"[")?;
                 write_spaces(out, gap)?;
                 out.write_all(chunk)?;
-                fsutil::copy_range(&old, events_at, out, events_len)
+                fs::copy_range(&old, events_at, out, events_len)
             },
             // Just before the rename: turn the old gap's final newline into a tab. JSON
             // allows either there, so the old file stays valid; a process still holding it
@@ -359,44 +298,6 @@ fn restore_gap(file: &File, at: u64, len: u64) {
         let spaces = vec![b' '; (len - 1) as usize];
         let _ = file.write_all_at(&spaces, at);
     }
-}
-
-fn write_spaces(out: &mut impl Write, mut n: u64) -> io::Result<()> {
-    let block = [b' '; 64 * 1024];
-    while n > 0 {
-        let take = n.min(block.len() as u64) as usize;
-        out.write_all(&block[..take])?;
-        n -= take as u64;
-    }
-    Ok(())
-}
-
-/// Reads what starts at the gap's end: `None` for `]` (an empty log), `Some(newest)` for an
-/// event, where `newest` is `Timestamp::MIN` if the element's head is not ours (written by
-/// another tool: its time is unknown, so only this process's clock orders new events).
-/// The outer `None` means it is neither.
-fn first_element(bytes: &[u8]) -> Option<Option<Timestamp>> {
-    match bytes.first()? {
-        b']' => Some(None),
-        b'{' => Some(Some(
-            bytes
-                .strip_prefix(EVENT_HEAD)
-                .and_then(|rest| rest.get(..TIMESTAMP_LEN))
-                .and_then(Timestamp::parse_fixed)
-                .unwrap_or(Timestamp::MIN),
-        )),
-        _ => None,
-    }
-}
-
-/// The newest event's timestamp (`None` for an empty log), read at the gap's end.
-fn newest_timestamp(file: &File, first: u64, path: &Path) -> Result<Option<Timestamp>, AuditError> {
-    let mut head = [0u8; EVENT_HEAD.len() + TIMESTAMP_LEN];
-    let n = read_at_most(file, &mut head, first).map_err(|e| AuditError::io("read", path, e))?;
-    first_element(&head[..n]).ok_or_else(|| AuditError::Malformed {
-        path: path.to_owned(),
-        reason: format!("byte {first}: expected an event or ']' after the free space"),
-    })
 }
 
 /// With the lock held: opens the log at `ctx.path`, creating, migrating or salvaging it as
@@ -481,7 +382,7 @@ fn load_checked(
 }
 
 fn create_empty(ctx: &Ctx<'_>) -> Result<State, AuditError> {
-    let file = fsutil::replace_atomically(ctx.path, ctx.file_mode, |out| {
+    let file = fs::replace_atomically(ctx.path, ctx.file_mode, |out| {
         out.write_all(b"[")?;
         write_spaces(out, MIN_GAP)?;
         out.write_all(b"\n]\n")
@@ -503,131 +404,6 @@ fn is_blank(file: &File, len: u64, path: &Path) -> Result<bool, AuditError> {
         .read_to_end(&mut bytes)
         .map_err(|e| AuditError::io("read", path, e))?;
     Ok(bytes.iter().all(u8::is_ascii_whitespace))
-}
-
-/// Where a log in our layout has its first event, and what a dead writer left in its gap.
-pub(crate) struct Layout {
-    pub(crate) gap_end: u64,
-    pub(crate) repair: Option<GapRepair>,
-}
-
-/// What a writer that died left at the end of the gap; cleared under the lock on open.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum GapRepair {
-    /// Part of an event (bytes `start..end`, from its leading newline to the torn mark).
-    Torn { start: u64, end: u64 },
-    /// The torn mark at `at`, with nothing of its event written.
-    TornMark { at: u64 },
-    /// A rewrite's mark at `at`: the rewriter died before renaming its new file into place,
-    /// so this file is still the log.
-    RewriteMark { at: u64 },
-}
-
-impl GapRepair {
-    /// Undoes what was left; returns the recovery report for a torn event.
-    fn apply(self, file: &File, path: &Path) -> Result<Option<Recovery>, AuditError> {
-        let write = |bytes: &[u8], at: u64| {
-            file.write_all_at(bytes, at)
-                .map_err(|e| AuditError::io("clear a torn write in", path, e))
-        };
-        match self {
-            GapRepair::Torn { start, end } => {
-                write(&vec![b' '; (end - start) as usize], start)?;
-                Ok(Some(Recovery::torn_write(path, start, end - start - 1)))
-            }
-            GapRepair::TornMark { at } => write(b" ", at).map(|()| None),
-            GapRepair::RewriteMark { at } => write(b"\n", at).map(|()| None),
-        }
-    }
-}
-
-/// Checks the cheap-to-check parts of our layout: `[`, spaces, a newline, then either `]`
-/// or a first event line that parses and is followed by `,\n` or `\n]`, and a file that ends
-/// with `\n]\n`. Returns where the first event (or `]`) is, or `None` when the file needs a
-/// full look. What a killed writer left at the end of the gap (a torn event, a torn mark, a
-/// rewrite's mark) is recognised and returned for the caller to clear.
-pub(crate) fn quick_layout(
-    file: &File,
-    len: u64,
-    path: &Path,
-) -> Result<Option<Layout>, AuditError> {
-    let io_err = |e| AuditError::io("read", path, e);
-    let mut tail = [0u8; 3];
-    if len < 4 || read_at_most(file, &mut tail, len - 3).map_err(io_err)? != 3 || tail != *b"\n]\n"
-    {
-        return Ok(None);
-    }
-    let mut reader = BufReader::with_capacity(64 * 1024, ReadAt { file, offset: 0 });
-    let mut first = [0u8; 1];
-    reader.read_exact(&mut first).map_err(io_err)?;
-    if first[0] != b'[' {
-        return Ok(None);
-    }
-    // Skip the gap.
-    let mut offset = 1u64;
-    loop {
-        let buf = std::io::BufRead::fill_buf(&mut reader).map_err(io_err)?;
-        if buf.is_empty() {
-            return Ok(None);
-        }
-        let spaces = buf.iter().take_while(|&&b| b == b' ').count();
-        let done = spaces < buf.len();
-        std::io::BufRead::consume(&mut reader, spaces);
-        offset += spaces as u64;
-        if done {
-            break;
-        }
-    }
-    let mut end_of_gap = [0u8; 1];
-    reader.read_exact(&mut end_of_gap).map_err(io_err)?;
-    let mut repair = None;
-    let mut line = Vec::new();
-    match end_of_gap[0] {
-        b'\n' => {}
-        REPLACED_MARK => repair = Some(GapRepair::RewriteMark { at: offset }),
-        TORN_MARK => {
-            let mut newline = [0u8; 1];
-            reader.read_exact(&mut newline).map_err(io_err)?;
-            if newline[0] != b'\n' {
-                return Ok(None);
-            }
-            repair = Some(GapRepair::TornMark { at: offset });
-            offset += 1;
-        }
-        _ => return Ok(None),
-    }
-    let mut gap_end = offset + 1;
-    std::io::BufRead::read_until(&mut reader, b'\n', &mut line).map_err(io_err)?;
-    if repair.is_none() && line.ends_with(b"\r\n") {
-        // The line is a torn event: its first pages, the spaces its last page did not
-        // overwrite, and the torn mark. The real first event follows it.
-        let written = line[..line.len() - 2].trim_ascii_end();
-        let ours = if written.len() < EVENT_HEAD.len() {
-            EVENT_HEAD.starts_with(written)
-        } else {
-            written.starts_with(EVENT_HEAD)
-        };
-        if !ours {
-            return Ok(None);
-        }
-        repair = Some(GapRepair::Torn {
-            start: offset,
-            end: offset + line.len() as u64,
-        });
-        gap_end = offset + 1 + line.len() as u64;
-        line.clear();
-        std::io::BufRead::read_until(&mut reader, b'\n', &mut line).map_err(io_err)?;
-    }
-    if gap_end == len - 2 {
-        return Ok(Some(Layout { gap_end, repair })); // `[   \n]\n`: empty log
-    }
-    let body = match line.as_slice() {
-        [body @ .., b',', b'\n'] => body,
-        [body @ .., b'\n'] if gap_end + line.len() as u64 == len - 2 => body,
-        _ => return Ok(None),
-    };
-    let is_event = crate::read::parse_event(body).is_ok();
-    Ok(is_event.then_some(Layout { gap_end, repair }))
 }
 
 /// Reads the whole file. A valid log in our layout is used as it is; a valid log in another
@@ -660,16 +436,16 @@ fn full_load(ctx: &Ctx<'_>, file: File, len: u64) -> Result<(State, Option<Recov
         Ok(()) if non_finite == 0 && scan.lone_surrogates == 0 => (RecoveryKind::Relaid, None),
         Ok(()) => (
             RecoveryKind::Relaid,
-            Some(fsutil::keep_aside(path, &file, "original")?),
+            Some(fs::keep_aside(path, &file, "original")?),
         ),
         Err(_) => (
             RecoveryKind::Salvaged,
-            Some(fsutil::keep_aside(path, &file, "corrupt")?),
+            Some(fs::keep_aside(path, &file, "corrupt")?),
         ),
     };
     let gap = gap_for(len);
     let mut report = None;
-    let rewritten = fsutil::replace_atomically(path, ctx.file_mode, |out| {
+    let rewritten = fs::replace_atomically(path, ctx.file_mode, |out| {
         let mut out = io::BufWriter::with_capacity(256 * 1024, out);
         out.write_all(b"[")?;
         write_spaces(&mut out, gap)?;
@@ -765,27 +541,6 @@ fn scan_layout<R: Read + Seek>(mut scanner: JsonScanner<R>) -> LayoutScan {
     }
     scan.array_end = scanner.array_end();
     scan
-}
-
-/// Whether bytes `1..gap_end-1` are spaces and `gap_end-1` is a newline.
-fn head_is_gap(file: &File, gap_end: u64) -> io::Result<bool> {
-    if gap_end < 2 {
-        return Ok(false);
-    }
-    let mut reader = BufReader::with_capacity(64 * 1024, ReadAt { file, offset: 1 });
-    let mut remaining = gap_end - 2;
-    let mut block = [0u8; 64 * 1024];
-    while remaining > 0 {
-        let take = remaining.min(block.len() as u64) as usize;
-        reader.read_exact(&mut block[..take])?;
-        if block[..take].iter().any(|&b| b != b' ') {
-            return Ok(false);
-        }
-        remaining -= take as u64;
-    }
-    let mut newline = [0u8; 1];
-    reader.read_exact(&mut newline)?;
-    Ok(newline[0] == b'\n')
 }
 
 /// Both ways a salvage pass into a file can fail are I/O errors.

@@ -26,10 +26,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::encode::{self, Record};
-use crate::fsutil::{self, Access, FileId, LockGuard, ReadAt, open_regular, read_at_most};
-use crate::log_file::{Ctx, LogFile, OpenState, Options};
 use crate::read::{CsvEvents, RecordPosition, SalvageError, salvage_csv};
-use crate::recovery::{Recovery, RecoveryKind};
+use crate::storage::fs::{self, Access, FileId, LockGuard, ReadAt, open_regular, read_at_most};
+use crate::storage::log_file::{Ctx, LogFile, OpenState, Options};
+use crate::storage::recovery::{Recovery, RecoveryKind};
 use crate::summary::{LogSummary, summarize_csv_snapshot};
 use crate::timestamp::TIMESTAMP_LEN;
 use crate::{AuditError, Timestamp};
@@ -298,7 +298,7 @@ fn state_for(path: &Path, file: File, terminator: &'static [u8]) -> Result<State
 
 fn create_empty(ctx: &Ctx<'_>) -> Result<State, AuditError> {
     let header = encode::csv_header(b"\r\n");
-    fsutil::replace_atomically(ctx.path, ctx.file_mode, |out| out.write_all(&header))?;
+    fs::replace_atomically(ctx.path, ctx.file_mode, |out| out.write_all(&header))?;
     state_for(
         ctx.path,
         open_regular(ctx.path, Access::ReadAppend)?,
@@ -366,7 +366,7 @@ fn load(ctx: &Ctx<'_>, verify: bool) -> Result<(State, Option<Recovery>), AuditE
         return Ok((state_for(path, file, terminator)?, None));
     }
     // Damaged: keep the original bytes, then rewrite with every row that could be read.
-    let kept = fsutil::keep_aside(path, &file, "corrupt")?;
+    let kept = fs::keep_aside(path, &file, "corrupt")?;
     let terminator = terminator.unwrap_or(b"\r\n");
     let source = BufReader::with_capacity(
         256 * 1024,
@@ -376,7 +376,7 @@ fn load(ctx: &Ctx<'_>, verify: bool) -> Result<(State, Option<Recovery>), AuditE
         },
     );
     let mut rewrite_report = None;
-    fsutil::replace_atomically(path, ctx.file_mode, |out| {
+    fs::replace_atomically(path, ctx.file_mode, |out| {
         let mut out = io::BufWriter::with_capacity(256 * 1024, out);
         out.write_all(&encode::csv_header(terminator))?;
         let report = salvage_csv(source, |_, event| -> io::Result<()> {
@@ -390,7 +390,7 @@ fn load(ctx: &Ctx<'_>, verify: bool) -> Result<(State, Option<Recovery>), AuditE
             row.set_timestamp(event.timestamp);
             out.write_all(&row.bytes)
         })
-        .map_err(crate::json_file::salvage_io)?;
+        .map_err(crate::storage::json::salvage_io)?;
         out.flush()?;
         rewrite_report = Some(report);
         Ok(())

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::commit::GroupCommit;
-use crate::fsutil::{self, FileId, LockFile, WatchedPath};
-use crate::recovery::Recovery;
+use crate::storage::commit::GroupCommit;
+use crate::storage::fs::{self, FileId, LockFile, WatchedPath};
+use crate::storage::recovery::Recovery;
 use crate::timestamp::MonotonicClock;
 use crate::{AuditError, Durability, Timestamp};
 
@@ -95,7 +95,7 @@ impl<S: OpenState> LogFile<S> {
         let clock = MonotonicClock::new();
         let (state, recovery) = {
             let _guard = lock.lock()?;
-            fsutil::remove_stale_temps(&path);
+            fs::remove_stale_temps(&path);
             load(&Ctx {
                 path: &path,
                 clock: &clock,
