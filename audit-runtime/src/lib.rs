@@ -9,6 +9,9 @@
 //!   Each event costs the same however large the log is, is in the file when `log_event`
 //!   returns, and many threads and processes can log to one directory at once.
 //! - [`init`] installs a global logger for the experiment; [`log_event`] logs through it.
+//! - [`macro@audited`] turns every call of a function or method into an event; its page holds
+//!   the full guide (actions, details, redaction, outcomes, async and tonic handlers).
+//! - [`read`] reads both formats, the reference's files included; `auditlog` is built on it.
 
 #[doc(hidden)]
 #[path = "private.rs"]

@@ -1,0 +1,52 @@
+//! The attribute guide exists twice: in the repository's README (for readers on the web) and
+//! in `audit-macros/README.md`, which is the `#[audited]` attribute's rustdoc (so its examples
+//! run as doctests, with setup lines hidden behind `# `). This test keeps them the same text.
+
+use std::path::Path;
+
+/// The guide as the README shows it: the rustdoc copy without the hidden doctest lines.
+fn shown(rustdoc: &str) -> String {
+    let mut out = String::new();
+    let mut in_code = false;
+    for line in rustdoc.lines() {
+        if line.trim_start().starts_with("```") {
+            in_code = !in_code;
+        } else if in_code && (line == "#" || line.starts_with("# ")) {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn readme_attribute_guide_matches_the_attribute_docs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let start = readme
+        .find("## Annotating handlers")
+        .expect("README has the attribute guide");
+    let end = start
+        + readme[start..]
+            .find("\n## gRPC")
+            .expect("a section follows the guide");
+    let in_readme = readme[start..=end].trim_end();
+    let docs = std::fs::read_to_string(root.join("audit-macros/README.md")).unwrap();
+    let in_docs = shown(&docs);
+    let in_docs = in_docs.trim_end();
+    if in_readme != in_docs {
+        let line = in_readme
+            .lines()
+            .zip(in_docs.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(in_readme.lines().count().min(in_docs.lines().count()));
+        panic!(
+            "README.md's \"Annotating handlers\" and audit-macros/README.md differ at line {} of the \
+             guide:\n  README: {:?}\n  docs:   {:?}",
+            line + 1,
+            in_readme.lines().nth(line),
+            in_docs.lines().nth(line)
+        );
+    }
+}
