@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use audit_runtime::read::{CsvEvents, JsonScanner, RecordPosition, ScanError};
+use audit_runtime::read::{CsvEvents, JsonScanner, RecordPosition, ScanError, ScanErrorKind};
 use audit_runtime::{AuditEvent, Format};
 
 use crate::CliError;
@@ -90,6 +90,7 @@ impl LogReader {
                     read_error(
                         log,
                         &ScanError {
+                            kind: ScanErrorKind::Malformed,
                             offset: start,
                             line,
                             message,
@@ -252,7 +253,7 @@ fn cut_off<R: std::io::Read>(
 ) -> bool {
     match item {
         Ok(_) => matches!(rows.last_end(), Some((_, false))),
-        Err(_) => rows.error_reached_end(),
+        Err(e) => e.kind == ScanErrorKind::CutOffAtEnd,
     }
 }
 

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use audit_runtime::read::{ScanError, lenient};
+use audit_runtime::read::{ScanError, ScanErrorKind, lenient};
 use audit_runtime::{AuditEvent, Format, LogSummary, Timestamp};
 use serde::Deserialize;
 use serde::de::{self, IgnoredAny, MapAccess, Visitor};
@@ -207,6 +207,7 @@ pub fn collect(log: &LogFile) -> Result<Stats, CliError> {
         });
         if let Err(err) = counted {
             let error = ScanError {
+                kind: ScanErrorKind::Malformed,
                 offset: element.start,
                 line: element.line,
                 message: format!("not an audit event: {}", err.message),

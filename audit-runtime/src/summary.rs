@@ -15,7 +15,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::read::json::ScanError;
+use crate::read::json::{ScanError, ScanErrorKind};
 use crate::read::lenient;
 use crate::read::{CsvEvents, JsonScanner, malformed};
 use crate::{AuditError, AuditEvent, Format, csv_safety};
@@ -138,6 +138,7 @@ fn summarize_json<R: Read + Seek>(
         });
         if let Err(err) = counted {
             let error = ScanError {
+                kind: ScanErrorKind::Malformed,
                 offset: element.start,
                 line: element.line,
                 message: format!("not an event: {}", err.message),

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use audit_runtime::read::ScanError;
+use audit_runtime::read::{ScanError, ScanErrorKind};
 use audit_runtime::{AuditEvent, Format, Timestamp};
 
 use crate::CliError;
@@ -86,6 +86,7 @@ fn torn_problem(snapshot: &Snapshot, report: Report) -> Outcome {
         None => Ok(report),
         Some(torn) => Err((
             ScanError {
+                kind: ScanErrorKind::CutOffAtEnd,
                 offset: torn.start,
                 line: 2,
                 message: format!(
@@ -150,6 +151,7 @@ fn verify_json(log: &LogFile) -> Result<Outcome, CliError> {
         progress.at(element.end);
         let (start, line) = (element.start, scanner.last_line());
         let at = |message: String| ScanError {
+            kind: ScanErrorKind::InvalidEvent,
             offset: start,
             line,
             message,
@@ -205,6 +207,7 @@ fn verify_csv(log: &LogFile) -> Result<Outcome, CliError> {
             && event.timestamp <= prev
         {
             let problem = ScanError {
+                kind: ScanErrorKind::Malformed,
                 offset: position.byte,
                 line: position.line,
                 message: format!(
@@ -224,6 +227,7 @@ fn verify_csv(log: &LogFile) -> Result<Outcome, CliError> {
     // short (its last cell may be incomplete even though it parses).
     if let Some((position, false)) = last_row {
         let problem = ScanError {
+            kind: ScanErrorKind::Malformed,
             offset: position.byte,
             line: position.line,
             message: "the last row does not end with a line break: the file looks truncated"

@@ -18,7 +18,7 @@
 
 use std::io::{self, Read};
 
-use super::json::ScanError;
+use super::json::{ScanError, ScanErrorKind};
 use super::lenient;
 use super::salvage::SalvageError;
 use crate::csv_safety;
@@ -337,8 +337,19 @@ fn cells<R: Read>(records: &Records<R>) -> Result<[&str; 5], String> {
     Ok(out)
 }
 
-fn scan_error(position: RecordPosition, message: String) -> ScanError {
+/// A record that ends without a line break runs to the end of the input: it may be cut off
+/// rather than damaged.
+fn cut_off_unless(terminated: bool) -> ScanErrorKind {
+    if terminated {
+        ScanErrorKind::Malformed
+    } else {
+        ScanErrorKind::CutOffAtEnd
+    }
+}
+
+fn problem(position: RecordPosition, kind: ScanErrorKind, message: String) -> ScanError {
     ScanError {
+        kind,
         offset: position.byte,
         line: position.line,
         message,
@@ -346,8 +357,9 @@ fn scan_error(position: RecordPosition, message: String) -> ScanError {
 }
 
 fn unterminated(position: RecordPosition, quote: u64) -> ScanError {
-    scan_error(
+    problem(
         position,
+        ScanErrorKind::CutOffAtEnd,
         format!(
             "record is truncated: the quoted field opened at byte {quote} is not closed before \
              the end of the file"
@@ -377,7 +389,6 @@ pub struct CsvEvents<R> {
     done: bool,
     io_error: Option<io::Error>,
     last_end: Option<(u64, bool)>,
-    error_reached_end: bool,
 }
 
 impl<R: Read> CsvEvents<R> {
@@ -403,7 +414,6 @@ impl<R: Read> CsvEvents<R> {
             done: false,
             io_error: None,
             last_end: None,
-            error_reached_end: false,
         }
     }
 
@@ -411,14 +421,6 @@ impl<R: Read> CsvEvents<R> {
     /// (a row without one may still be being written).
     pub fn last_end(&self) -> Option<(u64, bool)> {
         self.last_end
-    }
-
-    /// Whether the `Err` returned last is about a record that runs to the end of the input:
-    /// cut off inside a quoted field, or without a line break and not a valid row. Such a
-    /// record may be a row another process is still writing (its `write` being copied into
-    /// the file while it is read), rather than damage.
-    pub fn error_reached_end(&self) -> bool {
-        self.error_reached_end
     }
 
     /// The I/O error behind the last `Err`, if reading failed rather than the file being
@@ -443,8 +445,11 @@ impl<R: Read> CsvEvents<R> {
                     self.last_end = Some((record.end, record.terminated));
                     if let Err(message) = check_header(self.records.fields()) {
                         self.done = true;
-                        self.error_reached_end = !record.terminated;
-                        return Some(Err(scan_error(record.position, message)));
+                        return Some(Err(problem(
+                            record.position,
+                            cut_off_unless(record.terminated),
+                            message,
+                        )));
                     }
                 }
                 Ok(Some(record)) => {
@@ -453,7 +458,6 @@ impl<R: Read> CsvEvents<R> {
                 }
                 Err(RecordError::Unterminated { position, quote }) => {
                     self.done = true;
-                    self.error_reached_end = true;
                     return Some(Err(unterminated(position, quote)));
                 }
                 Err(RecordError::Io(e)) => {
@@ -462,7 +466,11 @@ impl<R: Read> CsvEvents<R> {
                         byte: self.records.offset(),
                         line: self.records.line,
                     };
-                    let error = scan_error(position, format!("cannot read the file: {e}"));
+                    let error = problem(
+                        position,
+                        ScanErrorKind::Io,
+                        format!("cannot read the file: {e}"),
+                    );
                     self.io_error = Some(e);
                     return Some(Err(error));
                 }
@@ -472,8 +480,11 @@ impl<R: Read> CsvEvents<R> {
             Ok(cells) => Some(Ok((record.position, cells))),
             Err(message) => {
                 self.done = true;
-                self.error_reached_end = !record.terminated;
-                Some(Err(scan_error(record.position, message)))
+                Some(Err(problem(
+                    record.position,
+                    cut_off_unless(record.terminated),
+                    message,
+                )))
             }
         }
     }
@@ -491,8 +502,13 @@ impl<R: Read> Iterator for CsvEvents<R> {
             Ok((event, _)) => Some(Ok((position, event))),
             Err(message) => {
                 self.done = true;
-                self.error_reached_end = matches!(self.last_end, Some((_, false)));
-                Some(Err(scan_error(position, message)))
+                // A row without a line break that is not a valid event may be a row another
+                // process is still writing (its `write` being copied while it is read).
+                let kind = match self.last_end {
+                    Some((_, false)) => ScanErrorKind::CutOffAtEnd,
+                    _ => ScanErrorKind::InvalidEvent,
+                };
+                Some(Err(problem(position, kind, message)))
             }
         }
     }
@@ -545,10 +561,29 @@ pub fn salvage_csv<R: Read, E>(
                     report.needs_line_break = !record.terminated;
                     continue;
                 }
-                Err(message) => report.problems.push(scan_error(record.position, message)),
+                Err(message) => report.problems.push(problem(
+                    record.position,
+                    cut_off_unless(record.terminated),
+                    message,
+                )),
             }
         }
-        match cells(&records).and_then(row_to_event) {
+        // The same kinds as `CsvEvents` gives for the same record.
+        let event = match cells(&records) {
+            Ok(cells) => row_to_event(cells).map_err(|message| {
+                let kind = match record.terminated {
+                    false => ScanErrorKind::CutOffAtEnd,
+                    true => ScanErrorKind::InvalidEvent,
+                };
+                problem(record.position, kind, message)
+            }),
+            Err(message) => Err(problem(
+                record.position,
+                cut_off_unless(record.terminated),
+                message,
+            )),
+        };
+        match event {
             Ok((event, converted)) => {
                 report.recovered += 1;
                 report.non_finite_tokens += u64::from(converted.non_finite_tokens);
@@ -557,7 +592,7 @@ pub fn salvage_csv<R: Read, E>(
                 report.needs_line_break = !record.terminated;
                 on_event(record.position, event).map_err(SalvageError::Callback)?;
             }
-            Err(message) => report.problems.push(scan_error(record.position, message)),
+            Err(error) => report.problems.push(error),
         }
     }
 }

@@ -246,9 +246,27 @@ fn kind(value: &Value) -> &'static str {
     }
 }
 
+/// What kind of problem a [`ScanError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ScanErrorKind {
+    /// Not valid JSON or CSV here, or not a log's shape (no array, a wrong header).
+    Malformed,
+    /// A value or record that runs to the end of the input without being complete: cut off
+    /// (a truncated file, a torn write), or, in a log read while a writer appends to it
+    /// without the writers' lock, still being written.
+    CutOffAtEnd,
+    /// Complete and well-formed, but not a valid event ([`check_event`]'s rule).
+    InvalidEvent,
+    /// The file could not be read.
+    Io,
+}
+
 /// A problem found while reading a log, with where it is.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScanError {
+    /// What kind of problem it is.
+    pub kind: ScanErrorKind,
     /// Byte offset of the problem.
     pub offset: u64,
     /// 1-based line of `offset`.
@@ -307,6 +325,7 @@ struct Span {
 
 /// Where a problem found by the extent scan is and what it is.
 struct ExtentError {
+    kind: ScanErrorKind,
     offset: u64,
     message: String,
 }
@@ -447,6 +466,7 @@ impl<R: Read + Seek> JsonScanner<R> {
                 Ok(()) => Ok(Some(element)),
                 Err(message) => Err(Fail::Scan {
                     error: ScanError {
+                        kind: ScanErrorKind::InvalidEvent,
                         offset: element.start,
                         line: self.last_line,
                         message,
@@ -494,6 +514,7 @@ impl<R: Read + Seek> JsonScanner<R> {
             Err(Fail::Io(err)) => {
                 let offset = self.base + self.pos as u64;
                 let error = ScanError {
+                    kind: ScanErrorKind::Io,
                     offset,
                     line: self.line_at_pos(),
                     message: format!("cannot read the file: {err}"),
@@ -534,6 +555,7 @@ impl<R: Read + Seek> JsonScanner<R> {
                 let line = self.last_line + inner_lines;
                 Err(Fail::Scan {
                     error: ScanError {
+                        kind: ScanErrorKind::Malformed,
                         offset,
                         line,
                         message: format!("element is not valid JSON: {}", err.message),
@@ -575,7 +597,8 @@ impl<R: Read + Seek> JsonScanner<R> {
                     let first = self.state == State::FirstOrClose;
                     match self.skip_ws()? {
                         None => {
-                            return Err(self.fail_here(
+                            return Err(self.fail_here_as(
+                                ScanErrorKind::CutOffAtEnd,
                                 "the file ends inside the array (it is not closed with ']')"
                                     .to_owned(),
                             ));
@@ -594,7 +617,8 @@ impl<R: Read + Seek> JsonScanner<R> {
                 }
                 State::AfterElement => match self.skip_ws()? {
                     None => {
-                        return Err(self.fail_here(
+                        return Err(self.fail_here_as(
+                            ScanErrorKind::CutOffAtEnd,
                             "the file ends inside the array (expected ',' or ']')".to_owned(),
                         ));
                     }
@@ -651,6 +675,7 @@ impl<R: Read + Seek> JsonScanner<R> {
                 let line = self.origin_line() + start_line_count + inner;
                 Err(Fail::Scan {
                     error: ScanError {
+                        kind: err.kind,
                         offset: err.offset,
                         line,
                         message: err.message,
@@ -668,6 +693,7 @@ impl<R: Read + Seek> JsonScanner<R> {
         let first = self.data[self.pos];
         if matches!(first, b',' | b']' | b'}' | b':') {
             return Ok(Err(ExtentError {
+                kind: ScanErrorKind::Malformed,
                 offset: start,
                 message: format!("expected an element, found {}", show(first)),
             }));
@@ -698,6 +724,7 @@ impl<R: Read + Seek> JsonScanner<R> {
                 }
                 Step::Error(idx, message) => {
                     return Ok(Err(ExtentError {
+                        kind: ScanErrorKind::Malformed,
                         offset: self.base + idx as u64,
                         message,
                     }));
@@ -725,6 +752,7 @@ impl<R: Read + Seek> JsonScanner<R> {
                             }));
                         }
                         return Ok(Err(ExtentError {
+                            kind: ScanErrorKind::CutOffAtEnd,
                             offset: start,
                             message: format!(
                                 "element is truncated: the file ends (at byte {end}) before it is complete"
@@ -882,9 +910,14 @@ impl<R: Read + Seek> JsonScanner<R> {
     }
 
     fn fail_here(&mut self, message: String) -> Fail {
+        self.fail_here_as(ScanErrorKind::Malformed, message)
+    }
+
+    fn fail_here_as(&mut self, kind: ScanErrorKind, message: String) -> Fail {
         let offset = self.base + self.pos as u64;
         Fail::Scan {
             error: ScanError {
+                kind,
                 offset,
                 line: self.line_at_pos(),
                 message,

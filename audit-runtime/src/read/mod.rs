@@ -22,8 +22,8 @@ use std::path::{Path, PathBuf};
 
 pub use self::csv::{CsvEvents, CsvSalvageReport, RecordPosition, salvage_csv};
 pub use self::json::{
-    EVENT_FIELDS, JsonElement, JsonScanner, RawElement, ScanError, check_event, parse_event,
-    value_into_event, value_to_event,
+    EVENT_FIELDS, JsonElement, JsonScanner, RawElement, ScanError, ScanErrorKind, check_event,
+    parse_event, value_into_event, value_to_event,
 };
 pub use self::salvage::{SalvageError, SalvageReport, salvage_json};
 
@@ -203,6 +203,7 @@ impl EventStream {
                                 malformed(
                                     &self.path,
                                     &ScanError {
+                                        kind: ScanErrorKind::Malformed,
                                         offset,
                                         line,
                                         message,

@@ -17,7 +17,7 @@
 use std::fmt;
 use std::io::{self, Read, Seek};
 
-use super::json::{Fail, JsonElement, JsonScanner, ScanError, check_event};
+use super::json::{Fail, JsonElement, JsonScanner, ScanError, ScanErrorKind, check_event};
 
 /// What a salvage pass recovered and what it skipped.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -100,6 +100,7 @@ pub fn salvage_json<R: Read + Seek, E>(
                     // go on in array mode (a resync could pick an event-shaped object out
                     // of its details).
                     report.problems.push(ScanError {
+                        kind: ScanErrorKind::InvalidEvent,
                         offset: element.start,
                         line: scanner.last_line(),
                         message: format!("not a valid event: {message}"),
@@ -108,6 +109,7 @@ pub fn salvage_json<R: Read + Seek, E>(
                 }
                 Err(_) => {
                     report.problems.push(ScanError {
+                        kind: ScanErrorKind::InvalidEvent,
                         offset: element.start,
                         line: scanner.last_line(),
                         message: "element is not an object".to_owned(),

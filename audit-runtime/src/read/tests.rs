@@ -897,7 +897,7 @@ fn csv_starting_at_a_row_and_last_end() {
 }
 
 #[test]
-fn csv_error_reached_end_tells_a_cut_off_last_row_from_damage() {
+fn csv_cut_off_kind_tells_a_cut_off_last_row_from_damage() {
     let header = "timestamp,action_type,status,details,error\r\n";
     let row = "2026-05-27T14:30:00.000001Z,a,failed,\"{\"\"k\"\":\"\"a,b\"\"}\",\"bo\r\nom\"\r\n";
     let reached_end = |text: &str| {
@@ -905,7 +905,7 @@ fn csv_error_reached_end_tells_a_cut_off_last_row_from_damage() {
         loop {
             match rows.next() {
                 Some(Ok(_)) => {}
-                Some(Err(_)) => return Some(rows.error_reached_end()),
+                Some(Err(e)) => return Some(e.kind == ScanErrorKind::CutOffAtEnd),
                 None => return None,
             }
         }
@@ -922,4 +922,38 @@ fn csv_error_reached_end_tells_a_cut_off_last_row_from_damage() {
     let bad = "2026-05-27T14:30:00.000002Z,a,,{},\r\n";
     assert_eq!(reached_end(&format!("{header}{row}{bad}")), Some(false));
     assert_eq!(reached_end(&format!("{header}{bad}{row}")), Some(false));
+}
+
+#[test]
+fn json_scan_errors_say_what_kind_of_problem_they_are() {
+    let bytes = our_layout(&three_events(), 4);
+    let kind_of = |bytes: &[u8]| {
+        let mut scanner = JsonScanner::new(std::io::Cursor::new(bytes));
+        loop {
+            match scanner.next_event() {
+                Ok(Some(_)) => {}
+                Ok(None) => return None,
+                Err(e) => return Some(e.kind),
+            }
+        }
+    };
+    assert_eq!(kind_of(&bytes), None);
+    // Cut inside the last event: it runs into the end.
+    assert_eq!(
+        kind_of(&bytes[..bytes.len() - 30]),
+        Some(ScanErrorKind::CutOffAtEnd)
+    );
+    // Cut after an element: the array is not closed.
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    let after_first = text.find("},\n").unwrap() + 1;
+    assert_eq!(
+        kind_of(&bytes[..after_first]),
+        Some(ScanErrorKind::CutOffAtEnd)
+    );
+    // Well-formed JSON that is not an event.
+    let typo = text.replacen("\"action_type\"", "\"actoin_type\"", 1);
+    assert_eq!(kind_of(typo.as_bytes()), Some(ScanErrorKind::InvalidEvent));
+    // Not JSON in the middle.
+    let broken = text.replacen("\"status\"", "\"status\" junk", 1);
+    assert_eq!(kind_of(broken.as_bytes()), Some(ScanErrorKind::Malformed));
 }

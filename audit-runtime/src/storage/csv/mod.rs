@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::encode::{self, Record};
-use crate::read::{CsvEvents, RecordPosition, SalvageError, salvage_csv};
+use crate::read::{CsvEvents, RecordPosition, SalvageError, ScanErrorKind, salvage_csv};
 use crate::storage::fs::{self, Access, FileId, LockGuard, ReadAt, open_regular, read_at_most};
 use crate::storage::log_file::{Ctx, LogFile, OpenState, Options};
 use crate::storage::recovery::{Recovery, RecoveryKind};
@@ -224,8 +224,8 @@ impl LogFile<State> {
             match (row, rows.last_end()) {
                 (Ok(_), Some((row_end, true))) => good = row_end,
                 (Ok(_), _) => break,
-                (Err(_), _) => {
-                    torn = rows.error_reached_end();
+                (Err(e), _) => {
+                    torn = e.kind == ScanErrorKind::CutOffAtEnd;
                     break;
                 }
             }
