@@ -9,6 +9,8 @@
 //!   Each event costs the same however large the log is, is in the file when `log_event`
 //!   returns, and many threads and processes can log to one directory at once.
 //! - [`init`] installs a global logger for the experiment; [`log_event`] logs through it.
+//! - [`Sink`] is where finished events go: the log file, [`MemorySink`] for tests
+//!   ([`AuditLogger::in_memory`]), or extra sinks of your own ([`AuditLoggerBuilder::sink`]).
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -29,9 +31,11 @@ mod json_file;
 mod log_file;
 mod logger;
 pub mod outcome;
+mod pipeline;
 pub mod read;
 mod recovery;
 pub mod scope;
+mod sink;
 mod stats;
 pub mod summary;
 pub mod timestamp;
@@ -52,6 +56,7 @@ pub use log_file::CLOCK_SKEW_TOLERANCE_MICROS;
 pub use logger::{AuditLogger, AuditLoggerBuilder};
 pub use outcome::{AuditFailure, AuditOutcome, Outcome};
 pub use recovery::{Recovery, RecoveryKind};
+pub use sink::{FinishedEvent, MemorySink, Sink};
 pub use stats::{LastError, LoggerStats};
 pub use summary::LogSummary;
 pub use timestamp::Timestamp;
