@@ -1,5 +1,6 @@
-//! [`AuditLogger`]: the spec's logger. It resolves the format, owns the open log file and
-//! turns calls into events; the file formats themselves live in `json_file` and `csv_file`.
+//! [`AuditLogger`]: the spec's logger. It resolves the format, owns the open log file (its
+//! record of truth) and any extra [`Sink`]s, and writes the events that `pipeline` finished;
+//! the file formats themselves live in `json_file` and `csv_file`.
 
 use std::fmt;
 use std::fs;

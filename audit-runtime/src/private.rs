@@ -331,7 +331,7 @@ fn write_events(state: State, outcome: Outcome) {
         None => !skip,
     };
     // The pipeline adds the actor taken when the call started, redacts, and checks.
-    let log_one = |action: &str, details: Map<String, Value>| {
+    let write = |action: &str, details: Map<String, Value>| {
         let draft = Draft {
             actor: Actor::Captured(actor.clone()),
             redact: site.redact,
@@ -342,10 +342,10 @@ fn write_events(state: State, outcome: Outcome) {
     for (name, own) in &extra {
         let mut merged = details.clone();
         merged.extend(own.clone());
-        log_one(name, merged);
+        write(name, merged);
     }
     if log_main {
-        log_one(action, details);
+        write(action, details);
     }
 }
 
