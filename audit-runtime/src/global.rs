@@ -13,6 +13,8 @@ use std::sync::{Mutex, RwLock};
 use serde_json::{Map, Value};
 
 use crate::event::details_object;
+use crate::pipeline::Draft;
+use crate::sink::FinishedEvent;
 use crate::{AuditError, AuditLogger, InitError, Status, Timestamp};
 
 /// How many events are kept before `init` by default.
@@ -29,6 +31,8 @@ static PRE_INIT_DROPPED: AtomicU64 = AtomicU64::new(0);
 static PRE_INIT_ANNOUNCED: AtomicBool = AtomicBool::new(false);
 static PRE_INIT: Mutex<VecDeque<Buffered>> = Mutex::new(VecDeque::new());
 
+/// A finished event waiting for a logger: written as it is when one arrives, not finished
+/// again (the actor then current is not the event's).
 struct Buffered {
     at: Timestamp,
     action_type: String,
@@ -136,36 +140,30 @@ pub fn log_details(
     details: Map<String, Value>,
     error: Option<&str>,
 ) -> Result<Option<Timestamp>, AuditError> {
+    submit(Draft::new(action_type, status, details, error))
+}
+
+/// Logs `draft` through the global logger, or finishes it and keeps it for `init`.
+pub(crate) fn submit(draft: Draft<'_>) -> Result<Option<Timestamp>, AuditError> {
     if let Some(logger) = global() {
-        return logger.log_details(action_type, status, details, error, None);
+        return logger.submit(draft);
     }
-    // Checked now, not when the buffer is drained: the caller must learn that its event
-    // cannot be logged, and init must not fail on it later.
-    let (mut details, error) = crate::event::prepare(action_type, details, error)?;
-    if !details.contains_key("actor")
-        && let Some(who) = crate::actor::current()
-    {
-        details.insert("actor".to_owned(), Value::String(who.to_string()));
-    }
-    let event = Buffered {
-        at: Timestamp::now(),
-        action_type: action_type.to_owned(),
-        status,
-        details,
-        error: error.map(str::to_owned),
-    };
+    // Finished now, not when the buffer is drained: the caller must learn that its event
+    // cannot be logged, init must not fail on it later, and the actor is this call's.
+    let (event, at) = draft.finish()?;
     let mut buffer = PRE_INIT.lock().unwrap_or_else(|p| p.into_inner());
     // A logger may have been installed while this thread built the event.
     if let Some(logger) = global() {
         drop(buffer);
-        return logger.log_details(
-            &event.action_type,
-            event.status,
-            event.details,
-            event.error.as_deref(),
-            Some(event.at),
-        );
+        return logger.write_finished(&event, at);
     }
+    let event = Buffered {
+        at,
+        action_type: event.action_type.to_owned(),
+        status: event.status,
+        details: event.details,
+        error: event.error.map(str::to_owned),
+    };
     let capacity = PRE_INIT_CAPACITY.load(Ordering::Acquire);
     if buffer.is_empty() && capacity > 0 && !PRE_INIT_ANNOUNCED.swap(true, Ordering::AcqRel) {
         // Forgetting `init` would otherwise be silent: the events wait in memory and are
@@ -225,13 +223,13 @@ fn drain_pre_init(logger: &AuditLogger) -> Result<(), AuditError> {
         );
     }
     for event in pending {
-        logger.log_details(
-            &event.action_type,
-            event.status,
-            event.details,
-            event.error.as_deref(),
-            Some(event.at),
-        )?;
+        let finished = FinishedEvent {
+            action_type: &event.action_type,
+            status: event.status,
+            details: event.details,
+            error: event.error.as_deref(),
+        };
+        logger.write_finished(&finished, event.at)?;
     }
     Ok(())
 }

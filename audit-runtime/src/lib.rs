@@ -11,6 +11,8 @@
 //! - [`init`] installs a global logger for the experiment; [`log_event`] logs through it.
 //! - [`macro@audited`] turns every call of a function or method into an event; its page holds
 //!   the full guide (actions, details, redaction, outcomes, async and tonic handlers).
+//! - [`Sink`] is where finished events go: the log file, [`MemorySink`] for tests
+//!   ([`AuditLogger::in_memory`]), or extra sinks of your own ([`AuditLoggerBuilder::sink`]).
 //! - [`read`] reads both formats, the reference's files included; `auditlog` is built on it.
 
 #[doc(hidden)]
@@ -27,8 +29,10 @@ pub mod finite;
 mod global;
 mod logger;
 pub mod outcome;
+mod pipeline;
 pub mod read;
 pub mod scope;
+mod sink;
 mod stats;
 mod storage;
 pub mod summary;
@@ -48,6 +52,7 @@ pub use global::{
 };
 pub use logger::{AuditLogger, AuditLoggerBuilder};
 pub use outcome::{AuditFailure, AuditOutcome, Outcome};
+pub use sink::{FinishedEvent, MemorySink, Sink};
 pub use stats::{LastError, LoggerStats};
 pub use storage::log_file::CLOCK_SKEW_TOLERANCE_MICROS;
 pub use storage::recovery::{Recovery, RecoveryKind};

@@ -1,8 +1,10 @@
-//! [`AuditLogger`]: the spec's logger. It resolves the format, owns the open log file and
-//! turns calls into events; the file formats themselves live in `json_file` and `csv_file`.
+//! [`AuditLogger`]: the spec's logger. It resolves the format, owns the open log file (its
+//! record of truth) and any extra [`Sink`]s, and writes the events that `pipeline` finished;
+//! the file formats themselves live in `json_file` and `csv_file`.
 
 use std::fmt;
 use std::fs;
+use std::panic::RefUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -10,8 +12,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::config::{FORMAT_ENV_VAR, resolve_format};
-use crate::encode::Record;
 use crate::event::{self, details_object};
+use crate::pipeline::Draft;
+use crate::sink::{FinishedEvent, MemorySink, Sink};
 use crate::stats::{Counters, LoggerStats};
 use crate::storage::csv::{self as csv_log, CsvLog};
 use crate::storage::fs::DEFAULT_FILE_MODE;
@@ -19,7 +22,7 @@ use crate::storage::json::{self as json_log, JsonLog};
 use crate::storage::log_file::Options;
 use crate::storage::recovery::Recovery;
 use crate::summary::LogSummary;
-use crate::{AuditError, Durability, Format, Status, Timestamp, actor, finite};
+use crate::{AuditError, Durability, Format, Status, Timestamp, finite};
 
 /// Writes audit events to `{root_log_dir}/audit_log.json` or `{root_log_dir}/audit_log.csv`.
 ///
@@ -54,14 +57,40 @@ struct Inner {
     root_log_dir: PathBuf,
     experiment: String,
     format: Format,
-    sink: Sink,
+    /// The record of truth: its timestamp is the event's and its error the call's.
+    truth: Truth,
+    /// Sinks that get every event the record of truth accepted; their failures are counted
+    /// and reported, never returned (see [`AuditLoggerBuilder::sink`]).
+    extra: Vec<Arc<dyn Sink + RefUnwindSafe>>,
     counters: Counters,
 }
 
-enum Sink {
+enum Truth {
     Disabled,
     Json(JsonLog),
     Csv(CsvLog),
+    Memory(MemorySink),
+}
+
+impl Truth {
+    fn sink(&self) -> Option<&dyn Sink> {
+        match self {
+            Truth::Disabled => None,
+            Truth::Json(log) => Some(log),
+            Truth::Csv(log) => Some(log),
+            Truth::Memory(sink) => Some(sink),
+        }
+    }
+}
+
+/// The extra sinks of a builder; `Debug` says how many, since a sink need not be `Debug`.
+#[derive(Clone, Default)]
+struct ExtraSinks(Vec<Arc<dyn Sink + RefUnwindSafe>>);
+
+impl fmt::Debug for ExtraSinks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} extra sinks", self.0.len())
+    }
 }
 
 impl fmt::Debug for AuditLogger {
@@ -70,6 +99,7 @@ impl fmt::Debug for AuditLogger {
             .field("experiment", &self.inner.experiment)
             .field("format", &self.inner.format)
             .field("path", &self.path())
+            .field("extra_sinks", &self.inner.extra.len())
             .finish()
     }
 }
@@ -85,6 +115,7 @@ pub struct AuditLoggerBuilder {
     strict: bool,
     verify_on_open: bool,
     file_mode: u32,
+    extra: ExtraSinks,
 }
 
 impl AuditLoggerBuilder {
@@ -143,6 +174,39 @@ impl AuditLoggerBuilder {
         self
     }
 
+    /// Also writes every event to `sink`, after the log file (call it again for more sinks;
+    /// they are written in the order they were added).
+    ///
+    /// The file stays the record of truth: an event's timestamp is the one the file gave it
+    /// (the sink is handed that timestamp), and an error from the file is the logging call's
+    /// error, in which case no extra sink sees the event. An extra sink's failure is not
+    /// returned: the event is in the file, so the call succeeded. It is counted in
+    /// [`LoggerStats::sink_failures`](crate::LoggerStats::sink_failures), becomes the
+    /// stats' `last_error`, and is reported through `tracing` like a failed event. With
+    /// [`Format::None`] there is no file and nothing is written to any sink.
+    ///
+    /// ```
+    /// use audit_runtime::{AuditLogger, Format, MemorySink, Status};
+    /// let dir = tempfile::tempdir()?;
+    /// let copy = MemorySink::new();
+    /// let logger = AuditLogger::builder(dir.path()).format(Format::Json).sink(copy.clone()).build()?;
+    /// logger.log_event("pause", Status::Success, None, None)?;
+    /// logger.log_event("resume", Status::Success, None, None)?;
+    /// // The same events, timestamps included (the JSON file stores them newest first).
+    /// let mut from_file = audit_runtime::read::open_events(logger.path().unwrap())?
+    ///     .collect::<Result<Vec<_>, _>>()?;
+    /// from_file.reverse();
+    /// assert_eq!(copy.events(), from_file);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// `RefUnwindSafe` keeps the logger usable inside `catch_unwind` (as `#[audited]` code
+    /// and tests use it); `Mutex`, atomics and `Arc`s of them all are.
+    pub fn sink(mut self, sink: impl Sink + RefUnwindSafe + 'static) -> Self {
+        self.extra.0.push(Arc::new(sink));
+        self
+    }
+
     /// Resolves the format and opens (or creates) the log, creating missing directories.
     ///
     /// An existing log is continued. One that does not parse is kept aside
@@ -167,17 +231,18 @@ impl AuditLoggerBuilder {
             verify: self.verify_on_open,
             file_mode: self.file_mode,
         };
-        let sink = match (format, path) {
-            (Format::Json, Some(path)) => Sink::Json(json_log::open(path, options)?),
-            (Format::Csv, Some(path)) => Sink::Csv(csv_log::open(path, options)?),
-            _ => Sink::Disabled,
+        let truth = match (format, path) {
+            (Format::Json, Some(path)) => Truth::Json(json_log::open(path, options)?),
+            (Format::Csv, Some(path)) => Truth::Csv(csv_log::open(path, options)?),
+            _ => Truth::Disabled,
         };
         Ok(AuditLogger {
             inner: Arc::new(Inner {
                 root_log_dir: self.root_log_dir,
                 experiment,
                 format,
-                sink,
+                truth,
+                extra: self.extra.0,
                 counters: Counters::default(),
             }),
         })
@@ -203,6 +268,38 @@ impl AuditLogger {
             strict: false,
             verify_on_open: true,
             file_mode: DEFAULT_FILE_MODE,
+            extra: ExtraSinks::default(),
+        }
+    }
+
+    /// A logger that writes no file: `sink` is its record of truth, keeping every event in
+    /// memory with the timestamp it was logged at. For tests that check what was logged
+    /// (also through `#[audited(logger = ...)]` and [`crate::init`]); see [`MemorySink`].
+    ///
+    /// Its [`format`](Self::format) is [`Format::None`] and it has no
+    /// [`path`](Self::path), but it is enabled; [`get_log_summary`](Self::get_log_summary)
+    /// counts the sink's events and [`stats`](Self::stats) counts as for a file (with no
+    /// bytes).
+    ///
+    /// ```
+    /// use audit_runtime::{AuditLogger, MemorySink, Status};
+    /// let sink = MemorySink::new();
+    /// let logger = AuditLogger::in_memory(sink.clone());
+    /// logger.log_event("pause", Status::Success, None, None)?;
+    /// assert_eq!(sink.events()[0].action_type, "pause");
+    /// assert_eq!(logger.get_log_summary()?.total_events, 1);
+    /// # Ok::<(), audit_runtime::AuditError>(())
+    /// ```
+    pub fn in_memory(sink: MemorySink) -> Self {
+        AuditLogger {
+            inner: Arc::new(Inner {
+                root_log_dir: PathBuf::new(),
+                experiment: "in-memory".to_owned(),
+                format: Format::None,
+                truth: Truth::Memory(sink),
+                extra: Vec::new(),
+                counters: Counters::default(),
+            }),
         }
     }
 
@@ -284,66 +381,87 @@ impl AuditLogger {
         error: Option<&str>,
         not_before: Option<Timestamp>,
     ) -> Result<Option<Timestamp>, AuditError> {
-        let result = self.write_details(action_type, status, details, error, not_before);
-        match &result {
-            Ok(Some(_)) => self.inner.counters.written(),
-            Ok(None) => {}
-            Err(e) => self.inner.counters.failed(action_type, e),
-        }
-        result
+        self.submit(Draft {
+            not_before,
+            ..Draft::new(action_type, status, details, error)
+        })
     }
 
-    fn write_details(
+    /// Finishes `draft` (the one pipeline, [`crate::pipeline`]) and writes it; every way of
+    /// logging through this logger ends here.
+    pub(crate) fn submit(&self, draft: Draft<'_>) -> Result<Option<Timestamp>, AuditError> {
+        let action_type = draft.action_type;
+        match draft.finish() {
+            Ok((event, wanted)) => self.write_finished(&event, wanted),
+            Err(e) => {
+                self.inner.counters.failed(action_type, &e);
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes a finished event to the record of truth, then to the extra sinks with the
+    /// timestamp it got there, counting the outcome.
+    pub(crate) fn write_finished(
         &self,
-        action_type: &str,
-        status: Status,
-        details: Map<String, Value>,
-        error: Option<&str>,
-        not_before: Option<Timestamp>,
+        event: &FinishedEvent<'_>,
+        wanted: Timestamp,
     ) -> Result<Option<Timestamp>, AuditError> {
-        let (mut details, error) = event::prepare(action_type, details, error)?;
-        if !details.contains_key("actor")
-            && let Some(who) = actor::current()
-        {
-            details.insert("actor".to_owned(), Value::String(who.to_string()));
-        }
-        let record = Record {
-            action_type,
-            status: status.as_str(),
-            details: &details,
-            error,
+        let Some(truth) = self.inner.truth.sink() else {
+            return Ok(None);
         };
-        let wanted = not_before.unwrap_or_else(Timestamp::now);
-        match &self.inner.sink {
-            Sink::Disabled => Ok(None),
-            Sink::Json(log) => log.append(&record, wanted).map(Some),
-            Sink::Csv(log) => log.append(&record, wanted).map(Some),
+        let at = match truth.write(event, wanted) {
+            Ok(at) => at,
+            Err(e) => {
+                self.inner.counters.failed(event.action_type, &e);
+                return Err(e);
+            }
+        };
+        self.inner.counters.written();
+        for sink in &self.inner.extra {
+            if let Err(e) = sink.write(event, at) {
+                self.inner.counters.sink_failed(event.action_type, &e);
+            }
         }
+        Ok(Some(at))
     }
 
     /// Counts the events in the log by action type and status (the spec's
-    /// `get_log_summary`), streaming the file. Empty for the `none` format.
+    /// `get_log_summary`), streaming the file; an [in-memory](Self::in_memory) logger counts
+    /// its sink's events. Empty for the `none` format.
     pub fn get_log_summary(&self) -> Result<LogSummary, AuditError> {
-        match &self.inner.sink {
-            Sink::Disabled => Ok(LogSummary::default()),
-            Sink::Json(log) => log.summary(),
-            Sink::Csv(log) => log.summary(),
+        match &self.inner.truth {
+            Truth::Disabled => Ok(LogSummary::default()),
+            Truth::Json(log) => log.summary(),
+            Truth::Csv(log) => log.summary(),
+            Truth::Memory(sink) => {
+                let mut summary = LogSummary::default();
+                sink.events().iter().for_each(|e| summary.add(e));
+                Ok(summary)
+            }
         }
     }
 
-    /// Makes every event logged so far durable (`fdatasync`). With
-    /// [`Durability::Synced`] each call to log already does.
+    /// Makes every event logged so far durable (`fdatasync`), in the file and then in each
+    /// extra sink ([`Sink::flush`]). With [`Durability::Synced`] each call to log already
+    /// does for the file. Only the file's error is returned; an extra sink's is counted and
+    /// reported as its failed writes are (see [`AuditLoggerBuilder::sink`]).
     pub fn flush(&self) -> Result<(), AuditError> {
-        match &self.inner.sink {
-            Sink::Disabled => Ok(()),
-            Sink::Json(log) => log.sync(),
-            Sink::Csv(log) => log.sync(),
+        if let Some(truth) = self.inner.truth.sink() {
+            truth.flush()?;
         }
+        for sink in &self.inner.extra {
+            if let Err(e) = sink.flush() {
+                self.inner.counters.sink_failed("flush", &e);
+            }
+        }
+        Ok(())
     }
 
-    /// Whether events are written anywhere (false for the `none` format).
+    /// Whether events are recorded anywhere (false for the `none` format, true for an
+    /// [in-memory](Self::in_memory) logger).
     pub fn is_enabled(&self) -> bool {
-        !matches!(self.inner.sink, Sink::Disabled)
+        !matches!(self.inner.truth, Truth::Disabled)
     }
 
     /// The format in use.
@@ -351,12 +469,13 @@ impl AuditLogger {
         self.inner.format
     }
 
-    /// The log file, or `None` for the `none` format.
+    /// The log file, or `None` for the `none` format and an [in-memory](Self::in_memory)
+    /// logger.
     pub fn path(&self) -> Option<&Path> {
-        match &self.inner.sink {
-            Sink::Disabled => None,
-            Sink::Json(log) => Some(log.path()),
-            Sink::Csv(log) => Some(log.path()),
+        match &self.inner.truth {
+            Truth::Disabled | Truth::Memory(_) => None,
+            Truth::Json(log) => Some(log.path()),
+            Truth::Csv(log) => Some(log.path()),
         }
     }
 
@@ -375,10 +494,10 @@ impl AuditLogger {
     /// reported through `tracing` (target `audit`, WARN), at most once a second, each report
     /// counting the failures it stands for.
     pub fn stats(&self) -> LoggerStats {
-        let (bytes, recoveries) = match &self.inner.sink {
-            Sink::Disabled => (0, 0),
-            Sink::Json(log) => log.counts(),
-            Sink::Csv(log) => log.counts(),
+        let (bytes, recoveries) = match &self.inner.truth {
+            Truth::Disabled | Truth::Memory(_) => (0, 0),
+            Truth::Json(log) => log.counts(),
+            Truth::Csv(log) => log.counts(),
         };
         self.inner.counters.snapshot(bytes, recoveries)
     }
@@ -394,10 +513,10 @@ impl AuditLogger {
     /// Every recovery since the logger was opened, oldest first (the latest 32). Each is
     /// also reported once through `tracing` (target `audit`, level WARN) when it happens.
     pub fn recoveries(&self) -> Vec<Recovery> {
-        match &self.inner.sink {
-            Sink::Disabled => Vec::new(),
-            Sink::Json(log) => log.recoveries(),
-            Sink::Csv(log) => log.recoveries(),
+        match &self.inner.truth {
+            Truth::Disabled | Truth::Memory(_) => Vec::new(),
+            Truth::Json(log) => log.recoveries(),
+            Truth::Csv(log) => log.recoveries(),
         }
     }
 }

@@ -15,6 +15,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::outcome::{AuditFailure, AuditOutcome, Outcome};
+use crate::pipeline::{Actor, Draft};
 use crate::scope::{self, State};
 use crate::{AuditAction, AuditLogger, Status, actor, finite};
 
@@ -258,28 +259,7 @@ fn pair(before: Value, after: Value) -> Value {
 }
 
 /// The text written in place of a redacted value.
-pub const REDACTED: &str = "[REDACTED]";
-
-fn redact(details: &mut Map<String, Value>, keys: &[&str]) {
-    if keys.is_empty() {
-        return;
-    }
-    for (key, value) in details.iter_mut() {
-        if keys.contains(&key.as_str()) {
-            *value = Value::String(REDACTED.to_owned());
-        } else {
-            redact_value(value, keys);
-        }
-    }
-}
-
-fn redact_value(value: &mut Value, keys: &[&str]) {
-    match value {
-        Value::Object(map) => redact(map, keys),
-        Value::Array(items) => items.iter_mut().for_each(|v| redact_value(v, keys)),
-        _ => {}
-    }
-}
+pub use crate::pipeline::REDACTED;
 
 fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&'static str>() {
@@ -308,11 +288,6 @@ fn write_events(state: State, outcome: Outcome) {
         details: outcome_details,
     } = outcome;
     details.extend(outcome_details);
-    if let Some(who) = actor
-        && !details.contains_key("actor")
-    {
-        details.insert("actor".to_owned(), Value::String(who.to_string()));
-    }
     let action = match chosen {
         Some(name) => name,
         None if site.actions.len() <= 1 => site.primary(),
@@ -342,43 +317,42 @@ fn write_events(state: State, outcome: Outcome) {
             site.primary()
         }
     };
-    if let Some(violation) = violation {
-        let call = match &error {
-            Some(e) => format!("the call failed: {e}"),
-            None => "the call itself succeeded".to_owned(),
-        };
-        error = Some(format!("audited: {violation} ({call})"));
-        status = Status::Failed;
-    } else if skip {
-        for (name, own) in extra {
-            let mut merged = details.clone();
-            merged.extend(own);
-            redact(&mut merged, site.redact);
-            log_one(logger.as_ref(), name, status, merged, error.as_deref());
+    // A skipped call logs only what it emitted, unless it broke a rule: that is logged.
+    let log_main = match violation {
+        Some(violation) => {
+            let call = match &error {
+                Some(e) => format!("the call failed: {e}"),
+                None => "the call itself succeeded".to_owned(),
+            };
+            error = Some(format!("audited: {violation} ({call})"));
+            status = Status::Failed;
+            true
         }
-        return;
-    }
-    redact(&mut details, site.redact);
+        None => !skip,
+    };
+    // The pipeline adds the actor taken when the call started, redacts, and checks.
+    let write = |action: &str, details: Map<String, Value>| {
+        let draft = Draft {
+            actor: Actor::Captured(actor.clone()),
+            redact: site.redact,
+            ..Draft::new(action, status, details, error.as_deref())
+        };
+        log_one(logger.as_ref(), action, draft);
+    };
     for (name, own) in &extra {
         let mut merged = details.clone();
-        let mut own = own.clone();
-        redact(&mut own, site.redact);
-        merged.extend(own);
-        log_one(logger.as_ref(), name, status, merged, error.as_deref());
+        merged.extend(own.clone());
+        write(name, merged);
     }
-    log_one(logger.as_ref(), action, status, details, error.as_deref());
+    if log_main {
+        write(action, details);
+    }
 }
 
-fn log_one(
-    logger: Option<&AuditLogger>,
-    action: &str,
-    status: Status,
-    details: Map<String, Value>,
-    error: Option<&str>,
-) {
+fn log_one(logger: Option<&AuditLogger>, action: &str, draft: Draft<'_>) {
     let result = match logger {
-        Some(logger) => logger.log_details(action, status, details, error, None),
-        None => crate::log_details(action, status, details, error),
+        Some(logger) => logger.submit(draft),
+        None => crate::global::submit(draft),
     };
     // A logger counts and reports its own failures (rate-limited, see `AuditLogger::stats`);
     // only an event refused before any logger exists is reported here.
@@ -581,7 +555,7 @@ mod tests {
                 .as_object()
                 .unwrap()
                 .clone();
-        redact(&mut details, &["token"]);
+        crate::pipeline::redact_keys(&mut details, &["token"]);
         assert_eq!(
             Value::Object(details),
             json!({"token": "[REDACTED]", "req": {"auth": {"token": "[REDACTED]"}, "list": [{"token": "[REDACTED]"}]}})

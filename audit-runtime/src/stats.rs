@@ -33,12 +33,15 @@ pub struct LoggerStats {
     pub events_written: u64,
     /// Events that could not be logged (invalid, or the write failed).
     pub events_failed: u64,
+    /// Writes (and flushes) of extra sinks that failed, for events that are in the record of
+    /// truth all the same; see [`crate::AuditLoggerBuilder::sink`].
+    pub sink_failures: u64,
     /// Bytes of events written.
     pub bytes_written: u64,
     /// Recoveries done ([`crate::AuditLogger::recoveries`]): logs salvaged or relaid, torn
     /// writes cleared.
     pub recoveries: u64,
-    /// The latest failure.
+    /// The latest failure, of an event or of an extra sink.
     pub last_error: Option<LastError>,
 }
 
@@ -57,6 +60,7 @@ pub struct LastError {
 pub(crate) struct Counters {
     written: AtomicU64,
     failed: AtomicU64,
+    sink_failed: AtomicU64,
     failure: Mutex<Failures>,
 }
 
@@ -76,6 +80,23 @@ impl Counters {
     /// Counts a failed event and reports it (rate-limited).
     pub(crate) fn failed(&self, action_type: &str, error: &AuditError) {
         self.failed.fetch_add(1, Ordering::Relaxed);
+        self.report(
+            format_args!("could not record a {action_type} event"),
+            error,
+        );
+    }
+
+    /// Counts an extra sink's failure (`what`: the event's action, or `flush`) and reports
+    /// it, rate-limited together with failed events: a broken sink fails every event.
+    pub(crate) fn sink_failed(&self, what: &str, error: &AuditError) {
+        self.sink_failed.fetch_add(1, Ordering::Relaxed);
+        self.report(
+            format_args!("an extra sink failed at {what} (the log file has the event)"),
+            error,
+        );
+    }
+
+    fn report(&self, what: std::fmt::Arguments<'_>, error: &AuditError) {
         let mut failures = self.failure.lock().unwrap_or_else(|p| p.into_inner());
         failures.last = Some(LastError {
             at: Timestamp::now(),
@@ -92,12 +113,11 @@ impl Counters {
         failures.warned_at = Some(Instant::now());
         drop(failures);
         if before == 0 {
-            tracing::warn!(target: "audit", "could not record a {action_type} event: {error:?}");
+            tracing::warn!(target: "audit", "{what}: {error:?}");
         } else {
             tracing::warn!(
                 target: "audit",
-                "could not record a {action_type} event: {error:?} ({before} more events failed \
-                 since the last warning)"
+                "{what}: {error:?} ({before} more failures since the last warning)"
             );
         }
     }
@@ -106,6 +126,7 @@ impl Counters {
         LoggerStats {
             events_written: self.written.load(Ordering::Relaxed),
             events_failed: self.failed.load(Ordering::Relaxed),
+            sink_failures: self.sink_failed.load(Ordering::Relaxed),
             bytes_written,
             recoveries,
             last_error: self

@@ -1,12 +1,15 @@
 //! `#[audited]` on sync functions and methods: every outcome, capture, details, redaction,
 //! the scope API, and the shapes of function it must accept.
+//!
+//! What is logged is checked exactly, event by event, through an in-memory logger
+//! (`AuditLogger::in_memory`): these tests are about the attribute, not the file.
 
 mod common;
 
 use std::fmt;
 
 use audit_runtime::{Action, AuditLogger, AuditOutcome, Status, audited, scope};
-use common::TestLog;
+use common::{MemLog, TestLog, entry};
 use serde::Serialize;
 use serde_json::json;
 
@@ -63,7 +66,7 @@ impl Trainer {
     }
 }
 
-fn trainer(log: &TestLog) -> Trainer {
+fn trainer(log: &MemLog) -> Trainer {
     Trainer {
         log: log.logger.clone(),
         hp: Hparams {
@@ -75,74 +78,77 @@ fn trainer(log: &TestLog) -> Trainer {
 
 #[test]
 fn success_with_capture_and_changed_keys() {
-    let log = TestLog::new();
+    let log = MemLog::new();
     let mut t = trainer(&log);
     t.set_lr(0.01).unwrap();
-    let event = log.only_event();
-    assert_eq!(event.action_type, "hp_change");
-    assert_eq!(event.status, Status::Success);
-    assert_eq!(event.error, None);
     assert_eq!(
-        serde_json::Value::Object(event.details),
-        json!({
-            "requested": 0.01,
-            "before": {"learning_rate": 0.1, "batch_size": 32},
-            "after": {"learning_rate": 0.01, "batch_size": 32},
-            "changed": {"learning_rate": {"before": 0.1, "after": 0.01}},
-        })
+        log.entries(),
+        [entry(
+            "hp_change",
+            Status::Success,
+            json!({
+                "requested": 0.01,
+                "before": {"learning_rate": 0.1, "batch_size": 32},
+                "after": {"learning_rate": 0.01, "batch_size": 32},
+                "changed": {"learning_rate": {"before": 0.1, "after": 0.01}},
+            }),
+            None
+        )]
     );
 }
 
 #[test]
 fn early_return_err_is_failed_with_display() {
-    let log = TestLog::new();
+    let log = MemLog::new();
     let mut t = trainer(&log);
     let err = t.set_lr(-1.0).unwrap_err();
     assert_eq!(err.0, "learning_rate -1");
-    let event = log.only_event();
-    assert_eq!(event.status, Status::Failed);
+    let hp = json!({"learning_rate": 0.1, "batch_size": 32});
     assert_eq!(
-        event.error.as_deref(),
-        Some("invalid hyperparameter: learning_rate -1")
+        log.entries(),
+        [entry(
+            "hp_change",
+            Status::Failed,
+            json!({"requested": -1.0, "before": hp, "after": hp, "changed": {}}),
+            Some("invalid hyperparameter: learning_rate -1")
+        )]
     );
-    assert_eq!(event.details["changed"], json!({}));
 }
 
 #[test]
 fn question_mark_and_generics() {
-    let log = TestLog::new();
+    let log = MemLog::new();
     let t = trainer(&log);
     assert_eq!(t.parse_note::<u32>(" 42 ").unwrap(), 42);
     assert!(t.parse_note::<u32>("x").is_err());
-    let events = log.events();
-    assert_eq!(events.len(), 2);
-    assert_eq!(events[0].status, Status::Success);
-    assert_eq!(events[1].status, Status::Failed);
     assert_eq!(
-        events[1].error.as_deref(),
-        Some("invalid digit found in string")
+        log.entries(),
+        [
+            entry("note_write", Status::Success, json!({}), None),
+            entry(
+                "note_write",
+                Status::Failed,
+                json!({}),
+                Some("invalid digit found in string")
+            ),
+        ]
     );
 }
 
 #[test]
 fn unit_value_by_value_self_and_impl_trait() {
-    let log = TestLog::new();
+    let log = MemLog::new();
     let t = trainer(&log);
     t.pause();
     let rows = [1, 2, 3];
     assert_eq!(t.query(&rows).count(), 2);
     assert_eq!(t.resume_by_value(), 32);
-    let names: Vec<_> = log
-        .events()
-        .into_iter()
-        .map(|e| (e.action_type, e.status.known().unwrap()))
-        .collect();
     assert_eq!(
-        names,
+        log.entries(),
         [
-            ("pause".to_owned(), Status::Success),
-            ("query_execute".to_owned(), Status::Success),
-            ("resume".to_owned(), Status::Success)
+            entry("pause", Status::Success, json!({}), None),
+            entry("query_execute", Status::Success, json!({}), None),
+            entry("resume", Status::Success, json!({}), None),
         ]
     );
 }
@@ -175,23 +181,28 @@ fn respond_plain(log: &AuditLogger, ok: bool) -> EditResponse {
 
 #[test]
 fn responses_that_say_they_failed() {
-    let log = TestLog::new();
+    let log = MemLog::new();
     assert!(respond(&log.logger, true).unwrap().success);
     assert!(!respond(&log.logger, false).unwrap().success);
     assert!(respond_plain(&log.logger, true).success);
     assert!(!respond_plain(&log.logger, false).success);
-    let outcomes: Vec<_> = log
-        .events()
-        .into_iter()
-        .map(|e| (e.status.known().unwrap(), e.error))
-        .collect();
     assert_eq!(
-        outcomes,
+        log.entries(),
         [
-            (Status::Success, None),
-            (Status::Failed, Some("unknown sample s9".to_owned())),
-            (Status::Success, None),
-            (Status::Failed, Some("tag store is read-only".to_owned())),
+            entry("tag_add", Status::Success, json!({}), None),
+            entry(
+                "tag_add",
+                Status::Failed,
+                json!({}),
+                Some("unknown sample s9")
+            ),
+            entry("tag_add", Status::Success, json!({}), None),
+            entry(
+                "tag_add",
+                Status::Failed,
+                json!({}),
+                Some("tag store is read-only")
+            ),
         ]
     );
 }
@@ -206,19 +217,21 @@ fn restore(log: &AuditLogger, id: &str) -> usize {
 
 #[test]
 fn panic_is_logged_then_continues_unchanged() {
-    let log = TestLog::new();
+    let log = MemLog::new();
     let caught = std::panic::catch_unwind(|| restore(&log.logger, "corrupt")).unwrap_err();
     assert_eq!(
         caught.downcast_ref::<String>().map(String::as_str),
         Some("checkpoint corrupt is corrupt")
     );
-    let event = log.only_event();
-    assert_eq!(event.status, Status::Failed);
     assert_eq!(
-        event.error.as_deref(),
-        Some("panicked: checkpoint corrupt is corrupt")
+        log.entries(),
+        [entry(
+            "checkpoint_restore",
+            Status::Failed,
+            json!({"checkpoint_id": "corrupt"}),
+            Some("panicked: checkpoint corrupt is corrupt")
+        )]
     );
-    assert_eq!(event.details["checkpoint_id"], "corrupt");
 }
 
 #[audited(action = "tag_add" | "tag_remove", logger = log, details(tag))]
@@ -238,25 +251,34 @@ fn edit(log: &AuditLogger, tag: &str, add: Option<bool>, ids: &[u32]) -> Result<
 
 #[test]
 fn handler_with_several_actions_picks_one() {
-    let log = TestLog::new();
+    let log = MemLog::new();
     edit(&log.logger, "defect", Some(true), &[1, 2]).unwrap();
     edit(&log.logger, "defect", Some(false), &[3]).unwrap();
     edit(&log.logger, "defect", None, &[]).unwrap_err();
-    let events = log.events();
-    assert_eq!(events[0].action_type, "tag_add");
     assert_eq!(
-        serde_json::Value::Object(events[0].details.clone()),
-        json!({"tag": "defect", "samples_affected": 2, "sample_ids": [1, 2]})
-    );
-    assert_eq!(events[1].action_type, "tag_remove");
-    // Failed before choosing: logged under the first declared action, with its own error,
-    // and the details say the action was not decided.
-    assert_eq!(events[2].action_type, "tag_add");
-    assert_eq!(events[2].status, Status::Failed);
-    assert_eq!(events[2].error.as_deref(), Some("no operation given"));
-    assert_eq!(
-        events[2].details["action_undecided"],
-        json!(["tag_add", "tag_remove"])
+        log.entries(),
+        [
+            entry(
+                "tag_add",
+                Status::Success,
+                json!({"tag": "defect", "samples_affected": 2, "sample_ids": [1, 2]}),
+                None
+            ),
+            entry(
+                "tag_remove",
+                Status::Success,
+                json!({"tag": "defect", "samples_affected": 1, "sample_ids": [3]}),
+                None
+            ),
+            // Failed before choosing: logged under the first declared action, with its own
+            // error, and the details say the action was not decided.
+            entry(
+                "tag_add",
+                Status::Failed,
+                json!({"tag": "defect", "action_undecided": ["tag_add", "tag_remove"]}),
+                Some("no operation given")
+            ),
+        ]
     );
 }
 
@@ -273,7 +295,7 @@ fn chooses_undeclared(log: &AuditLogger) {
 
 #[test]
 fn undecided_or_undeclared_actions_are_failed_events_never_a_wrong_name() {
-    let log = TestLog::new();
+    let log = MemLog::new();
     forgets_to_choose(&log.logger);
     chooses_undeclared(&log.logger);
     let events = log.events();
@@ -308,24 +330,26 @@ fn command(log: &AuditLogger, mode: &str, read_only: bool) {
 
 #[test]
 fn one_call_yields_zero_to_n_events() {
-    let log = TestLog::new();
+    let log = MemLog::new();
     command(&log.logger, "train", true);
     assert!(log.events().is_empty());
     command(&log.logger, "train", false);
-    let events: Vec<_> = log
-        .events()
-        .into_iter()
-        .map(|e| (e.action_type, serde_json::Value::Object(e.details)))
-        .collect();
     assert_eq!(
-        events,
+        log.entries(),
         [
-            ("mode_switch".to_owned(), json!({"mode": "train"})),
-            (
-                "resume".to_owned(),
-                json!({"mode": "train", "resumed_at_step": 1200})
+            entry(
+                "mode_switch",
+                Status::Success,
+                json!({"mode": "train"}),
+                None
             ),
-            ("hp_change".to_owned(), json!({"mode": "train"})),
+            entry(
+                "resume",
+                Status::Success,
+                json!({"mode": "train", "resumed_at_step": 1200}),
+                None
+            ),
+            entry("hp_change", Status::Success, json!({"mode": "train"}), None),
         ]
     );
 }
@@ -344,21 +368,25 @@ fn query_with_secrets(log: &AuditLogger, creds: &Credentials) {
 
 #[test]
 fn redaction_applies_to_every_detail_source_and_nan_survives() {
-    let log = TestLog::new();
+    let log = MemLog::new();
     let creds = Credentials {
         user: "alice".into(),
         token: "secret".into(),
     };
     query_with_secrets(&log.logger, &creds);
-    let event = log.only_event();
     assert_eq!(
-        serde_json::Value::Object(event.details),
-        json!({
-            "creds": {"user": "alice", "token": "[REDACTED]"},
-            "nested": {"inner": {"token": "[REDACTED]"}},
-            "api_key": "[REDACTED]",
-            "loss": "NaN",
-        })
+        log.entries(),
+        [entry(
+            "query_execute",
+            Status::Success,
+            json!({
+                "creds": {"user": "alice", "token": "[REDACTED]"},
+                "nested": {"inner": {"token": "[REDACTED]"}},
+                "api_key": "[REDACTED]",
+                "loss": "NaN",
+            }),
+            None
+        )]
     );
 }
 
@@ -387,7 +415,7 @@ fn disabled_logger_evaluates_nothing() {
 
 #[test]
 fn nested_calls_have_their_own_scopes() {
-    let log = TestLog::new();
+    let log = MemLog::new();
 
     #[audited(action = "evaluation_start", logger = log)]
     fn outer(log: &AuditLogger) {
@@ -402,18 +430,20 @@ fn nested_calls_have_their_own_scopes() {
     }
 
     outer(&log.logger);
-    let events: Vec<_> = log
-        .events()
-        .into_iter()
-        .map(|e| (e.action_type, serde_json::Value::Object(e.details)))
-        .collect();
     assert_eq!(
-        events,
+        log.entries(),
         [
-            ("checkpoint_restore".to_owned(), json!({"inner": 3})),
-            (
-                "evaluation_start".to_owned(),
-                json!({"outer_before": 1, "outer_after": 2})
+            entry(
+                "checkpoint_restore",
+                Status::Success,
+                json!({"inner": 3}),
+                None
+            ),
+            entry(
+                "evaluation_start",
+                Status::Success,
+                json!({"outer_before": 1, "outer_after": 2}),
+                None
             ),
         ]
     );
@@ -421,10 +451,28 @@ fn nested_calls_have_their_own_scopes() {
 
 #[test]
 fn actor_is_recorded() {
-    let log = TestLog::new();
+    let log = MemLog::new();
     audit_runtime::actor::scope("alice@lab", || {
         let mut t = trainer(&log);
         t.set_lr(0.5).unwrap();
     });
     assert_eq!(log.only_event().details["actor"], "alice@lab");
+}
+
+#[audited(action = "query_execute", logger = log, redact(actor))]
+fn anonymous_query(log: &AuditLogger) {}
+
+#[test]
+fn the_actor_is_redacted_like_any_detail() {
+    let log = MemLog::new();
+    audit_runtime::actor::scope("alice@lab", || anonymous_query(&log.logger));
+    assert_eq!(
+        log.entries(),
+        [entry(
+            "query_execute",
+            Status::Success,
+            json!({"actor": "[REDACTED]"}),
+            None
+        )]
+    );
 }

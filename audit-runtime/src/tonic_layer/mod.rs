@@ -39,6 +39,7 @@ use std::task::{Context, Poll};
 use serde_json::{Map, Value};
 use tonic::transport::server::TcpConnectInfo;
 
+use crate::pipeline::{Actor, Draft};
 use crate::{AuditLogger, Status};
 
 pub use tokens::{AUTH_TOKENS_ENV_VAR, TokenMap, TokenSpecError, token_fingerprint};
@@ -187,20 +188,21 @@ impl IdentityLayer {
             .map_or(DEFAULT_REJECTION_ACTION, String::as_str);
         let mut details = Map::new();
         details.insert("method".into(), Value::from(method));
-        if let Some(actor) = caller.actor() {
-            details.insert("actor".into(), Value::from(actor));
-        }
         details.insert(
             "grpc_code".into(),
             Value::from(format!("{:?}", tonic::Code::Unauthenticated)),
         );
         details.insert("reason".into(), Value::from(reason));
         let error = format!("unauthenticated: {reason}");
+        // The refused call never ran inside an actor scope: its actor is the caller resolved
+        // here, given to the pipeline that every event passes.
+        let draft = Draft {
+            actor: Actor::Captured(caller.actor().map(Arc::from)),
+            ..Draft::new(action, Status::Failed, details, Some(&error))
+        };
         let written = match &config.logger {
-            Some(logger) => logger
-                .log_details(action, Status::Failed, details, Some(&error), None)
-                .map(drop),
-            None => crate::log_details(action, Status::Failed, details, Some(&error)).map(drop),
+            Some(logger) => logger.submit(draft).map(drop),
+            None => crate::global::submit(draft).map(drop),
         };
         if let Err(e) = written {
             // The refusal stands either way; a lost audit record must at least be visible.

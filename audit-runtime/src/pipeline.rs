@@ -1,0 +1,206 @@
+//! The one place an event is finished, whichever way it came in: `AuditLogger::log_event`,
+//! `log_serialize` and `log_details`, the global `log_event`/`log_details` (also into the
+//! pre-init buffer), `#[audited]`, and the tonic layer's refusals. Each of them builds a
+//! [`Draft`] and calls [`Draft::finish`]; what an event holds when it reaches a
+//! [`crate::Sink`] is decided here and nowhere else.
+//!
+//! The steps, in order:
+//! 1. the actor (`details.actor`) is added unless the details already name one;
+//! 2. redacted keys are replaced, at any depth (after the actor, so that an `#[audited]`
+//!    site that redacts `actor` hides it too);
+//! 3. the event is checked ([`crate::event::prepare`]) and an empty error becomes none;
+//! 4. the wanted timestamp is taken (the sink may write a later one).
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::sink::FinishedEvent;
+use crate::{AuditError, Status, Timestamp, actor, event};
+
+/// Whose action an event records.
+#[derive(Debug, Clone)]
+pub(crate) enum Actor {
+    /// The actor current on this thread when the event is finished.
+    Current,
+    /// An actor fixed earlier: `#[audited]` takes it when the call starts, since a cancelled
+    /// future is dropped outside any actor scope; the tonic layer knows its refused caller.
+    /// `None`: there was none, and the current one must not be taken instead.
+    Captured(Option<Arc<str>>),
+}
+
+/// An event as an entry point hands it over, not yet finished.
+#[derive(Debug)]
+pub(crate) struct Draft<'a> {
+    pub(crate) action_type: &'a str,
+    pub(crate) status: Status,
+    pub(crate) details: Map<String, Value>,
+    pub(crate) error: Option<&'a str>,
+    pub(crate) actor: Actor,
+    pub(crate) redact: &'a [&'a str],
+    pub(crate) not_before: Option<Timestamp>,
+}
+
+/// The text written in place of a redacted value.
+pub const REDACTED: &str = "[REDACTED]";
+
+impl<'a> Draft<'a> {
+    /// An event with the current actor, nothing redacted, stamped now.
+    pub(crate) fn new(
+        action_type: &'a str,
+        status: Status,
+        details: Map<String, Value>,
+        error: Option<&'a str>,
+    ) -> Self {
+        Draft {
+            action_type,
+            status,
+            details,
+            error,
+            actor: Actor::Current,
+            redact: &[],
+            not_before: None,
+        }
+    }
+
+    /// Finishes the event: see the [module docs](self). Returns it with the timestamp wanted
+    /// for it, or why it cannot be logged.
+    pub(crate) fn finish(self) -> Result<(FinishedEvent<'a>, Timestamp), AuditError> {
+        let Draft {
+            action_type,
+            status,
+            mut details,
+            error,
+            actor,
+            redact,
+            not_before,
+        } = self;
+        if !details.contains_key("actor") {
+            let who = match actor {
+                Actor::Current => actor::current(),
+                Actor::Captured(who) => who,
+            };
+            if let Some(who) = who {
+                details.insert("actor".to_owned(), Value::String(who.to_string()));
+            }
+        }
+        redact_keys(&mut details, redact);
+        let (details, error) = event::prepare(action_type, details, error)?;
+        let event = FinishedEvent {
+            action_type,
+            status,
+            details,
+            error,
+        };
+        Ok((event, not_before.unwrap_or_else(Timestamp::now)))
+    }
+}
+
+/// Replaces the values of `keys` with [`REDACTED`], at any depth.
+pub(crate) fn redact_keys(details: &mut Map<String, Value>, keys: &[&str]) {
+    if keys.is_empty() {
+        return;
+    }
+    for (key, value) in details.iter_mut() {
+        if keys.contains(&key.as_str()) {
+            *value = Value::String(REDACTED.to_owned());
+        } else {
+            redact_value(value, keys);
+        }
+    }
+}
+
+fn redact_value(value: &mut Value, keys: &[&str]) {
+    // Bounded by the detail serialiser's depth limit (`finite::to_value_within`), which every
+    // `#[audited]` detail passes before it gets here.
+    match value {
+        Value::Object(map) => redact_keys(map, keys),
+        Value::Array(items) => items.iter_mut().for_each(|v| redact_value(v, keys)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn object(value: Value) -> Map<String, Value> {
+        value.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn current_actor_is_added_unless_the_details_name_one() {
+        let (event, _) = actor::scope("alice", || {
+            Draft::new("pause", Status::Success, Map::new(), None).finish()
+        })
+        .unwrap();
+        assert_eq!(Value::Object(event.details), json!({"actor": "alice"}));
+        let (event, _) = actor::scope("alice", || {
+            Draft::new(
+                "pause",
+                Status::Success,
+                object(json!({"actor": "bob"})),
+                None,
+            )
+            .finish()
+        })
+        .unwrap();
+        assert_eq!(Value::Object(event.details), json!({"actor": "bob"}));
+    }
+
+    #[test]
+    fn a_captured_actor_wins_over_the_current_one_even_when_absent() {
+        let draft = |captured: Option<&str>| Draft {
+            actor: Actor::Captured(captured.map(Arc::from)),
+            ..Draft::new("pause", Status::Success, Map::new(), None)
+        };
+        let (event, _) = actor::scope("later", || draft(Some("at-start")).finish()).unwrap();
+        assert_eq!(event.details["actor"], "at-start");
+        let (event, _) = actor::scope("later", || draft(None).finish()).unwrap();
+        assert!(event.details.is_empty());
+    }
+
+    #[test]
+    fn redaction_follows_the_actor_and_checks_follow_redaction() {
+        let (event, _) = actor::scope("alice", || {
+            Draft {
+                redact: &["actor", "token"],
+                ..Draft::new(
+                    "query_execute",
+                    Status::Failed,
+                    object(json!({"req": [{"token": "t"}]})),
+                    Some(""),
+                )
+            }
+            .finish()
+        })
+        .unwrap();
+        assert_eq!(
+            Value::Object(event.details),
+            json!({"req": [{"token": REDACTED}], "actor": REDACTED})
+        );
+        // An empty message is stored as none.
+        assert_eq!(event.error, None);
+        assert!(
+            Draft::new(" ", Status::Success, Map::new(), None)
+                .finish()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn the_wanted_timestamp_is_not_before_or_now() {
+        let at = Timestamp::from_micros(1_000);
+        let draft = Draft {
+            not_before: Some(at),
+            ..Draft::new("pause", Status::Success, Map::new(), None)
+        };
+        assert_eq!(draft.finish().unwrap().1, at);
+        let before = Timestamp::now();
+        let (_, wanted) = Draft::new("pause", Status::Success, Map::new(), None)
+            .finish()
+            .unwrap();
+        assert!(wanted >= before);
+    }
+}
