@@ -319,3 +319,61 @@ fn link_parser_finds_inline_and_reference_links_outside_code() {
         ["command-line-auditlog", "a-b", "a-b-1"]
     );
 }
+
+// ---- build.rs examples ---------------------------------------------------------------------
+
+/// The full names (`.package.Message`, `.Message` without a package) of the messages in
+/// the example `.proto` files.
+fn example_proto_messages() -> Vec<String> {
+    let mut names = Vec::new();
+    for entry in fs::read_dir(root().join("examples/proto")).unwrap() {
+        let text = fs::read_to_string(entry.unwrap().path()).unwrap();
+        let mut package = String::new();
+        for line in text.lines().map(str::trim) {
+            if let Some(rest) = line.strip_prefix("package ") {
+                package = format!(".{}", rest.trim_end_matches(';').trim());
+            } else if let Some(rest) = line.strip_prefix("message ") {
+                let name = rest
+                    .split(|c: char| !c.is_alphanumeric() && c != '_')
+                    .next();
+                names.push(format!("{package}.{}", name.unwrap()));
+            }
+        }
+    }
+    assert!(!names.is_empty());
+    names
+}
+
+/// The README's `type_attribute("weightslab.DataEditsResponse", ..)` named a package the
+/// example `.proto` does not have, so copying it derived nothing. Every `type_attribute`
+/// in the markdown and in `build.rs` must name a message of `examples/proto`.
+#[test]
+fn readme_type_attribute_names_messages_of_the_example_proto() {
+    let messages = example_proto_messages();
+    let mut files = markdown_files();
+    files.push(root().join("build.rs"));
+    let mut seen = 0;
+    for file in files {
+        let text = fs::read_to_string(&file).unwrap();
+        for (at, _) in text.match_indices("type_attribute(") {
+            let rest = &text[at + "type_attribute(".len()..];
+            let Some(name) = rest.strip_prefix('"').and_then(|r| r.split('"').next()) else {
+                continue; // a variable, as in build.rs's loop
+            };
+            seen += 1;
+            assert!(
+                messages.iter().any(|m| m == name),
+                "{}: type_attribute(\"{name}\"): no such message in examples/proto ({messages:?})",
+                rel(&file)
+            );
+        }
+    }
+    assert!(seen >= 2, "the READMEs show type_attribute");
+    // build.rs's loop names them in a list.
+    let build = fs::read_to_string(root().join("build.rs")).unwrap();
+    for quoted in build.split('"').skip(1).step_by(2) {
+        if quoted.starts_with('.') {
+            assert!(messages.iter().any(|m| m == quoted), "build.rs: {quoted}");
+        }
+    }
+}
