@@ -7,7 +7,6 @@
 //!
 //! `--log-dir DIR` writes the log somewhere else.
 
-use std::collections::BTreeMap;
 use std::error::Error;
 use std::path::PathBuf;
 
@@ -19,7 +18,6 @@ use audited::proto::{
     TriggerEvaluationRequest,
 };
 use audited::testing::{LocalServer, LocalServerOptions};
-use serde_json::Value;
 
 const TOKENS: &str = "alice:alice-demo-token,bob:bob-demo-token";
 
@@ -326,34 +324,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
+/// The same table `auditlog summary` prints, by the same code.
 fn print_summary(path: &std::path::Path) -> Result<(), Box<dyn Error>> {
-    let events: Vec<Value> = serde_json::from_slice(&std::fs::read(path)?)?;
-    let mut table: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    for event in &events {
-        let action = event["action_type"].as_str().unwrap_or("?").to_owned();
-        let entry = table.entry(action).or_default();
-        if event["status"] == "success" {
-            entry.0 += 1;
-        } else {
-            entry.1 += 1;
-        }
-    }
     println!();
-    println!("audit log: {}", path.display());
-    println!();
-    println!("  {:<20} {:>7} {:>7}", "action_type", "success", "failed");
-    println!("  {:-<20} {:->7} {:->7}", "", "", "");
-    let (mut ok, mut failed) = (0, 0);
-    for (action, (s, f)) in &table {
-        println!("  {action:<20} {s:>7} {f:>7}");
-        ok += s;
-        failed += f;
-    }
-    println!("  {:-<20} {:->7} {:->7}", "", "", "");
-    println!(
-        "  {:<20} {ok:>7} {failed:>7}   ({} events)",
-        "total",
-        events.len()
-    );
+    print!("{}", audit_cli::commands::summary_text(path, false)?);
     Ok(())
 }

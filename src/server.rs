@@ -8,7 +8,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use audit_runtime::tonic_layer::IdentityLayer;
-use audit_runtime::{AuditLogger, audited, scope};
+use audit_runtime::{Action, AuditLogger, audited, scope};
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
@@ -176,16 +176,11 @@ impl ExperimentService for ExperimentServer {
 /// `ExperimentCommand` and `EditDataSample` calls, which may mean several actions, are logged
 /// as `access_denied`.
 pub fn identity_for_service(identity: IdentityLayer) -> IdentityLayer {
+    type Server = ExperimentServiceServer<ExperimentServer>;
     identity
-        .action_for(format!("{SERVICE_PATH}/ApplyDataQuery"), "query_execute")
-        .action_for(
-            format!("{SERVICE_PATH}/RestoreCheckpoint"),
-            "checkpoint_restore",
-        )
-        .action_for(
-            format!("{SERVICE_PATH}/TriggerEvaluation"),
-            "evaluation_start",
-        )
+        .action_for_method::<Server>("ApplyDataQuery", Action::QueryExecute)
+        .action_for_method::<Server>("RestoreCheckpoint", Action::CheckpointRestore)
+        .action_for_method::<Server>("TriggerEvaluation", Action::EvaluationStart)
 }
 
 /// Serves `service` on `listener` behind `identity` (see [`identity_for_service`]) until

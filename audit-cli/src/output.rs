@@ -139,8 +139,8 @@ impl<W: Write> Printer<W> {
                         if first {
                             text.push_str(&fit(
                                 &format!(
-                                    "{:<27}  {:<7}  {:<18}  DETAILS",
-                                    "TIMESTAMP", "STATUS", "ACTION"
+                                    "{:<27}  {:<7}  {:<18}  {:<ACTOR_WIDTH$}  DETAILS",
+                                    "TIMESTAMP", "STATUS", "ACTION", "ACTOR"
                                 ),
                                 self.width,
                             ));
@@ -207,6 +207,10 @@ fn to_json(event: &AuditEvent) -> Result<String, CliError> {
         .map_err(|e| CliError::failure(format!("cannot serialise event: {e}")))
 }
 
+/// The ACTOR column's width: names like `alice` or `token:1a2b3c4d` fit; a longer actor
+/// (`peer:127.0.0.1:50051`) widens its own row, like a long action.
+const ACTOR_WIDTH: usize = 14;
+
 fn table_row(event: &AuditEvent, width: Option<usize>, colour: bool) -> String {
     let details = serde_json::Value::Object(event.details.clone()).to_string();
     let rest = match &event.error {
@@ -216,8 +220,14 @@ fn table_row(event: &AuditEvent, width: Option<usize>, colour: bool) -> String {
     // Line breaks inside values would break the table's rows.
     let rest = rest.replace(['\n', '\r'], " ");
     let status = event.status.as_str();
+    // Who did it, as `auditlog summary` names actors; `-` for an event without one.
+    let actor = event
+        .details
+        .get("actor")
+        .map_or_else(|| "-".to_owned(), crate::stats::actor_name)
+        .replace(['\n', '\r'], " ");
     let plain = format!(
-        "{}  {:<7}  {:<18}  {}",
+        "{}  {:<7}  {:<18}  {actor:<ACTOR_WIDTH$}  {}",
         event.timestamp, status, event.action_type, rest
     );
     let line = fit(&plain, width);
@@ -316,5 +326,39 @@ mod tests {
         assert!(text.lines().nth(1).unwrap().ends_with('…'));
         let wide = print(OutputFormat::Table, &[sample(Some("boom"))], None);
         assert!(wide.contains("error: boom  {\"a\":\"x\\ny\"}"), "{wide}");
+    }
+
+    /// Issue [6]: the query table had no actor column; who did it was only inside DETAILS.
+    #[test]
+    fn table_has_an_actor_column() {
+        let mut by_alice = sample(None);
+        by_alice
+            .details
+            .insert("actor".into(), serde_json::json!("alice"));
+        let mut by_object = sample(Some("boom"));
+        by_object
+            .details
+            .insert("actor".into(), serde_json::json!({"name": "bob", "id": 7}));
+        let text = print(
+            OutputFormat::Table,
+            &[by_alice, by_object, sample(None)],
+            None,
+        );
+        let columns: Vec<Vec<&str>> = text
+            .lines()
+            .map(|l| l.split_whitespace().take(4).collect())
+            .collect();
+        assert_eq!(
+            columns,
+            [
+                ["TIMESTAMP", "STATUS", "ACTION", "ACTOR"],
+                ["2026-05-27T14:30:00.123456Z", "success", "=cmd", "alice"],
+                ["2026-05-27T14:30:00.123456Z", "failed", "=cmd", "bob"],
+                ["2026-05-27T14:30:00.123456Z", "success", "=cmd", "-"],
+            ]
+        );
+        // The columns line up: DETAILS starts at the same place in the header and the rows.
+        let details_at = text.lines().next().unwrap().find("DETAILS").unwrap();
+        assert_eq!(text.lines().nth(1).unwrap().find('{'), Some(details_at));
     }
 }

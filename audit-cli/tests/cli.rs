@@ -181,6 +181,22 @@ fn summary_shows_times_failures_and_actors_for_both_formats() {
     }
 }
 
+/// Issue [6]: the demo printed a summary table of its own, with other columns than
+/// `auditlog summary`. Both now print `summary_text`, which must be what the command prints.
+#[test]
+fn summary_text_is_what_auditlog_summary_prints() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "audit_log.json", &json_log(&events(), 64));
+    let text = audit_cli::commands::summary_text(&path, false).unwrap();
+    assert_eq!(text, stdout_of(auditlog().arg("summary").arg(&path)));
+    assert_eq!(
+        audit_cli::commands::summary_text(dir.path(), false).unwrap(),
+        stdout_of(auditlog().arg("summary").arg(dir.path())),
+        "a directory, too"
+    );
+    assert!(text.contains("actor"), "{text}");
+}
+
 #[test]
 fn a_directory_is_searched_and_a_double_is_announced() {
     let dir = tempfile::tempdir().unwrap();

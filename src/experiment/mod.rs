@@ -407,7 +407,7 @@ impl Experiment {
             return Ok(Report::one(
                 action,
                 d,
-                Ok(format!("{affected} samples {verb}")),
+                Ok(format!("{} {verb}", plural(affected, "sample"))),
             ));
         }
         let tag = match stat.strip_prefix("tag:") {
@@ -452,7 +452,7 @@ impl Experiment {
         }
         d.insert("samples_affected".into(), affected.into());
         d.insert("origins".into(), st.origins(&idx));
-        let msg = format!("tag {tag:?}: {affected} samples changed");
+        let msg = format!("tag {tag:?}: {} changed", plural(affected, "sample"));
         Ok(Report::one(action, d, Ok(msg)))
     }
 
@@ -504,7 +504,10 @@ impl Experiment {
         };
         st.view = expr;
         d.insert("results_count".into(), view.matching.into());
-        let msg = format!("{} samples match", view.matching);
+        let msg = match view.matching {
+            1 => "1 sample matches".to_owned(),
+            n => format!("{n} samples match"),
+        };
         (Report::one(Action::QueryExecute, d, Ok(msg)), Some(view))
     }
 
@@ -608,7 +611,10 @@ impl Experiment {
         });
         d.insert("samples_count".into(), count.into());
         d.insert("model_age".into(), st.model_age.into());
-        let msg = format!("evaluation of {count} samples of {split:?} started");
+        let msg = format!(
+            "evaluation of {} of {split:?} started",
+            plural(count, "sample")
+        );
         Report::one(Action::EvaluationStart, d, Ok(msg))
     }
 }
@@ -753,7 +759,7 @@ fn read_only_answer(st: &State, cmd: &TrainerCommand) -> String {
         );
     }
     if cmd.get_data_records.is_some() {
-        parts.push(format!("{} data records", st.samples.len()));
+        parts.push(plural(st.samples.len(), "data record"));
     }
     if cmd.get_interactive_layers || cmd.get_single_layer_info_id.is_some() {
         parts.push("no interactive layers in this example".to_owned());
@@ -853,6 +859,14 @@ impl State {
                 d.insert("origins".into(), self.origins(&indices));
             }
         }
+    }
+}
+
+/// `n` and `noun`, plural unless `n` is 1: "1 sample", "2 samples" (not "1 samples").
+fn plural(n: usize, noun: &str) -> String {
+    match n {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
     }
 }
 

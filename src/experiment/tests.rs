@@ -167,3 +167,41 @@ fn one_evaluation_at_a_time() {
     let r = exp.trigger_evaluation(&req("test"));
     assert!(r.message().contains("already running"), "{r:?}");
 }
+
+/// Issue [6]: one sample was reported as "1 samples".
+#[test]
+fn one_sample_is_not_reported_as_1_samples() {
+    let exp = Experiment::default();
+    let edit = |stat: &str, ids: &[&str]| DataEditsRequest {
+        stat_name: stat.into(),
+        r#type: SampleEditType::EditAccumulate as i32,
+        samples_ids: ids.iter().map(|s| s.to_string()).collect(),
+        bool_value: true,
+        ..Default::default()
+    };
+    let r = exp.edit(&edit("tag:defect", &["s1"])).unwrap();
+    assert_eq!(r.message(), "tag \"defect\": 1 sample changed");
+    let r = exp.edit(&edit("tag:defect", &["s1", "s2"])).unwrap();
+    assert_eq!(r.message(), "tag \"defect\": 1 sample changed");
+    let r = exp.edit(&edit("tag:defect", &["s3", "s4"])).unwrap();
+    assert_eq!(r.message(), "tag \"defect\": 2 samples changed");
+    let r = exp.edit(&edit("discarded", &["s5"])).unwrap();
+    assert_eq!(r.message(), "1 sample discarded");
+    let r = exp.edit(&edit("discarded", &["s5"])).unwrap();
+    assert_eq!(r.message(), "0 samples discarded");
+    let query = |q: &str| DataQueryRequest {
+        query: q.into(),
+        accumulate: false,
+        is_natural_language: false,
+    };
+    assert_eq!(
+        exp.query(&query("id == 's7'")).0.message(),
+        "1 sample matches"
+    );
+    assert_eq!(
+        exp.query(&query("id == 'nope'")).0.message(),
+        "0 samples match"
+    );
+    assert_eq!(plural(1, "data record"), "1 data record");
+    assert_eq!(plural(0, "sample"), "0 samples");
+}

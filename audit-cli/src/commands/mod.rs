@@ -17,7 +17,7 @@ use crate::source::LogFile;
 
 pub use export::export;
 pub use query::query;
-pub use summary::summary;
+pub use summary::{summary, summary_text};
 pub use tail::tail;
 pub use verify::verify;
 

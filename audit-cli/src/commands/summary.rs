@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 use std::io::Write;
+use std::path::Path;
 
 use crate::CliError;
 use crate::cli::SummaryArgs;
@@ -31,6 +32,20 @@ pub fn summary(args: &SummaryArgs) -> Result<u8, CliError> {
         .write_all(text.as_bytes())
         .map_err(write_error)?;
     Ok(0)
+}
+
+/// What `auditlog summary <path>` prints (without colour when `colour` is false), for
+/// programs that show the same table, such as the demo. Unlike the command, it prints
+/// nothing itself, not even the note about which file of a directory it chose.
+pub fn summary_text(path: &Path, colour: bool) -> Result<String, CliError> {
+    let log = source::resolve(path)?;
+    let stats = collect(&log)?;
+    Ok(render(
+        &log.path.display().to_string(),
+        log.format.as_str(),
+        &stats,
+        colour,
+    ))
 }
 
 /// The human-readable summary.

@@ -4,9 +4,9 @@
 //!
 //! ```no_run
 //! # async fn serve(svc: impl Clone) {}
-//! use audit_runtime::tonic_layer::IdentityLayer;
+//! use audit_runtime::{Action, tonic_layer::IdentityLayer};
 //! let layer = IdentityLayer::from_env()?          // GRPC_AUTH_TOKENS="alice:tok-a,bob:tok-b"
-//!     .action_for("/ExperimentService/RestoreCheckpoint", "checkpoint_restore");
+//!     .action_for("/ExperimentService/RestoreCheckpoint", Action::CheckpointRestore);
 //! // tonic::transport::Server::builder().layer(layer).add_service(...)
 //! # Ok::<(), audit_runtime::tonic_layer::TokenSpecError>(())
 //! ```
@@ -25,6 +25,14 @@
 //! `method`, `actor` (the presented token's fingerprint, or the peer), `grpc_code`
 //! (`"Unauthenticated"`, spelled as `#[audited]` spells gRPC codes) and `reason`.
 //!
+//! Actions and methods are checked when the layer is configured, not when a call is refused
+//! (issue [6]: `action_for(path, "hp_chnage")` and a path missing the proto package used to
+//! be accepted, and the refusals were logged as `access_denied` or under the typo): the
+//! action is an [`AuditAction`] (a built-in [`Action`](crate::Action) or an enum of your
+//! own), and a method path that cannot be a gRPC path panics. For a tonic-generated server,
+//! [`IdentityLayer::action_for_method`] takes the service's full name (with its package)
+//! from the generated code, so the package cannot be forgotten.
+//!
 //! This module resolves identities and refuses calls; it does not decode messages or know
 //! any service's actions beyond what it is told.
 
@@ -40,7 +48,7 @@ use serde_json::{Map, Value};
 use tonic::transport::server::TcpConnectInfo;
 
 use crate::pipeline::{Actor, Draft};
-use crate::{AuditLogger, Status};
+use crate::{AuditAction, AuditLogger, Status};
 
 pub use tokens::{AUTH_TOKENS_ENV_VAR, TokenMap, TokenSpecError, token_fingerprint};
 
@@ -101,8 +109,8 @@ pub struct IdentityLayer {
 struct Config {
     tokens: Option<TokenMap>,
     logger: Option<AuditLogger>,
-    actions: HashMap<String, String>,
-    rejection_action: Option<String>,
+    actions: HashMap<String, &'static str>,
+    rejection_action: Option<&'static str>,
 }
 
 impl IdentityLayer {
@@ -134,18 +142,82 @@ impl IdentityLayer {
         self
     }
 
-    /// Logs a refused call to `method` (the gRPC path, `/Service/Method`) as `action`.
-    pub fn action_for(mut self, method: impl Into<String>, action: impl Into<String>) -> Self {
-        self.config_mut()
-            .actions
-            .insert(method.into(), action.into());
-        self
+    /// Logs a refused call to `method` as `action`.
+    ///
+    /// `method` is the gRPC path, `/package.Service/Method`: a leading `/`, the service's
+    /// full name (its proto package, if the `.proto` declares one, dot-separated identifiers,
+    /// then the service), a `/`, and the method, all as written in the `.proto`. A service
+    /// in a `.proto` without a package, like WeightsLab's `ExperimentService`, has the path
+    /// `/ExperimentService/Method`. Prefer [`action_for_method`](Self::action_for_method)
+    /// for tonic-generated servers: it cannot get the package wrong.
+    ///
+    /// ```
+    /// use audit_runtime::{Action, tonic_layer::IdentityLayer};
+    /// let layer = IdentityLayer::new()
+    ///     .action_for("/weightslab.ExperimentService/RestoreCheckpoint", Action::CheckpointRestore);
+    /// ```
+    ///
+    /// The action is typed, so a misspelt one is a compile error, not a new `action_type`:
+    ///
+    /// ```compile_fail
+    /// use audit_runtime::tonic_layer::IdentityLayer;
+    /// let layer = IdentityLayer::new().action_for("/ExperimentService/UpdateHp", "hp_chnage");
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `method` is not a gRPC path (no leading `/`, no `/Method`, an empty or non-identifier
+    /// segment such as `ExperimentService/Restore Checkpoint`), or if it is already mapped
+    /// to another action. Both are mistakes in the server's code, found when it starts
+    /// instead of in the log of the first refused call.
+    #[track_caller]
+    pub fn action_for(mut self, method: &str, action: impl AuditAction) -> Self {
+        if let Err(problem) = check_method_path(method) {
+            panic!(
+                "IdentityLayer::action_for: `{method}` is not a gRPC method path ({problem}); \
+                 expected `/package.Service/Method` (or `/Service/Method` for a .proto without \
+                 a package)"
+            );
+        }
+        let action = action.name();
+        match self.config_mut().actions.insert(method.to_owned(), action) {
+            Some(previous) if previous != action => panic!(
+                "IdentityLayer::action_for: `{method}` is mapped to `{previous}` and to `{action}`"
+            ),
+            _ => self,
+        }
+    }
+
+    /// Logs a refused call to `method` of the tonic-generated server `S` as `action`: the
+    /// path is `/{S::NAME}/{method}`, where `S::NAME` is the service's full name, package
+    /// included, as tonic generated it from the `.proto`.
+    ///
+    /// ```
+    /// # mod proto { pub struct ExperimentServiceServer;
+    /// #   impl tonic::server::NamedService for ExperimentServiceServer {
+    /// #       const NAME: &'static str = "weightslab.ExperimentService"; } }
+    /// use audit_runtime::{Action, tonic_layer::IdentityLayer};
+    /// use proto::ExperimentServiceServer; // generated by tonic, `ExperimentServiceServer<T>`
+    /// let layer = IdentityLayer::new()
+    ///     .action_for_method::<ExperimentServiceServer>("RestoreCheckpoint", Action::CheckpointRestore);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// As [`action_for`](Self::action_for), for a `method` that is not an identifier.
+    #[track_caller]
+    pub fn action_for_method<S: tonic::server::NamedService>(
+        self,
+        method: &str,
+        action: impl AuditAction,
+    ) -> Self {
+        self.action_for(&format!("/{}/{method}", S::NAME), action)
     }
 
     /// The action for refused calls to methods without one of their own (default
     /// [`DEFAULT_REJECTION_ACTION`]).
-    pub fn rejection_action(mut self, action: impl Into<String>) -> Self {
-        self.config_mut().rejection_action = Some(action.into());
+    pub fn rejection_action(mut self, action: impl AuditAction) -> Self {
+        self.config_mut().rejection_action = Some(action.name());
         self
     }
 
@@ -185,7 +257,8 @@ impl IdentityLayer {
             .actions
             .get(method)
             .or(config.rejection_action.as_ref())
-            .map_or(DEFAULT_REJECTION_ACTION, String::as_str);
+            .copied()
+            .unwrap_or(DEFAULT_REJECTION_ACTION);
         let mut details = Map::new();
         details.insert("method".into(), Value::from(method));
         details.insert(
@@ -209,6 +282,32 @@ impl IdentityLayer {
             tracing::warn!(target: "audit", "cannot record a refused call to {method}: {e:?}");
         }
     }
+}
+
+/// Why `path` is not `/package.Service/Method`, if it is not.
+fn check_method_path(path: &str) -> Result<(), String> {
+    let Some(rest) = path.strip_prefix('/') else {
+        return Err("it does not start with `/`".into());
+    };
+    let Some((service, method)) = rest.split_once('/') else {
+        return Err("no `/Method` after the service".into());
+    };
+    let identifier = |s: &str| {
+        let mut chars = s.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    if !service.split('.').all(identifier) {
+        return Err(format!(
+            "`{service}` is not a service name: dot-separated identifiers"
+        ));
+    }
+    if !identifier(method) {
+        return Err(format!("`{method}` is not a method name: an identifier"));
+    }
+    Ok(())
 }
 
 impl<S> tower_layer::Layer<S> for IdentityLayer {

@@ -137,7 +137,10 @@ fn refusals_are_unauthenticated_and_logged_as_failed_events() {
     let layer = IdentityLayer::new()
         .tokens(TokenMap::parse("alice:a-tok").unwrap())
         .logger(logger)
-        .action_for("/ExperimentService/RestoreCheckpoint", "checkpoint_restore");
+        .action_for(
+            "/ExperimentService/RestoreCheckpoint",
+            crate::Action::CheckpointRestore,
+        );
 
     let r = call(
         &layer,
@@ -189,4 +192,98 @@ fn an_empty_token_map_requires_nothing() {
     assert!(!layer.requires_token());
     let r = call(&layer, request("/S/M", &[], Some("127.0.0.1:1")));
     assert_eq!(r.body(), "peer:127.0.0.1:1");
+}
+
+// Issue [6]: `action_for` took any two strings, so a path that can never match (no leading
+// `/`, no method) and a misspelt action were accepted, and refusals went to `access_denied`
+// or under the typo. Paths are checked when the layer is configured; actions are typed (a
+// string is a compile error, see the `compile_fail` doctest of `action_for`).
+
+#[test]
+#[should_panic(
+    expected = "`ExperimentService/RestoreCheckpoint` is not a gRPC method path (it does not start with `/`)"
+)]
+fn action_for_refuses_a_path_without_a_leading_slash() {
+    let _ = IdentityLayer::new().action_for(
+        "ExperimentService/RestoreCheckpoint",
+        crate::Action::CheckpointRestore,
+    );
+}
+
+#[test]
+#[should_panic(
+    expected = "`/RestoreCheckpoint` is not a gRPC method path (no `/Method` after the service)"
+)]
+fn action_for_refuses_a_path_without_a_service() {
+    let _ = IdentityLayer::new().action_for("/RestoreCheckpoint", crate::Action::CheckpointRestore);
+}
+
+#[test]
+fn action_for_refuses_paths_that_are_not_grpc_paths() {
+    for path in [
+        "",
+        "/",
+        "/ExperimentService/",
+        "//RestoreCheckpoint",
+        "/weightslab..ExperimentService/RestoreCheckpoint",
+        "/.ExperimentService/RestoreCheckpoint",
+        "/ExperimentService/Restore Checkpoint",
+        "/ExperimentService/RestoreCheckpoint/",
+        "/weightslab/ExperimentService/RestoreCheckpoint",
+        " /ExperimentService/RestoreCheckpoint",
+    ] {
+        assert!(check_method_path(path).is_err(), "{path:?} was accepted");
+    }
+    for path in [
+        "/ExperimentService/RestoreCheckpoint",
+        "/weightslab.v2.ExperimentService/RestoreCheckpoint",
+        "/_s.S_1/m_2",
+    ] {
+        assert_eq!(check_method_path(path), Ok(()), "{path:?}");
+    }
+}
+
+#[test]
+#[should_panic(expected = "`/S/M` is mapped to `pause` and to `resume`")]
+fn action_for_refuses_one_method_mapped_to_two_actions() {
+    let _ = IdentityLayer::new()
+        .action_for("/S/M", crate::Action::Pause)
+        .action_for("/S/M", crate::Action::Resume);
+}
+
+/// What tonic generates for `package weightslab; service ExperimentService {..}`.
+struct PackagedServer;
+impl tonic::server::NamedService for PackagedServer {
+    const NAME: &'static str = "weightslab.ExperimentService";
+}
+
+#[derive(crate::AuditAction)]
+#[audit(crate = crate)]
+enum LabAction {
+    Denied,
+}
+
+#[test]
+fn action_for_method_takes_the_package_from_the_generated_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let logger = AuditLogger::builder(dir.path())
+        .format(Format::Json)
+        .build()
+        .unwrap();
+    let layer = IdentityLayer::new()
+        .tokens(TokenMap::parse("alice:a-tok").unwrap())
+        .logger(logger)
+        .action_for_method::<PackagedServer>("RestoreCheckpoint", crate::Action::CheckpointRestore)
+        .rejection_action(LabAction::Denied);
+    for path in [
+        "/weightslab.ExperimentService/RestoreCheckpoint",
+        "/ExperimentService/RestoreCheckpoint",
+    ] {
+        let r = call(&layer, request(path, &[], None));
+        assert_eq!(grpc_status(&r), Some("16"));
+    }
+    let events = logged(dir.path());
+    let actions: Vec<_> = events.iter().map(|e| &e["action_type"]).collect();
+    // newest first: the package-less path is another method, logged as the fallback
+    assert_eq!(actions, ["denied", "checkpoint_restore"]);
 }
