@@ -15,9 +15,13 @@
 //!   ([`AuditLogger::in_memory`]), or extra sinks of your own ([`AuditLoggerBuilder::sink`]).
 //! - [`read`] reads both formats, the reference's files included; `auditlog` is built on it.
 
+/// What the code `#[audited]` generates calls: re-exports of [`instrument`]'s items only.
+/// Not a public API: names and signatures change with the macro, which is pinned to this
+/// exact runtime version.
 #[doc(hidden)]
-#[path = "private.rs"]
-pub mod __private;
+pub mod __private {
+    pub use crate::instrument::*;
+}
 pub mod action;
 pub mod actor;
 pub mod config;
@@ -27,6 +31,7 @@ mod error;
 pub mod event;
 pub mod finite;
 mod global;
+mod instrument;
 mod logger;
 pub mod outcome;
 mod pipeline;

@@ -35,7 +35,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::__private::{Site, to_detail};
+use crate::instrument::{Site, to_detail};
 use crate::{AuditAction, AuditLogger};
 
 /// One call's audit state, owned by the generated code and current during the body.
