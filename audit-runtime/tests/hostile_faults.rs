@@ -621,15 +621,20 @@ impl Write for Captured {
     }
 }
 
+/// Runs `f` with what the runtime reports through `tracing` going into `captured`.
+fn with_warnings_into(captured: &Captured, f: impl FnOnce()) {
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, f);
+}
+
 #[test]
 fn recovery_found_by_a_running_writer_is_reported_once_and_visible() {
     let captured = Captured::default();
-    let writer_for_subscriber = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer_for_subscriber.clone())
-        .with_ansi(false)
-        .finish();
-    tracing::subscriber::with_default(subscriber, || {
+    with_warnings_into(&captured, || {
         let dir = tempfile::tempdir().unwrap();
         let writer = logger(dir.path(), Format::Json);
         log(&writer, "a");
@@ -670,12 +675,7 @@ fn csv_reader_sees_every_row_after_a_torn_row_was_cut() {
 #[test]
 fn every_failed_event_is_counted_and_reported_without_flooding() {
     let captured = Captured::default();
-    let writer_for_subscriber = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer_for_subscriber.clone())
-        .with_ansi(false)
-        .finish();
-    tracing::subscriber::with_default(subscriber, || {
+    with_warnings_into(&captured, || {
         let dir = tempfile::tempdir().unwrap();
         let writer = logger(dir.path(), Format::Json);
         log(&writer, "ok");

@@ -190,6 +190,26 @@ pub(crate) fn open_regular(path: &Path, access: Access) -> Result<File, AuditErr
     Ok(file)
 }
 
+/// Opens the existing log at `path` ([`open_regular`]) with its length, or `None` when there
+/// is nothing at the path (the caller creates it).
+pub(crate) fn open_existing(
+    path: &Path,
+    access: Access,
+) -> Result<Option<(File, u64)>, AuditError> {
+    let file = match open_regular(path, access) {
+        Ok(file) => file,
+        Err(AuditError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    let len = file
+        .metadata()
+        .map_err(|e| AuditError::io("inspect", path, e))?
+        .len();
+    Ok(Some((file, len)))
+}
+
 /// Reads a file through positioned reads, leaving the handle's own offset alone (writers
 /// share their handle between threads and write with `pwrite`). `F` is a `File`, a `&File`
 /// or an `Arc<File>`.

@@ -309,17 +309,9 @@ fn create_empty(ctx: &Ctx<'_>) -> Result<State, AuditError> {
 /// With the lock held: opens the log at `ctx.path`, creating or salvaging it as needed.
 fn load(ctx: &Ctx<'_>, verify: bool) -> Result<(State, Option<Recovery>), AuditError> {
     let path = ctx.path;
-    let file = match open_regular(path, Access::ReadAppend) {
-        Ok(file) => file,
-        Err(AuditError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
-            return Ok((create_empty(ctx)?, None));
-        }
-        Err(e) => return Err(e),
+    let Some((file, len)) = fs::open_existing(path, Access::ReadAppend)? else {
+        return Ok((create_empty(ctx)?, None));
     };
-    let len = file
-        .metadata()
-        .map_err(|e| AuditError::io("inspect", path, e))?
-        .len();
     if len == 0 {
         return Ok((create_empty(ctx)?, None));
     }

@@ -339,17 +339,9 @@ fn load_checked(
     checked: Option<Checked>,
 ) -> Result<(State, Option<Recovery>), AuditError> {
     let path = ctx.path;
-    let file = match open_regular(path, Access::ReadWrite) {
-        Ok(file) => file,
-        Err(AuditError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
-            return Ok((create_empty(ctx)?, None));
-        }
-        Err(e) => return Err(e),
+    let Some((file, len)) = fs::open_existing(path, Access::ReadWrite)? else {
+        return Ok((create_empty(ctx)?, None));
     };
-    let len = file
-        .metadata()
-        .map_err(|e| AuditError::io("inspect", path, e))?
-        .len();
     if is_blank(&file, len, path)? {
         // An empty or whitespace-only file holds no events: nothing to keep aside.
         return Ok((create_empty(ctx)?, None));
