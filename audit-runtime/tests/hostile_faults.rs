@@ -156,6 +156,17 @@ fn csv_garbage_past_the_last_row_is_salvaged_with_a_copy_not_cut() {
     assert_eq!(copies.len(), 1, "the foreign bytes are kept aside");
 }
 
+/// Writes `bytes` at `at` in the file at `path`, as an edit by hand (or a writer that died
+/// after writing them) would leave them.
+fn overwrite(path: &Path, at: u64, bytes: &[u8]) {
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .write_all_at(bytes, at)
+        .unwrap();
+}
+
 /// Where the gap of a JSON log in our layout ends (the offset of its first event or `]`).
 fn gap_end(path: &Path) -> u64 {
     let bytes = fs::read(path).unwrap();
@@ -550,12 +561,7 @@ fn rewrite_killed_between_mark_and_rename_is_not_reported_as_a_recovery() {
     // The rewriter's last step before its rename: the old gap's newline becomes a tab. It
     // died there, leaving its temporary too.
     let end = gap_end(&path);
-    OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .write_all_at(b"\t", end - 1)
-        .unwrap();
+    overwrite(&path, end - 1, b"\t");
     let temp = dir.path().join(".audit_log.json.tmp-99999-1");
     fs::write(&temp, vec![b' '; 100_000]).unwrap();
     let reopened = logger(dir.path(), Format::Json);
@@ -642,12 +648,7 @@ fn recovery_found_by_a_running_writer_is_reported_once_and_visible() {
         // Someone edits the log in place behind the writer's back.
         let path = log_path(dir.path(), Format::Json);
         let end = gap_end(&path);
-        OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .write_all_at(b"#", end - 2)
-            .unwrap();
+        overwrite(&path, end - 2, b"#");
         log(&writer, "b");
         let recovery = writer.recovery().expect("visible through recovery()");
         assert_eq!(recovery.kind, RecoveryKind::Salvaged);
