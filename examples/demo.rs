@@ -11,13 +11,13 @@ use std::error::Error;
 use std::path::PathBuf;
 
 use audit_runtime::{Format, Timestamp};
-use audited::experiment::ExperimentConfig;
-use audited::proto::{
+use experiment_service::experiment::ExperimentConfig;
+use experiment_service::proto::{
     DataEditsRequest, DataQueryRequest, DenySamplesOperation, HyperParameterCommand,
     HyperParameters, PlotNoteOperation, RestoreCheckpointRequest, SampleEditType, TrainerCommand,
     TriggerEvaluationRequest,
 };
-use audited::testing::{LocalServer, LocalServerOptions};
+use experiment_service::testing::{LocalServer, LocalServerOptions};
 
 const TOKENS: &str = "alice:alice-demo-token,bob:bob-demo-token";
 

@@ -20,8 +20,8 @@ use std::sync::Arc;
 
 use audit_runtime::tonic_layer::IdentityLayer;
 use audit_runtime::{AuditLogger, Format};
-use audited::experiment::Experiment;
-use audited::server::{ExperimentServer, identity_for_service, serve};
+use experiment_service::experiment::Experiment;
+use experiment_service::server::{ExperimentServer, identity_for_service, serve};
 
 const USAGE: &str =
     "usage: experiment_server [--addr HOST:PORT] [--log-dir DIR] [--format json|csv|none]

@@ -3,13 +3,13 @@
 
 mod common;
 
-use audited::proto::{
+use common::{check, logged, server_with_tokens};
+use experiment_service::proto::{
     DataEditsRequest, DataQueryRequest, DenySamplesOperation, HyperParameterCommand,
     HyperParameters, LoadCheckpointOperation, PlotNoteOperation, RestoreCheckpointRequest,
     SampleEditType, TrainerCommand, TriggerEvaluationRequest,
 };
-use audited::testing::{LocalServer, LocalServerOptions};
-use common::{check, logged, server_with_tokens};
+use experiment_service::testing::{LocalServer, LocalServerOptions};
 use serde_json::json;
 
 fn hp(hp: HyperParameters) -> TrainerCommand {

@@ -5,13 +5,13 @@ mod common;
 use std::time::{Duration, Instant};
 
 use audit_runtime::Format;
-use audited::experiment::ExperimentConfig;
-use audited::proto::{
+use common::{events, logged};
+use experiment_service::experiment::ExperimentConfig;
+use experiment_service::proto::{
     DataEditsRequest, DataQueryRequest, PlotNoteOperation, RestoreCheckpointRequest,
     SampleEditType, TrainerCommand, TriggerEvaluationRequest,
 };
-use audited::testing::{LocalServer, LocalServerOptions};
-use common::{events, logged};
+use experiment_service::testing::{LocalServer, LocalServerOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_call_leaves_exactly_one_failed_cancelled_event() {

@@ -6,7 +6,7 @@
 
 mod common;
 
-use audited::testing::{LocalServer, LocalServerOptions};
+use experiment_service::testing::{LocalServer, LocalServerOptions};
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic_prost::ProstCodec;
 

@@ -1,7 +1,8 @@
 //! `#[derive(AuditAction)]` and `#[derive(AuditOutcome)]`.
 //!
 //! Both read the helper attribute `#[audit(..)]`; `#[audit(crate = path)]` on the type names
-//! the runtime crate when it is not `::audit_runtime` (the runtime itself uses `crate`).
+//! the runtime crate when it cannot be found in the calling crate's manifest (the runtime
+//! itself uses `crate`).
 //!
 //! Every `#[audit(..)]` is parsed once, by [`options`], into the keys it sets, and then
 //! checked against where it stands ([`Place`]): a key that does not apply there (`success`
@@ -184,11 +185,11 @@ fn keyword_span(input: &DeriveInput) -> Span {
     }
 }
 
-/// `#[audit(crate = path)]`, or `::audit_runtime`.
+/// `#[audit(crate = path)]`, or the runtime as the calling crate names it.
 fn crate_path(krate: Option<Path>) -> TokenStream {
     match krate {
         Some(path) => quote!(#path),
-        None => quote!(::audit_runtime),
+        None => crate::runtime_path::runtime(),
     }
 }
 

@@ -39,6 +39,8 @@ use syn::{AttrStyle, Block, Expr, ItemFn, ReturnType, Type};
 use crate::args::{ActionSpec, Args, builtin_path_name};
 use crate::async_trait;
 use crate::catalog;
+use crate::runtime_path;
+use crate::tonic_types;
 
 /// Expands the attribute, or returns the error to show next to the unchanged item.
 pub fn audited(args: Args, func: ItemFn) -> syn::Result<TokenStream> {
@@ -69,9 +71,14 @@ pub fn audited(args: Args, func: ItemFn) -> syn::Result<TokenStream> {
         .into_iter()
         .partition(|a| matches!(a.style, AttrStyle::Inner(_)));
 
+    let krate = runtime_path::runtime();
+    let mut site = site(&args, &krate);
+    if let Some(span) = tonic_types::in_return_type(&sig.output) {
+        site.extend(quote_spanned!(span=> #krate::__private::require_tonic!();));
+    }
     let template = Template {
-        site: site(&args),
-        start: start(&args),
+        site,
+        start: start(&args, &krate),
         details: details(&args),
         capture_before: args
             .capture
@@ -81,6 +88,7 @@ pub fn audited(args: Args, func: ItemFn) -> syn::Result<TokenStream> {
             .capture
             .as_ref()
             .map(|(_, e)| quote_spanned!(e.span()=> __audited_call.capture_after(&(#e));)),
+        krate,
     };
     let declared_output = match &sig.output {
         ReturnType::Default => None,
@@ -136,7 +144,7 @@ pub fn audited(args: Args, func: ItemFn) -> syn::Result<TokenStream> {
             ));
         }
         insert_fake_return(&mut block, declared_output);
-        let finish = finish(Some(output));
+        let finish = finish(Some(output), &template.krate);
         // The body's future may leave its output's type to the signature (`async { Ok(()) }`
         // for `Output = Result<(), String>`); name it before `finish` probes the value, which
         // needs the type known (issue #6).
@@ -193,6 +201,8 @@ pub fn audited(args: Args, func: ItemFn) -> syn::Result<TokenStream> {
 
 /// The parts of an instrumented body that depend only on the attribute's arguments.
 struct Template {
+    /// The path of the runtime crate, as the calling crate names it.
+    krate: TokenStream,
     site: TokenStream,
     start: TokenStream,
     details: TokenStream,
@@ -222,13 +232,14 @@ impl Template {
         result_type: Option<&Type>,
     ) -> TokenStream {
         let Template {
+            krate,
             site,
             start,
             details,
             capture_before,
             capture_after,
         } = self;
-        let finish = finish(output);
+        let finish = finish(output, krate);
         let result_type = result_type.map(|ty| quote!(: #ty));
         quote! {
             #site
@@ -248,33 +259,38 @@ impl Template {
 }
 
 /// The per-function `static` describing the declared actions and redacted keys.
-fn site(args: &Args) -> TokenStream {
+fn site(args: &Args, krate: &TokenStream) -> TokenStream {
     let actions = args.actions.iter().map(|action| match action {
         ActionSpec::Builtin { lit, name } => {
             let variant = format_ident!("{}", catalog::variant_name(name), span = lit.span());
+            let krate = runtime_path::at(krate, lit.span());
             quote_spanned! {lit.span()=>
-                ::audit_runtime::__private::declare(&::audit_runtime::Action::#variant)
+                #krate::__private::declare(&#krate::Action::#variant)
             }
         }
         ActionSpec::Path(path) => {
-            quote_spanned!(path.span()=> ::audit_runtime::__private::declare(&#path))
+            let krate = runtime_path::at(krate, path.span());
+            quote_spanned!(path.span()=> #krate::__private::declare(&#path))
         }
     });
     let redact = args.redact.iter().map(|k| k.name.as_str());
     quote! {
-        static __AUDITED_SITE: ::audit_runtime::__private::Site = ::audit_runtime::__private::Site {
+        static __AUDITED_SITE: #krate::__private::Site = #krate::__private::Site {
             actions: &[#(#actions),*],
             redact: &[#(#redact),*],
         };
     }
 }
 
-fn start(args: &Args) -> TokenStream {
+fn start(args: &Args, krate: &TokenStream) -> TokenStream {
     match &args.logger {
-        Some(logger) => quote_spanned! {logger.span()=>
-            ::audit_runtime::__private::Call::start_with(&__AUDITED_SITE, &(#logger))
-        },
-        None => quote!(::audit_runtime::__private::Call::start(&__AUDITED_SITE)),
+        Some(logger) => {
+            let krate = runtime_path::at(krate, logger.span());
+            quote_spanned! {logger.span()=>
+                #krate::__private::Call::start_with(&__AUDITED_SITE, &(#logger))
+            }
+        }
+        None => quote!(#krate::__private::Call::start(&__AUDITED_SITE)),
     }
 }
 
@@ -334,10 +350,10 @@ impl<'ast> Visit<'ast> for ImplTraitFinder {
 /// Decides the outcome from `__audited_result` and logs. Return types spelled `..Result<..>`
 /// are matched so that the `Ok` and `Err` values are probed separately (a response that says
 /// it failed, a `tonic::Status` with its code); anything else is probed whole.
-fn finish(output: Option<&Type>) -> TokenStream {
-    let probe = quote!(::audit_runtime::__private::probe);
+fn finish(output: Option<&Type>, krate: &TokenStream) -> TokenStream {
+    let probe = quote!(#krate::__private::probe);
     let Some(ty) = output else {
-        return quote!(__audited_call.finish(::audit_runtime::Outcome::success()););
+        return quote!(__audited_call.finish(#krate::Outcome::success()););
     };
     if is_result(ty) {
         quote! {

@@ -1,5 +1,6 @@
-//! Procedural macros of **audited**; use them through `audit_runtime`, which re-exports them
-//! (`use audit_runtime::audited;`) and provides everything the generated code calls.
+//! Procedural macros of **audited**; use them through the `audited` crate, which re-exports
+//! them (`use audited::audited;`) with the runtime that everything the generated code calls
+//! lives in. The attribute guide is the `audited` crate's front page.
 //!
 //! - [`macro@audited`]: records each call of a function or method as an audit event.
 //! - [`macro@AuditAction`]: names the variants of an enum of your own actions.
@@ -13,7 +14,8 @@
 //! #[audited(action = "hp_change", capture = self.hparams(), details(run = run_id))]
 //! fn set_lr(&mut self, run_id: &str, lr: f64) -> Result<(), HpError> { BODY }
 //! ```
-//! Output (abridged; every path is absolute, `::audit_runtime::__private::..`):
+//! Output (abridged; every path is absolute, `::audited::__private::..`, or the name the
+//! calling crate's `Cargo.toml` gives the facade or the runtime):
 //! ```text
 //! fn set_lr(&mut self, run_id: &str, lr: f64) -> Result<(), HpError> {
 //!     static __AUDITED_SITE: Site = Site { actions: &[declare(&Action::HpChange)], redact: &[] };
@@ -40,14 +42,14 @@
 //! during each poll. A body already boxed by `#[async_trait]`
 //! (`Box::pin(async move { .. })`) is instrumented inside its `async move` block. If the
 //! future is dropped before it completes, dropping `__audited_call` logs `cancelled`.
-//!
-#![doc = include_str!("../README.md")]
 
 mod args;
 mod async_trait;
 mod catalog;
 mod derive;
 mod expand;
+mod runtime_path;
+mod tonic_types;
 
 use proc_macro::TokenStream;
 
@@ -74,7 +76,8 @@ use proc_macro::TokenStream;
 /// async fn set_lr(&mut self, lr: f64) -> Result<(), HpError> { .. }
 /// ```
 ///
-/// See the `audit_runtime` crate documentation for the full reference.
+/// The full guide (actions, details, redaction, outcomes, async and tonic handlers) is the
+/// front page of the `audited` crate.
 #[proc_macro_attribute]
 pub fn audited(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = proc_macro2::TokenStream::from(item);

@@ -15,12 +15,42 @@
 //!   ([`AuditLogger::in_memory`]), or extra sinks of your own ([`AuditLoggerBuilder::sink`]).
 //! - [`read`] reads both formats, the reference's files included; `auditlog` is built on it.
 
+// The generated code names the runtime `::audit_runtime` when the calling crate is this one
+// (its doctests, tests and benches); this makes that path resolve in the library too.
+extern crate self as audit_runtime;
+
 /// What the code `#[audited]` generates calls: re-exports of [`instrument`]'s items only.
 /// Not a public API: names and signatures change with the macro, which is pinned to this
 /// exact runtime version.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::__audited_require_tonic as require_tonic;
     pub use crate::instrument::*;
+}
+
+/// Expanded for handlers that return tonic types; refuses them unless the `tonic` feature
+/// is on, because only then are their outcomes read correctly.
+#[cfg(feature = "tonic")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __audited_require_tonic {
+    () => {};
+}
+
+/// Expanded for handlers that return tonic types; refuses them unless the `tonic` feature
+/// is on, because only then are their outcomes read correctly.
+#[cfg(not(feature = "tonic"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __audited_require_tonic {
+    () => {
+        ::core::compile_error!(
+            "`#[audited]` on a handler returning tonic types needs the `tonic` feature: without \
+             it an `Err(Status)` would be logged without its grpc_code and a response saying \
+             `success: false` as a success; write `features = [\"tonic\"]` on the `audited` \
+             (or `audit-runtime`) dependency"
+        );
+    };
 }
 pub mod action;
 pub mod actor;

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use audited::testing::{LocalServer, LocalServerOptions};
+use experiment_service::testing::{LocalServer, LocalServerOptions};
 use serde_json::Value;
 
 pub const TOKENS: &str = "alice:alice-token,bob:bob-token";

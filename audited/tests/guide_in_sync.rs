@@ -1,6 +1,7 @@
 //! The attribute guide exists twice: in the repository's README (for readers on the web) and
-//! in `audit-macros/README.md`, which is the `#[audited]` attribute's rustdoc (so its examples
-//! run as doctests, with setup lines hidden behind `# `). This test keeps them the same text.
+//! in `audited/README.md`, which is the `audited` crate's front page on docs.rs (so its
+//! examples run as doctests, with setup lines hidden behind `# `). This test keeps them the
+//! same text.
 
 use std::path::Path;
 
@@ -60,8 +61,11 @@ fn readme_attribute_guide_matches_the_attribute_docs() {
             .expect("a section follows the guide");
     let in_readme = without_readme_only(&readme[start..=end]);
     let in_readme = in_readme.trim_end();
-    let docs = std::fs::read_to_string(root.join("audit-macros/README.md")).unwrap();
-    let in_docs = shown(&docs);
+    let docs = std::fs::read_to_string(root.join("audited/README.md")).unwrap();
+    let guide = docs
+        .find("## Annotating handlers")
+        .expect("the crate docs hold the attribute guide");
+    let in_docs = shown(&docs[guide..]);
     let in_docs = in_docs.trim_end();
     if in_readme != in_docs {
         let line = in_readme
@@ -70,7 +74,7 @@ fn readme_attribute_guide_matches_the_attribute_docs() {
             .position(|(a, b)| a != b)
             .unwrap_or(in_readme.lines().count().min(in_docs.lines().count()));
         panic!(
-            "README.md's \"Annotating handlers\" and audit-macros/README.md differ at line {} of the \
+            "README.md's \"Annotating handlers\" and audited/README.md differ at line {} of the \
              guide:\n  README: {:?}\n  docs:   {:?}",
             line + 1,
             in_readme.lines().nth(line),
