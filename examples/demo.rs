@@ -10,7 +10,7 @@
 use std::error::Error;
 use std::path::PathBuf;
 
-use audit_runtime::{Format, Timestamp};
+use audited::{Format, Timestamp};
 use experiment_service::experiment::ExperimentConfig;
 use experiment_service::proto::{
     DataEditsRequest, DataQueryRequest, DenySamplesOperation, HyperParameterCommand,

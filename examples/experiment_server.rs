@@ -18,8 +18,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use audit_runtime::tonic_layer::IdentityLayer;
-use audit_runtime::{AuditLogger, Format};
+use audited::tonic_layer::IdentityLayer;
+use audited::{AuditLogger, Format};
 use experiment_service::experiment::Experiment;
 use experiment_service::server::{ExperimentServer, identity_for_service, serve};
 

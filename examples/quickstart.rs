@@ -6,7 +6,7 @@
 //! AUDIT_LOG_FORMAT=csv cargo run --example quickstart
 //! ```
 
-use audit_runtime::{AuditLogger, Status, audited};
+use audited::{AuditLogger, Status, audited};
 use serde_json::json;
 
 #[derive(Clone, serde::Serialize)]
@@ -37,7 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_writer(std::io::stderr)
         .init();
     let logger = AuditLogger::new("runs/quickstart", "quickstart")?; // format from AUDIT_LOG_FORMAT
-    audit_runtime::init(logger.clone())?;
+    audited::init(logger.clone())?;
 
     let mut trainer = Trainer {
         hp: Hparams {
@@ -47,7 +47,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     trainer.set_learning_rate(0.001)?;
     let _ = trainer.set_learning_rate(-1.0); // logged as failed, with the error
-    audit_runtime::log_event(
+    audited::log_event(
         "tag_add",
         Status::Success,
         json!({"tag_name": "defect", "sample_ids": ["s1", "s2"]}),
@@ -64,6 +64,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{}",
         serde_json::to_string_pretty(&logger.get_log_summary()?)?
     );
-    audit_runtime::shutdown()?;
+    audited::shutdown()?;
     Ok(())
 }

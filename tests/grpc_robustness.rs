@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use audit_runtime::Format;
+use audited::Format;
 use common::{events, logged};
 use experiment_service::experiment::ExperimentConfig;
 use experiment_service::proto::{
@@ -174,7 +174,7 @@ async fn eight_clients_250_calls_each_one_event_per_audited_call() {
             .count();
         assert_eq!(n, expected / CLIENTS, "events of {actor}");
     }
-    let summary = audit_runtime::AuditLogger::builder(dir.path())
+    let summary = audited::AuditLogger::builder(dir.path())
         .format(Format::Json)
         .build()
         .unwrap()
