@@ -39,6 +39,7 @@ use syn::{AttrStyle, Block, Expr, ItemFn, ReturnType, Type};
 use crate::args::{ActionSpec, Args, builtin_path_name};
 use crate::async_trait;
 use crate::catalog;
+use crate::moved_capture;
 use crate::runtime_path;
 use crate::tonic_types;
 
@@ -60,6 +61,9 @@ pub fn audited(args: Args, func: ItemFn) -> syn::Result<TokenStream> {
         ));
     }
     check_scope_calls(&args, &func.block)?;
+    if let Some((_, capture)) = &args.capture {
+        moved_capture::check(&func.sig, capture, &func.block)?;
+    }
 
     let ItemFn {
         attrs,

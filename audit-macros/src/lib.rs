@@ -48,6 +48,7 @@ mod async_trait;
 mod catalog;
 mod derive;
 mod expand;
+mod moved_capture;
 mod runtime_path;
 mod tonic_types;
 
