@@ -4,6 +4,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::{Action, Planned};
 use crate::proto::HyperParameters;
 
 /// The experiment's hyperparameters (the fields of WeightsLab's `HyperParameters` that are
@@ -206,6 +207,31 @@ pub fn change_details(changes: &[Change]) -> Map<String, Value> {
     details.insert("before".into(), before.into());
     details.insert("after".into(), after.into());
     details
+}
+
+/// The `hp_change` of a command: `None` when no setting would change; refused with the
+/// requested settings as details when one is invalid.
+pub(super) fn plan_change(
+    current: &HyperParams,
+    request: &HyperParameters,
+) -> Option<Planned<Box<HyperParameters>>> {
+    match plan(current, request) {
+        Ok(changes) if changes.is_empty() => None,
+        Ok(changes) => Some(Planned {
+            action: Action::HpChange,
+            details: change_details(&changes),
+            change: Ok(Box::new(request.clone())),
+        }),
+        Err(e) => {
+            let mut details = Map::new();
+            details.insert("requested".into(), requested(request).into());
+            Some(Planned {
+                action: Action::HpChange,
+                details,
+                change: Err(e),
+            })
+        }
+    }
 }
 
 /// The settings a request names, for the details of a refused change.
