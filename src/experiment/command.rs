@@ -130,7 +130,7 @@ impl State {
             Op::Mode(mode) => self.mode = mode,
             Op::Training(training) => self.training = training,
             Op::Note(change) => self.write_note(change, d),
-            Op::Checkpoint(i) => self.restore(i, d),
+            Op::Checkpoint(i) => self.restore_recording_steps(i, d),
             Op::Denylist(change) => self.apply_denylist(change, d),
         }
     }

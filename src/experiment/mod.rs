@@ -54,7 +54,7 @@ use hyper::HyperParams;
 /// The built-in actions: the spec's twelve and the eight WeightsLab v2.0 services log (the same enum
 /// `#[audited]` checks names against).
 pub use audit_runtime::Action;
-pub use checkpoints::Checkpoint;
+pub use checkpoints::{Checkpoint, TrainingState};
 pub use data_query::QueryView;
 
 /// One auditable thing a request did (or tried to do).
