@@ -132,11 +132,16 @@ impl ExperimentService for ExperimentServer {
         Ok(Response::new(response))
     }
 
-    // The hash is recorded before the (possibly slow) load, so a call cancelled mid-way still
-    // says which checkpoint it was restoring.
+    // `details` records the hash before the (possibly slow) load, so a call cancelled mid-way
+    // still says which checkpoint it was restoring. `capture` takes the step and the
+    // hyperparameters before and after the call: `details.before`, `details.after`, and
+    // `details.changed` with only what the restore changed (a cancelled call has `before`
+    // only). They are read outside the restore's lock, so a change made by a concurrent call
+    // in between would show in them too; the checkpoint named is exact either way.
     #[audited(
         action = "checkpoint_restore",
         logger = &self.logger,
+        capture = self.experiment.training_state(),
         details(experiment_hash = request.get_ref().experiment_hash.trim().to_owned())
     )]
     async fn restore_checkpoint(

@@ -214,6 +214,66 @@ async fn checkpoint_restore_by_id_and_by_hash() {
     assert_eq!(server.experiment().model_age(), 3000);
 }
 
+/// `RestoreCheckpoint`'s handler shows `capture` and `details(..)` of `#[audited]`: the
+/// hash from the request, the step and hyperparameters before and after, and what changed.
+#[tokio::test]
+async fn restore_by_hash_captures_step_and_hyperparameters_before_and_after() {
+    let (server, _dir) = server_with_tokens().await;
+    let mut client = server.client_with_token("alice-token").await.unwrap();
+    let hash = server.experiment().checkpoints()[1].hash.clone();
+    for experiment_hash in [hash.clone(), "deadbeef".to_owned()] {
+        client
+            .restore_checkpoint(RestoreCheckpointRequest { experiment_hash })
+            .await
+            .unwrap();
+    }
+    let state = |model_age: i32, learning_rate: f64| {
+        json!({
+            "model_age": model_age,
+            "experiment_name": "mnist-cnn",
+            "training_steps_to_do": 10_000,
+            "learning_rate": learning_rate,
+            "batch_size": 32,
+            "full_eval_frequency": 500,
+            "checkpont_frequency": 1000,
+            "nb_steps": 10_000,
+            "train_batch_size": 32,
+            "val_batch_size": 64,
+            "test_batch_size": 64,
+            "evaluation_config": "",
+        })
+    };
+    let events = logged(&server);
+    assert_eq!(events.len(), 2, "{events:#?}");
+    let d = check(&events[0], "checkpoint_restore", "success", "alice");
+    assert_eq!(
+        d,
+        &json!({
+            "experiment_hash": hash,
+            "checkpoint_id": 2,
+            "before": state(4200, 0.01),
+            "after": state(2000, 0.005),
+            "changed": {
+                "model_age": {"before": 4200, "after": 2000},
+                "learning_rate": {"before": 0.01, "after": 0.005},
+            },
+            "actor": "alice",
+        })
+    );
+    // A refused restore changed nothing, and says so.
+    let d = check(&events[1], "checkpoint_restore", "failed", "alice");
+    assert_eq!(
+        d,
+        &json!({
+            "experiment_hash": "deadbeef",
+            "before": state(2000, 0.005),
+            "after": state(2000, 0.005),
+            "changed": {},
+            "actor": "alice",
+        })
+    );
+}
+
 #[tokio::test]
 async fn tag_add_and_tag_remove() {
     let (server, _dir) = server_with_tokens().await;

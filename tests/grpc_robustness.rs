@@ -56,6 +56,10 @@ async fn a_cancelled_call_leaves_exactly_one_failed_cancelled_event() {
     assert_eq!(e["error"], "cancelled");
     assert_eq!(e["details"]["experiment_hash"], hash.as_str());
     assert_eq!(e["details"]["actor"], "alice");
+    // `capture` ran before the load, never after it.
+    assert_eq!(e["details"]["before"]["model_age"], 4200);
+    assert!(e["details"].get("after").is_none(), "{e:#}");
+    assert!(e["details"].get("changed").is_none(), "{e:#}");
     // The restore never happened.
     assert_eq!(server.experiment().model_age(), 4200);
 }

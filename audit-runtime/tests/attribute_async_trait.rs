@@ -1,5 +1,8 @@
 //! `#[audited]` on methods of `#[async_trait]` impls (the shape tonic's generated server
 //! traits use): the boxed future stays `Send`, and every outcome is recorded.
+//!
+//! What is logged is checked exactly, event by event, through an in-memory logger
+//! (`AuditLogger::in_memory`): these tests are about the attribute, not the file.
 
 mod common;
 
@@ -8,7 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use audit_runtime::{Action, AuditLogger, AuditOutcome, Status, audited, scope};
-use common::TestLog;
+use common::{MemLog, entry};
 use serde_json::json;
 
 #[derive(Debug, AuditOutcome)]
@@ -80,7 +83,7 @@ impl Experiment for Server {
 
 fn assert_send<T: Send>(_: &T) {}
 
-fn server(log: &TestLog) -> Server {
+fn server(log: &MemLog) -> Server {
     Server {
         log: log.logger.clone(),
         mode: "train".into(),
@@ -89,7 +92,7 @@ fn server(log: &TestLog) -> Server {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn async_trait_methods_record_every_outcome() {
-    let log = TestLog::new();
+    let log = MemLog::new();
     let s = Arc::new(server(&log));
     let fut = s.edit("defect".into(), true, vec![1, 2, 300]);
     assert_send(&fut);
@@ -104,68 +107,72 @@ async fn async_trait_methods_record_every_outcome() {
         s.edit(String::new(), true, vec![]).await.unwrap_err(),
         "empty tag"
     );
-    let events: Vec<_> = log
-        .events()
-        .into_iter()
-        .map(|e| {
-            (
-                e.action_type,
-                e.status.known().unwrap(),
-                e.error,
-                serde_json::Value::Object(e.details),
-            )
-        })
-        .collect();
     assert_eq!(
-        events[0],
-        (
-            "tag_add".into(),
-            Status::Success,
-            None,
-            json!({"tag": "defect", "requested": 3, "samples_affected": 2})
-        )
+        log.entries(),
+        [
+            entry(
+                "tag_add",
+                Status::Success,
+                json!({"tag": "defect", "requested": 3, "samples_affected": 2}),
+                None
+            ),
+            entry(
+                "tag_remove",
+                Status::Failed,
+                json!({"tag": "defect", "requested": 1, "samples_affected": 0}),
+                Some("no known samples")
+            ),
+            // Refused before choosing: the first declared action, saying none was chosen.
+            entry(
+                "tag_add",
+                Status::Failed,
+                json!({"tag": "", "requested": 0, "action_undecided": ["tag_add", "tag_remove"]}),
+                Some("empty tag")
+            ),
+        ]
     );
-    assert_eq!(
-        events[1],
-        (
-            "tag_remove".into(),
-            Status::Failed,
-            Some("no known samples".into()),
-            json!({"tag": "defect", "requested": 1, "samples_affected": 0})
-        )
-    );
-    assert_eq!(events[2].0, "tag_add");
-    assert_eq!(events[2].2.as_deref(), Some("empty tag"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mut_self_method_with_capture() {
-    let log = TestLog::new();
+    let log = MemLog::new();
     let mut s = server(&log);
     s.set_mode("eval").await.unwrap();
     assert_eq!(
-        log.only_event().details["changed"],
-        json!({"mode": {"before": "train", "after": "eval"}})
+        log.entries(),
+        [entry(
+            "mode_switch",
+            Status::Success,
+            json!({
+                "before": {"mode": "train"},
+                "after": {"mode": "eval"},
+                "changed": {"mode": {"before": "train", "after": "eval"}},
+            }),
+            None
+        )]
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn async_trait_future_dropped_is_cancelled() {
-    let log = TestLog::new();
+    let log = MemLog::new();
     let s = server(&log);
     let timed_out = tokio::time::timeout(Duration::from_millis(30), s.evaluate("val".into())).await;
     assert!(timed_out.is_err());
-    let event = log.only_event();
-    assert_eq!(event.error.as_deref(), Some("cancelled"));
     assert_eq!(
-        serde_json::Value::Object(event.details),
-        json!({"split": "val", "phase": "started val"})
+        log.entries(),
+        [entry(
+            "evaluation_start",
+            Status::Failed,
+            json!({"split": "val", "phase": "started val"}),
+            Some("cancelled")
+        )]
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn async_trait_panic_propagates() {
-    let log = TestLog::new();
+    let log = MemLog::new();
     let s = Arc::new(server(&log));
     let s2 = s.clone();
     let err = tokio::spawn(async move { s2.restore("ckpt_1".into()).await })
@@ -177,12 +184,15 @@ async fn async_trait_panic_propagates() {
             .map(String::as_str),
         Some("cannot restore ckpt_1")
     );
-    let event = log.only_event();
     assert_eq!(
-        event.error.as_deref(),
-        Some("panicked: cannot restore ckpt_1")
+        log.entries(),
+        [entry(
+            "checkpoint_restore",
+            Status::Failed,
+            json!({"checkpoint_id": "ckpt_1"}),
+            Some("panicked: cannot restore ckpt_1")
+        )]
     );
-    assert_eq!(event.details["checkpoint_id"], "ckpt_1");
 }
 
 /// `#[async_trait(?Send)]` futures need not be `Send`; the attribute must not require it.
@@ -209,13 +219,21 @@ impl LocalNotes for Notes {
 
 #[tokio::test]
 async fn non_send_async_trait() {
-    let log = TestLog::new();
+    let log = MemLog::new();
     let notes = Notes {
         log: log.logger.clone(),
         local: std::rc::Rc::new(()),
     };
     assert_eq!(notes.write("hello").await, 5);
-    assert_eq!(log.only_event().details["len"], 5);
+    assert_eq!(
+        log.entries(),
+        [entry(
+            "note_write",
+            Status::Success,
+            json!({"len": 5}),
+            None
+        )]
+    );
 }
 
 /// When `#[audited]` expands before `#[async_trait]` would, it must leave an `async fn`
@@ -252,7 +270,7 @@ impl Pausable for Forwarding {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audited_async_fn_inside_async_trait_future() {
-    let log = TestLog::new();
+    let log = MemLog::new();
     let f = Arc::new(Forwarding {
         log: log.logger.clone(),
     });
@@ -261,5 +279,8 @@ async fn audited_async_fn_inside_async_trait_future() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(log.only_event().action_type, "pause");
+    assert_eq!(
+        log.entries(),
+        [entry("pause", Status::Success, json!({}), None)]
+    );
 }

@@ -1,10 +1,17 @@
 //! `#[audited]` without `logger = ..`: events go to the global logger, or wait in the
 //! pre-init buffer, and nothing is evaluated when auditing is off. The global logger is
 //! process-wide, so this binary runs its steps in one test, in order.
+//!
+//! The global logger is given an in-memory logger (`AuditLogger::in_memory`), so the events
+//! are checked exactly without reading a file back.
+
+mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use audit_runtime::{AuditEvent, AuditLogger, Format, Status, audited, scope};
+use audit_runtime::{AuditLogger, Format, Status, audited, scope};
+use common::{MemLog, entry};
+use serde_json::json;
 
 static EVALUATED: AtomicUsize = AtomicUsize::new(0);
 
@@ -26,13 +33,6 @@ async fn resume() -> u8 {
     2
 }
 
-fn events(dir: &std::path::Path) -> Vec<AuditEvent> {
-    let mut events: Vec<AuditEvent> =
-        serde_json::from_slice(&std::fs::read(dir.join("audit_log.json")).unwrap()).unwrap();
-    events.reverse();
-    events
-}
-
 #[test]
 fn global_logger_lifecycle() {
     // 1. No logger and no pre-init buffer: inactive; only the body's own call evaluates.
@@ -46,32 +46,25 @@ fn global_logger_lifecycle() {
     assert_eq!(change(false), Err("rejected".into()));
     assert_eq!(EVALUATED.load(Ordering::SeqCst), 1 + 4);
 
-    // 3. init writes the buffered event, then events go straight to the file.
-    let dir = tempfile::tempdir().unwrap();
-    audit_runtime::init(
-        AuditLogger::builder(dir.path())
-            .format(Format::Json)
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
+    // 3. init writes the buffered event, then events go straight to the logger.
+    let log = MemLog::new();
+    audit_runtime::init(log.logger.clone()).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     assert_eq!(rt.block_on(resume()), 2);
-    let events = events(dir.path());
-    assert_eq!(events.len(), 2);
-    assert_eq!(events[0].action_type, "hp_change");
-    assert_eq!(events[0].status, Status::Failed);
-    assert_eq!(events[0].error.as_deref(), Some("rejected"));
-    assert_eq!(
-        serde_json::Value::Object(events[0].details.clone()),
-        serde_json::json!({"cost": 7, "before": 7, "recorded": 7, "after": 7})
-    );
-    assert_eq!(events[1].action_type, "resume");
-    assert_eq!(events[1].details["step"], 10);
+    let logged = [
+        entry(
+            "hp_change",
+            Status::Failed,
+            json!({"cost": 7, "before": 7, "recorded": 7, "after": 7}),
+            Some("rejected"),
+        ),
+        entry("resume", Status::Success, json!({"step": 10}), None),
+    ];
+    assert_eq!(log.entries(), logged);
 
     // 4. A logger with format none: inactive again.
     let none_dir = tempfile::tempdir().unwrap();
@@ -85,5 +78,5 @@ fn global_logger_lifecycle() {
     let before = EVALUATED.load(Ordering::SeqCst);
     assert_eq!(change(true), Ok(1));
     assert_eq!(EVALUATED.load(Ordering::SeqCst), before + 1);
-    assert_eq!(self::events(dir.path()).len(), 2);
+    assert_eq!(log.entries(), logged);
 }

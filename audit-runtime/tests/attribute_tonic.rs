@@ -1,13 +1,16 @@
 //! `#[audited]` on a tonic service: a server trait written exactly as tonic's code
 //! generator writes them (`#[tonic::async_trait]`, `Send + Sync + 'static`, results of
 //! `Response<T>` and `Status`). Needs feature `tonic`.
+//!
+//! What is logged is checked exactly, event by event, through an in-memory logger
+//! (`AuditLogger::in_memory`): these tests are about the attribute, not the file.
 
 mod common;
 
 use std::time::Duration;
 
 use audit_runtime::{Action, AuditLogger, AuditOutcome, Status as AuditStatus, audited, scope};
-use common::TestLog;
+use common::{MemLog, entry};
 use serde_json::json;
 use tonic::{Request, Response, Status};
 
@@ -124,7 +127,7 @@ fn serve<S: ExperimentService>(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tonic_handlers_record_status_codes_and_response_failures() {
-    let log = TestLog::new();
+    let log = MemLog::new();
     let svc = std::sync::Arc::new(Service {
         log: log.logger.clone(),
     });
@@ -158,35 +161,47 @@ async fn tonic_handlers_record_status_codes_and_response_failures() {
         .unwrap_err();
     assert_eq!(missing.code(), tonic::Code::NotFound);
 
-    let events = log.events();
-    assert_eq!(events.len(), 4);
-    assert_eq!(events[0].action_type, "tag_add");
-    assert_eq!(events[0].status, AuditStatus::Success);
     assert_eq!(
-        serde_json::Value::Object(events[0].details.clone()),
-        json!({"tag": "defect", "sample_ids": ["s1", "s2"], "samples_affected": 2})
+        log.entries(),
+        [
+            entry(
+                "tag_add",
+                AuditStatus::Success,
+                json!({"tag": "defect", "sample_ids": ["s1", "s2"], "samples_affected": 2}),
+                None
+            ),
+            // `success: false` in the response.
+            entry(
+                "tag_remove",
+                AuditStatus::Failed,
+                json!({"tag": "defect", "sample_ids": ["s1", "x9"], "samples_affected": 1}),
+                Some("unknown samples: [\"x9\"]")
+            ),
+            // `Err(Status)` before choosing an action: the first declared one, undecided.
+            entry(
+                "tag_add",
+                AuditStatus::Failed,
+                json!({
+                    "tag": "",
+                    "sample_ids": [],
+                    "grpc_code": "InvalidArgument",
+                    "action_undecided": ["tag_add", "tag_remove"],
+                }),
+                Some("tag must not be empty")
+            ),
+            entry(
+                "checkpoint_restore",
+                AuditStatus::Failed,
+                json!({"checkpoint_id": "ckpt_9", "grpc_code": "NotFound"}),
+                Some("checkpoint ckpt_9 not found")
+            ),
+        ]
     );
-    assert_eq!(events[1].action_type, "tag_remove");
-    assert_eq!(events[1].status, AuditStatus::Failed);
-    assert_eq!(
-        events[1].error.as_deref(),
-        Some("unknown samples: [\"x9\"]")
-    );
-    assert_eq!(events[2].status, AuditStatus::Failed);
-    assert_eq!(events[2].error.as_deref(), Some("tag must not be empty"));
-    assert_eq!(events[2].details["grpc_code"], "InvalidArgument");
-    assert_eq!(events[3].action_type, "checkpoint_restore");
-    assert_eq!(
-        events[3].error.as_deref(),
-        Some("checkpoint ckpt_9 not found")
-    );
-    assert_eq!(events[3].details["grpc_code"], "NotFound");
-    assert_eq!(events[3].details["checkpoint_id"], "ckpt_9");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_cancellation_is_logged() {
-    let log = TestLog::new();
+    let log = MemLog::new();
     let svc = Service {
         log: log.logger.clone(),
     };
@@ -196,8 +211,13 @@ async fn client_cancellation_is_logged() {
             .await
             .is_err()
     );
-    let event = log.only_event();
-    assert_eq!(event.action_type, "evaluation_start");
-    assert_eq!(event.error.as_deref(), Some("cancelled"));
-    assert_eq!(event.details["split"], "val");
+    assert_eq!(
+        log.entries(),
+        [entry(
+            "evaluation_start",
+            AuditStatus::Failed,
+            json!({"split": "val"}),
+            Some("cancelled")
+        )]
+    );
 }

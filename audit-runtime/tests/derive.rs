@@ -1,11 +1,13 @@
-//! `#[derive(AuditAction)]` and `#[derive(AuditOutcome)]`, and user actions in `#[audited]`.
+//! `#[derive(AuditAction)]` and `#[derive(AuditOutcome)]`, and user actions in `#[audited]`
+//! (their events checked exactly through an in-memory logger).
 
 mod common;
 
 use std::borrow::Cow;
 
 use audit_runtime::{AuditAction, AuditLogger, AuditOutcome, Status, audited, scope};
-use common::TestLog;
+use common::{MemLog, entry};
+use serde_json::json;
 
 #[derive(Debug, Clone, Copy, PartialEq, AuditAction)]
 enum LabAction {
@@ -50,23 +52,28 @@ fn warmup(log: &AuditLogger) {
 
 #[test]
 fn user_actions_in_the_attribute() {
-    let log = TestLog::new();
+    let log = MemLog::new();
     retrain_or_swap(&log.logger, false, false);
     retrain_or_swap(&log.logger, true, false);
     retrain_or_swap(&log.logger, false, true);
     warmup(&log.logger);
-    let events: Vec<_> = log
-        .events()
-        .into_iter()
-        .map(|e| (e.action_type, e.status.known().unwrap()))
-        .collect();
     assert_eq!(
-        events,
+        log.entries(),
         [
-            ("retrain".into(), Status::Success),
-            ("dataset_swap".into(), Status::Success),
-            ("retrain".into(), Status::Failed),
-            ("warmup".into(), Status::Success),
+            entry("retrain", Status::Success, json!({}), None),
+            entry("dataset_swap", Status::Success, json!({}), None),
+            // An undeclared user action: never logged under its name.
+            entry(
+                "retrain",
+                Status::Failed,
+                json!({"action_undecided": ["retrain", "dataset_swap"]}),
+                Some(
+                    "audited: audit_runtime::scope::set_action(\"http_retry\"): not one of the \
+                     actions this handler declares (retrain | dataset_swap) (the call itself \
+                     succeeded)"
+                )
+            ),
+            entry("warmup", Status::Success, json!({}), None),
         ]
     );
 }

@@ -1,6 +1,7 @@
 //! The generated code must not depend on what the user's module has in scope: every path is
 //! absolute, every local is `__audited_`-prefixed. These modules shadow `core`, `std`,
-//! `audit_runtime` and common prelude names, and one drops the prelude entirely.
+//! `audit_runtime` and common prelude names, and one drops the prelude entirely. The events
+//! are checked exactly through an in-memory logger.
 
 #![allow(dead_code, non_camel_case_types)]
 
@@ -67,11 +68,8 @@ mod no_prelude {
 
 #[test]
 fn shadowed_names_do_not_matter() {
-    let dir = ::tempfile::tempdir().unwrap();
-    let log = ::audit_runtime::AuditLogger::builder(dir.path())
-        .format(::audit_runtime::Format::Json)
-        .build()
-        .unwrap();
+    let sink = ::audit_runtime::MemorySink::new();
+    let log = ::audit_runtime::AuditLogger::in_memory(sink.clone());
     assert_eq!(shadowed::pause(&log, "lunch"), Ok(3));
     let rt = ::tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -82,18 +80,49 @@ fn shadowed_names_do_not_matter() {
     let mut v = 1;
     assert_eq!(no_prelude::write(&log, &mut v), Ok(2));
     assert_eq!(rt.block_on(no_prelude::resume(&log)), 1);
-    let events: Vec<::audit_runtime::AuditEvent> =
-        ::serde_json::from_slice(&::std::fs::read(log.path().unwrap()).unwrap()).unwrap();
-    let names: Vec<&str> = events
-        .iter()
-        .rev()
-        .map(|e| e.action_type.as_str())
+    let events: Vec<_> = sink
+        .events()
+        .into_iter()
+        .map(|e| {
+            (
+                e.action_type,
+                e.status.known(),
+                ::serde_json::Value::Object(e.details),
+                e.error,
+            )
+        })
         .collect();
+    let success = Some(::audit_runtime::Status::Success);
+    let failed = Some(::audit_runtime::Status::Failed);
     assert_eq!(
-        names,
-        ["pause", "resume", "query_execute", "note_write", "resume"]
+        events,
+        [
+            (
+                "pause".into(),
+                success,
+                ::serde_json::json!({"reason": "lunch"}),
+                None
+            ),
+            (
+                "resume".into(),
+                failed,
+                ::serde_json::json!({}),
+                Some("stuck".into())
+            ),
+            (
+                "query_execute".into(),
+                success,
+                ::serde_json::json!({}),
+                None
+            ),
+            // The capture was a plain number: before and after, no `changed`.
+            (
+                "note_write".into(),
+                success,
+                ::serde_json::json!({"before": 1, "after": 2}),
+                None
+            ),
+            ("resume".into(), success, ::serde_json::json!({}), None),
+        ]
     );
-    // Newest first: events[1] is note_write, whose capture was a plain number.
-    assert_eq!(events[1].details["before"], 1);
-    assert_eq!(events[1].details["after"], 2);
 }

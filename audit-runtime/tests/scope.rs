@@ -1,5 +1,8 @@
 //! The scope API (`audit_runtime::scope`) inside audited calls: across `.await`s and thread
 //! hops, nested calls, extra events, skipping, and misuse.
+//!
+//! What is logged is checked exactly, event by event, through an in-memory logger
+//! (`AuditLogger::in_memory`): these tests are about the scope, not the file.
 
 mod common;
 
@@ -8,8 +11,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use audit_runtime::{Action, AuditLogger, Status, audited, scope};
-use common::TestLog;
-use serde_json::json;
+use common::{MemLog, entry};
+use serde_json::{Map, Value, json};
 
 #[audited(action = "sample_discard", logger = log)]
 async fn discard(log: &AuditLogger, threads: &Mutex<HashSet<std::thread::ThreadId>>) -> usize {
@@ -33,7 +36,7 @@ async fn nested(log: &AuditLogger) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn record_survives_awaits_and_thread_hops() {
-    let log = TestLog::new();
+    let log = MemLog::new();
     let threads = std::sync::Arc::new(Mutex::new(HashSet::new()));
     let logger = log.logger.clone();
     let t = threads.clone();
@@ -42,17 +45,28 @@ async fn record_survives_awaits_and_thread_hops() {
         .unwrap();
     assert_eq!(n, 20);
     assert!(!scope::is_recording());
-    let events = log.events();
-    assert_eq!(events.len(), 2);
-    assert_eq!(events[0].action_type, "sample_restore");
+    // Every step, recorded on whichever thread, and nothing of the nested call's.
+    let mut outer: Map<String, Value> = (0..20u32)
+        .map(|step| (format!("step_{step}"), Value::from(step)))
+        .collect();
+    outer.insert("after_nested".into(), true.into());
     assert_eq!(
-        serde_json::Value::Object(events[0].details.clone()),
-        json!({"inner_only": 1})
+        log.entries(),
+        [
+            entry(
+                "sample_restore",
+                Status::Success,
+                json!({"inner_only": 1}),
+                None
+            ),
+            entry(
+                "sample_discard",
+                Status::Success,
+                Value::Object(outer),
+                None
+            ),
+        ]
     );
-    let outer = &events[1].details;
-    assert_eq!(outer.len(), 21, "{outer:?}");
-    assert_eq!(outer["step_19"], 19);
-    assert_eq!(outer["after_nested"], true);
     // Not asserted: which threads ran it (the runtime decides), only that it was recorded.
     assert!(!threads.lock().unwrap().is_empty());
 }
@@ -71,30 +85,18 @@ fn emits(log: &AuditLogger, fail: bool) -> Result<(), String> {
 
 #[test]
 fn skipped_call_still_logs_its_extra_events_with_the_outcome() {
-    let log = TestLog::new();
+    let log = MemLog::new();
     emits(&log.logger, false).unwrap();
     emits(&log.logger, true).unwrap_err();
-    let events: Vec<_> = log
-        .events()
-        .into_iter()
-        .map(|e| {
-            (
-                e.action_type,
-                e.status.known().unwrap(),
-                e.error,
-                serde_json::Value::Object(e.details),
-            )
-        })
-        .collect();
     assert_eq!(
-        events,
+        log.entries(),
         [
-            ("pause".into(), Status::Success, None, json!({"value": 42})),
-            (
-                "pause".into(),
+            entry("pause", Status::Success, json!({"value": 42}), None),
+            entry(
+                "pause",
                 Status::Failed,
-                Some("disk full".into()),
-                json!({"value": 42})
+                json!({"value": 42}),
+                Some("disk full")
             ),
         ]
     );
@@ -109,12 +111,20 @@ fn emits_undeclared(log: &AuditLogger) {
 
 #[test]
 fn undeclared_extra_event_fails_the_call_even_when_skipped() {
-    let log = TestLog::new();
+    let log = MemLog::new();
     emits_undeclared(&log.logger);
-    let event = log.only_event();
-    assert_eq!(event.action_type, "hp_change");
-    assert_eq!(event.status, Status::Failed);
-    assert!(event.error.unwrap().contains("scope::emit(\"resume\")"));
+    assert_eq!(
+        log.entries(),
+        [entry(
+            "hp_change",
+            Status::Failed,
+            json!({}),
+            Some(
+                "audited: audit_runtime::scope::emit(\"resume\"): not one of the actions this \
+                 handler declares (hp_change) (the call itself succeeded)"
+            )
+        )]
+    );
 }
 
 #[test]

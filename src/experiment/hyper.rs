@@ -1,9 +1,10 @@
 //! Hyperparameters: the current values, validation of a requested change, and the
 //! before/after of the values that actually change.
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
+use super::{Action, Planned};
 use crate::proto::HyperParameters;
 
 /// The experiment's hyperparameters (the fields of WeightsLab's `HyperParameters` that are
@@ -15,6 +16,7 @@ pub struct HyperParams {
     /// Steps still to train.
     pub training_steps_to_do: i32,
     /// Learning rate.
+    #[serde(serialize_with = "learning_rate_as_typed")]
     pub learning_rate: f32,
     /// Batch size.
     pub batch_size: i32,
@@ -59,6 +61,12 @@ pub fn f32_json(x: f32) -> Value {
         .ok()
         .and_then(serde_json::Number::from_f64)
         .map_or_else(|| Value::String(x.to_string()), Value::Number)
+}
+
+// Serialised through `f32_json` so that every place the settings are logged or answered with
+// (a captured before/after, `GetHyperParameters`) shows the value `hp_change` logs.
+fn learning_rate_as_typed<S: Serializer>(lr: &f32, serializer: S) -> Result<S::Ok, S::Error> {
+    f32_json(*lr).serialize(serializer)
 }
 
 /// One hyperparameter that a request changes.
@@ -208,6 +216,31 @@ pub fn change_details(changes: &[Change]) -> Map<String, Value> {
     details
 }
 
+/// The `hp_change` of a command: `None` when no setting would change; refused with the
+/// requested settings as details when one is invalid.
+pub(super) fn plan_change(
+    current: &HyperParams,
+    request: &HyperParameters,
+) -> Option<Planned<Box<HyperParameters>>> {
+    match plan(current, request) {
+        Ok(changes) if changes.is_empty() => None,
+        Ok(changes) => Some(Planned {
+            action: Action::HpChange,
+            details: change_details(&changes),
+            change: Ok(Box::new(request.clone())),
+        }),
+        Err(e) => {
+            let mut details = Map::new();
+            details.insert("requested".into(), requested(request).into());
+            Some(Planned {
+                action: Action::HpChange,
+                details,
+                change: Err(e),
+            })
+        }
+    }
+}
+
 /// The settings a request names, for the details of a refused change.
 pub fn requested(request: &HyperParameters) -> Map<String, Value> {
     let mut m = Map::new();
@@ -302,5 +335,15 @@ mod tests {
     fn f32_is_logged_as_typed() {
         assert_eq!(f32_json(0.001).to_string(), "0.001");
         assert_eq!(f32_json(3e-4).to_string(), "0.0003");
+    }
+
+    #[test]
+    fn serialized_settings_show_the_learning_rate_as_typed() {
+        let hp = HyperParams {
+            learning_rate: 0.005,
+            ..HyperParams::default()
+        };
+        let v = serde_json::to_value(&hp).unwrap();
+        assert_eq!(v["learning_rate"].to_string(), "0.005");
     }
 }

@@ -8,29 +8,54 @@
 //!
 //! Operations are all-or-nothing: a request is validated as a whole before anything changes,
 //! so a refused request leaves the experiment as it was.
+//!
+//! Each operation has its own file, holding its validation, its change and the details it
+//! reports, so that what one action logs can be read (and tested) in one place:
+//!
+//! | file | operation |
+//! | --- | --- |
+//! | `command.rs` | `ExperimentCommand`: gathers the operations below, applies all or none |
+//! | [`hyper`] | hyperparameters (`hp_change`) |
+//! | `training.rs` | training running or paused (`pause` / `resume`), the mode (`mode_switch`) |
+//! | `notes.rs` | notes on metric points (`note_write`) |
+//! | `checkpoints.rs` | checkpoints by id or by hash (`checkpoint_restore`) |
+//! | `denylist.rs` | the train and eval denylists (`sample_discard` / `sample_restore`) |
+//! | `edit.rs` | `EditDataSample`: tags (`tag_add` / `tag_remove`) and the discarded flag |
+//! | `data_query.rs` | `ApplyDataQuery` (`query_execute`) |
+//! | `evaluation.rs` | `TriggerEvaluation` (`evaluation_start`) |
+//! | [`dataset`] | the samples themselves |
+//!
+//! This file keeps what they share: the state, the report types and the sample lookup.
 
 pub mod dataset;
 pub mod hyper;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+mod checkpoints;
+mod command;
+mod data_query;
+mod denylist;
+mod edit;
+mod evaluation;
+mod notes;
+mod training;
+
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use crate::proto::{
-    DataEditsRequest, DataQueryRequest, DenySamplesOperation, PlotNoteOperation, SampleEditType,
-    TrainerCommand, TriggerEvaluationRequest,
-};
 use crate::query::Expr;
-use dataset::{Origin, Sample, Split};
+use dataset::{Origin, Sample};
+use evaluation::Evaluation;
 use hyper::HyperParams;
 
 /// The built-in actions: the spec's twelve and the eight WeightsLab v2.0 services log (the same enum
 /// `#[audited]` checks names against).
 pub use audit_runtime::Action;
-use audit_runtime::AuditAction;
+pub use checkpoints::{Checkpoint, TrainingState};
+pub use data_query::QueryView;
 
 /// One auditable thing a request did (or tried to do).
 #[derive(Debug, Clone, PartialEq)]
@@ -124,25 +149,6 @@ impl Default for ExperimentConfig {
     }
 }
 
-/// A saved model state.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Checkpoint {
-    /// Its number (`LoadCheckpointOperation.checkpoint_id`).
-    pub id: i32,
-    /// Its hash (`RestoreCheckpointRequest.experiment_hash`).
-    pub hash: String,
-    /// The training step it was taken at.
-    pub model_age: i32,
-    /// The hyperparameters at that point.
-    pub hyper_params: HyperParams,
-}
-
-#[derive(Debug)]
-struct Evaluation {
-    split: String,
-    until: Instant,
-}
-
 #[derive(Debug)]
 struct State {
     hp: HyperParams,
@@ -155,6 +161,14 @@ struct State {
     notes: BTreeMap<(String, String, i32), String>,
     evaluation: Option<Evaluation>,
     view: Expr,
+}
+
+/// One operation requested by an `ExperimentCommand`: its action, the details known before
+/// applying it, and the validated change or why it is refused.
+struct Planned<T> {
+    action: Action,
+    details: Map<String, Value>,
+    change: Result<T, String>,
 }
 
 /// The experiment; share it behind an `Arc`.
@@ -170,10 +184,6 @@ impl Default for Experiment {
     }
 }
 
-fn sample_ids_json(ids: &[String]) -> Value {
-    Value::from(ids.to_vec())
-}
-
 impl Experiment {
     /// A fresh experiment: training, in train mode, at step 4200.
     pub fn new(config: ExperimentConfig) -> Self {
@@ -184,20 +194,7 @@ impl Experiment {
             .map(|(i, s)| (s.id.clone(), i))
             .collect();
         let hp = HyperParams::default();
-        let checkpoints = (1..=config.checkpoints)
-            .map(|i| {
-                let i = i as i32;
-                let mut hyper_params = hp.clone();
-                hyper_params.learning_rate = 0.01 / i as f32;
-                Checkpoint {
-                    id: i,
-                    // Stable, hash-looking names: ckpt 1 is always the same hash.
-                    hash: format!("{:08x}", (i as u32).wrapping_mul(0x9e37_79b9)),
-                    model_age: i * 1000,
-                    hyper_params,
-                }
-            })
-            .collect();
+        let checkpoints = checkpoints::generate(config.checkpoints, &hp);
         Experiment {
             state: Mutex::new(State {
                 hp,
@@ -226,11 +223,6 @@ impl Experiment {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The checkpoints, oldest first.
-    pub fn checkpoints(&self) -> Vec<Checkpoint> {
-        self.lock().checkpoints.clone()
-    }
-
     /// A copy of the samples.
     pub fn samples(&self) -> Vec<Sample> {
         self.lock().samples.clone()
@@ -255,519 +247,12 @@ impl Experiment {
     pub fn model_age(&self) -> i32 {
         self.lock().model_age
     }
-
-    /// The note on a metric point, if any.
-    pub fn note(&self, metric: &str, experiment_hash: &str, model_age: i32) -> Option<String> {
-        self.lock()
-            .notes
-            .get(&(metric.to_owned(), experiment_hash.to_owned(), model_age))
-            .cloned()
-    }
-
-    /// `ExperimentCommand`: applies every operation in `cmd`, or none if one is invalid.
-    ///
-    /// Events, in this order: `hp_change` (the changed settings), `mode_switch`,
-    /// `pause`/`resume`, `note_write`, `checkpoint_restore`, `sample_discard` (train, then
-    /// eval denylist), `sample_restore` (likewise). A command with only `get_*` fields is
-    /// read-only and has no event.
-    pub fn command(&self, cmd: &TrainerCommand) -> Report {
-        let mut st = self.lock();
-        let mut plans: Vec<Plan> = Vec::new();
-
-        if let Some(req) = cmd
-            .hyper_parameter_change
-            .as_ref()
-            .and_then(|c| c.hyper_parameters.as_ref())
-        {
-            match hyper::plan(&st.hp, req) {
-                Ok(changes) if changes.is_empty() => {}
-                Ok(changes) => plans.push((
-                    Action::HpChange,
-                    hyper::change_details(&changes),
-                    Ok(Op::Hp(Box::new(req.clone()))),
-                )),
-                Err(e) => {
-                    let mut d = Map::new();
-                    d.insert("requested".into(), hyper::requested(req).into());
-                    plans.push((Action::HpChange, d, Err(e)));
-                }
-            }
-            if let Some(plan) = plan_mode(st.mode, req.auditor_mode, req.evaluation_mode) {
-                plans.push(plan);
-            }
-            if let Some(training) = req.is_training {
-                let action = if training {
-                    Action::Resume
-                } else {
-                    Action::Pause
-                };
-                let d = obj(json!({
-                    "before": {"is_training": st.training},
-                    "after": {"is_training": training},
-                    "model_age": st.model_age,
-                }));
-                plans.push((action, d, Ok(Op::Training(training))));
-            }
-        }
-        if let Some(note) = &cmd.plot_note_operation {
-            plans.push(plan_note(note));
-        }
-        if let Some(load) = &cmd.load_checkpoint_operation {
-            let id = load.checkpoint_id;
-            let found = st.checkpoints.iter().position(|c| c.id == id);
-            let mut d = obj(json!({"checkpoint_id": id}));
-            let plan = match found {
-                Some(i) => {
-                    d.insert(
-                        "experiment_hash".into(),
-                        st.checkpoints[i].hash.clone().into(),
-                    );
-                    Ok(Op::Checkpoint(i))
-                }
-                None => Err(format!("unknown checkpoint id {id}")),
-            };
-            plans.push((Action::CheckpointRestore, d, plan));
-        }
-        let denylists = [
-            (&cmd.deny_samples_operation, Split::Train, true),
-            (&cmd.deny_eval_samples_operation, Split::Eval, true),
-            (&cmd.remove_from_denylist_operation, Split::Train, false),
-            (&cmd.remove_eval_from_denylist_operation, Split::Eval, false),
-        ];
-        for (op, split, deny) in denylists {
-            if let Some(op) = op {
-                plans.push(plan_denylist(&st, op, split, deny));
-            }
-        }
-
-        if plans.is_empty() {
-            return Report {
-                effects: Vec::new(),
-                result: Ok(read_only_answer(&st, cmd)),
-            };
-        }
-        let errors: Vec<String> = plans
-            .iter()
-            .filter_map(|(_, _, p)| p.as_ref().err().cloned())
-            .collect();
-        if !errors.is_empty() {
-            return Report {
-                effects: plans
-                    .into_iter()
-                    .map(|(action, details, _)| Effect { action, details })
-                    .collect(),
-                result: Err(errors.join("; ")),
-            };
-        }
-        let mut effects = Vec::with_capacity(plans.len());
-        for (action, mut details, op) in plans {
-            if let Ok(op) = op {
-                st.apply(op, &mut details);
-            }
-            effects.push(Effect { action, details });
-        }
-        let names: Vec<&str> = effects.iter().map(|e| e.action.name()).collect();
-        Report {
-            result: Ok(format!("applied: {}", names.join(", "))),
-            effects,
-        }
-    }
-
-    /// `EditDataSample`: tags (`stat_name` `tag` or `tag:<name>`) or the discarded flag
-    /// (`stat_name` `discarded`). `Err` for any other `stat_name`: nothing to audit.
-    pub fn edit(&self, req: &DataEditsRequest) -> Result<Report, String> {
-        let stat = req.stat_name.trim();
-        let edit_type =
-            SampleEditType::try_from(req.r#type).unwrap_or(SampleEditType::EditOverride);
-        let mut st = self.lock();
-        if stat == "discarded" {
-            let action = if req.bool_value {
-                Action::SampleDiscard
-            } else {
-                Action::SampleRestore
-            };
-            let mut d = obj(json!({"sample_ids": req.samples_ids}));
-            let idx = match st.resolve(&req.samples_ids, &req.sample_origins) {
-                Ok(idx) => idx,
-                Err(e) => return Ok(Report::one(action, d, Err(e))),
-            };
-            let mut affected = 0;
-            for &i in &idx {
-                let s = &mut st.samples[i];
-                affected += usize::from(s.discarded != req.bool_value);
-                s.discarded = req.bool_value;
-            }
-            d.insert("samples_affected".into(), affected.into());
-            d.insert("origins".into(), st.origins(&idx));
-            let verb = if req.bool_value {
-                "discarded"
-            } else {
-                "restored"
-            };
-            return Ok(Report::one(
-                action,
-                d,
-                Ok(format!("{} {verb}", plural(affected, "sample"))),
-            ));
-        }
-        let tag = match stat.strip_prefix("tag:") {
-            Some(name) => name.trim(),
-            None if stat == "tag" || stat == "tags" => req.string_value.trim(),
-            None => {
-                return Err(format!(
-                    "unsupported stat_name {stat:?}: expected \"tag\", \"tag:<name>\" or \"discarded\""
-                ));
-            }
-        };
-        let (action, mode) = match edit_type {
-            SampleEditType::EditRemove => (Action::TagRemove, "remove"),
-            SampleEditType::EditAccumulate => (Action::TagAdd, "accumulate"),
-            SampleEditType::EditOverride => (Action::TagAdd, "override"),
-        };
-        let mut d = obj(json!({"tag_name": tag, "sample_ids": req.samples_ids, "edit_type": mode}));
-        if tag.is_empty() {
-            return Ok(Report::one(
-                action,
-                d,
-                Err("the tag name is empty".to_owned()),
-            ));
-        }
-        let idx = match st.resolve(&req.samples_ids, &req.sample_origins) {
-            Ok(idx) => idx,
-            Err(e) => return Ok(Report::one(action, d, Err(e))),
-        };
-        let mut affected = 0;
-        for &i in &idx {
-            let tags = &mut st.samples[i].tags;
-            let changed = match edit_type {
-                SampleEditType::EditRemove => tags.remove(tag),
-                SampleEditType::EditAccumulate => tags.insert(tag.to_owned()),
-                SampleEditType::EditOverride => {
-                    let changed = !(tags.len() == 1 && tags.contains(tag));
-                    *tags = BTreeSet::from([tag.to_owned()]);
-                    changed
-                }
-            };
-            affected += usize::from(changed);
-        }
-        d.insert("samples_affected".into(), affected.into());
-        d.insert("origins".into(), st.origins(&idx));
-        let msg = format!("tag {tag:?}: {} changed", plural(affected, "sample"));
-        Ok(Report::one(action, d, Ok(msg)))
-    }
-
-    /// `ApplyDataQuery`: filters the samples (see [`crate::query`]); with `accumulate`, on
-    /// top of the previous query. Returns the report and, on success, the matching view.
-    pub fn query(&self, req: &DataQueryRequest) -> (Report, Option<QueryView>) {
-        let query_type = if req.is_natural_language {
-            "natural_language"
-        } else {
-            "pandas"
-        };
-        let mut d = obj(json!({
-            "query_type": query_type,
-            "query_text": req.query,
-            "accumulate": req.accumulate,
-        }));
-        let expr = match Expr::parse(&req.query) {
-            Ok(expr) => expr,
-            Err(e) => {
-                let reason = if req.is_natural_language {
-                    // No language model here: natural-language queries must already be in the
-                    // filter language.
-                    format!(
-                        "{e} (this server understands natural-language queries only when written in the filter language)"
-                    )
-                } else {
-                    e.to_string()
-                };
-                return (Report::one(Action::QueryExecute, d, Err(reason)), None);
-            }
-        };
-        let mut st = self.lock();
-        let expr = if req.accumulate {
-            Expr::And(Box::new(st.view.clone()), Box::new(expr))
-        } else {
-            expr
-        };
-        let matching: Vec<&Sample> = st.samples.iter().filter(|s| expr.matches(*s)).collect();
-        let discarded = matching.iter().filter(|s| s.discarded).count();
-        let tags: BTreeSet<&str> = matching
-            .iter()
-            .flat_map(|s| s.tags.iter().map(String::as_str))
-            .collect();
-        let view = QueryView {
-            matching: matching.len(),
-            in_the_loop: matching.len() - discarded,
-            discarded,
-            unique_tags: tags.into_iter().map(str::to_owned).collect(),
-        };
-        st.view = expr;
-        d.insert("results_count".into(), view.matching.into());
-        let msg = match view.matching {
-            1 => "1 sample matches".to_owned(),
-            n => format!("{n} samples match"),
-        };
-        (Report::one(Action::QueryExecute, d, Ok(msg)), Some(view))
-    }
-
-    /// The checkpoint with this hash, or the refusal to log.
-    pub fn find_checkpoint(&self, hash: &str) -> Result<Checkpoint, Report> {
-        let st = self.lock();
-        let hash = hash.trim();
-        st.checkpoints
-            .iter()
-            .find(|c| c.hash == hash)
-            .cloned()
-            .ok_or_else(|| {
-                let reason = if hash.is_empty() {
-                    "experiment_hash is empty".to_owned()
-                } else {
-                    format!("unknown checkpoint {hash:?}")
-                };
-                Report::one(
-                    Action::CheckpointRestore,
-                    obj(json!({"experiment_hash": hash})),
-                    Err(reason),
-                )
-            })
-    }
-
-    /// `RestoreCheckpoint`: loads the checkpoint with this hash (taking
-    /// [`ExperimentConfig::checkpoint_load_time`]), then makes it current. A call dropped
-    /// while loading changes nothing.
-    pub async fn restore_checkpoint(&self, hash: &str) -> Report {
-        let checkpoint = match self.find_checkpoint(hash) {
-            Ok(c) => c,
-            Err(report) => return report,
-        };
-        if !self.config.checkpoint_load_time.is_zero() {
-            tokio::time::sleep(self.config.checkpoint_load_time).await;
-        }
-        let mut st = self.lock();
-        let mut d = obj(json!({
-            "experiment_hash": checkpoint.hash,
-            "checkpoint_id": checkpoint.id,
-        }));
-        let i = st
-            .checkpoints
-            .iter()
-            .position(|c| c.id == checkpoint.id)
-            .unwrap_or_default();
-        st.apply(Op::Checkpoint(i), &mut d);
-        let msg = format!(
-            "restored checkpoint {} (step {})",
-            checkpoint.hash, checkpoint.model_age
-        );
-        Report::one(Action::CheckpointRestore, d, Ok(msg))
-    }
-
-    /// `TriggerEvaluation`: starts an evaluation of a split (`train`, `val`, `test` or
-    /// `all`), optionally only of samples with one of `tags`, including discarded samples
-    /// with `use_full_set`. Refused while another evaluation runs.
-    pub fn trigger_evaluation(&self, req: &TriggerEvaluationRequest) -> Report {
-        let split = req.split_name.trim();
-        let mut d = obj(json!({
-            "split_name": split,
-            "tags": req.tags,
-            "use_full_set": req.use_full_set,
-        }));
-        let fail = |d, reason: String| Report::one(Action::EvaluationStart, d, Err(reason));
-        if split.is_empty() {
-            return fail(d, "split_name is empty".to_owned());
-        }
-        let origin = match split {
-            "all" => None,
-            other => match Origin::parse(other) {
-                Some(o) => Some(o),
-                None => {
-                    return fail(
-                        d,
-                        format!("unknown split {other:?}: expected train, val, test or all"),
-                    );
-                }
-            },
-        };
-        let mut st = self.lock();
-        let now = Instant::now();
-        if let Some(running) = st.evaluation.as_ref().filter(|e| e.until > now) {
-            let left = running.until.saturating_duration_since(now).as_secs_f64();
-            let reason = format!(
-                "an evaluation is already running on split {:?} ({left:.1} s left)",
-                running.split
-            );
-            return fail(d, reason);
-        }
-        let count = st
-            .samples
-            .iter()
-            .filter(|s| origin.is_none_or(|o| s.origin == o))
-            .filter(|s| req.use_full_set || !s.discarded)
-            .filter(|s| req.tags.is_empty() || req.tags.iter().any(|t| s.tags.contains(t)))
-            .count();
-        st.evaluation = Some(Evaluation {
-            split: split.to_owned(),
-            until: now + self.config.evaluation_duration,
-        });
-        d.insert("samples_count".into(), count.into());
-        d.insert("model_age".into(), st.model_age.into());
-        let msg = format!(
-            "evaluation of {} of {split:?} started",
-            plural(count, "sample")
-        );
-        Report::one(Action::EvaluationStart, d, Ok(msg))
-    }
-}
-
-/// The counts `ApplyDataQuery` answers with, over the samples a query matches.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueryView {
-    /// Matching samples.
-    pub matching: usize,
-    /// Matching samples not discarded.
-    pub in_the_loop: usize,
-    /// Matching samples discarded.
-    pub discarded: usize,
-    /// Tags on matching samples, sorted.
-    pub unique_tags: Vec<String>,
-}
-
-/// One requested operation: its action, the details known before applying it, and the
-/// validated operation or why it is refused.
-type Plan = (Action, Map<String, Value>, Result<Op, String>);
-
-enum Op {
-    Hp(Box<crate::proto::HyperParameters>),
-    Mode(Mode),
-    Training(bool),
-    Note {
-        key: (String, String, i32),
-        note: String,
-    },
-    Checkpoint(usize),
-    Denylist {
-        split: Split,
-        deny: bool,
-        indices: Vec<usize>,
-        accumulate: bool,
-    },
 }
 
 fn obj(v: Value) -> Map<String, Value> {
     match v {
         Value::Object(m) => m,
         _ => Map::new(),
-    }
-}
-
-fn plan_mode(current: Mode, auditor: Option<bool>, evaluation: Option<bool>) -> Option<Plan> {
-    if auditor.is_none() && evaluation.is_none() {
-        return None;
-    }
-    let target = match (auditor, evaluation) {
-        (Some(true), Some(true)) => {
-            let d = obj(json!({"from_mode": current.as_str()}));
-            return Some((
-                Action::ModeSwitch,
-                d,
-                Err("auditor_mode and evaluation_mode cannot both be on".to_owned()),
-            ));
-        }
-        (Some(true), _) => Mode::Audit,
-        (_, Some(true)) => Mode::Evaluation,
-        // Turning off the mode we are in returns to training; turning off another is a no-op.
-        (Some(false), _) if current == Mode::Audit => Mode::Train,
-        (_, Some(false)) if current == Mode::Evaluation => Mode::Train,
-        _ => current,
-    };
-    (target != current).then(|| {
-        let d = obj(json!({"from_mode": current.as_str(), "to_mode": target.as_str()}));
-        (Action::ModeSwitch, d, Ok(Op::Mode(target)))
-    })
-}
-
-fn plan_note(note: &PlotNoteOperation) -> Plan {
-    let cleared = note.note.is_empty();
-    let mut d = obj(json!({
-        "metric_name": note.metric_name,
-        "experiment_hash": note.experiment_hash,
-        "model_age": note.model_age,
-        "operation": if cleared { "cleared" } else { "saved" },
-    }));
-    if !cleared {
-        d.insert("note".into(), note.note.clone().into());
-    }
-    let plan = if note.metric_name.trim().is_empty() {
-        Err("metric_name is empty".to_owned())
-    } else {
-        Ok(Op::Note {
-            key: (
-                note.metric_name.clone(),
-                note.experiment_hash.clone(),
-                note.model_age,
-            ),
-            note: note.note.clone(),
-        })
-    };
-    (Action::NoteWrite, d, plan)
-}
-
-fn plan_denylist(st: &State, op: &DenySamplesOperation, split: Split, deny: bool) -> Plan {
-    let action = if deny {
-        Action::SampleDiscard
-    } else {
-        Action::SampleRestore
-    };
-    let d = obj(json!({
-        "sample_ids": sample_ids_json(&op.sample_ids),
-        "split": split.as_str(),
-        "accumulate": op.accumulate,
-    }));
-    let plan = st.resolve(&op.sample_ids, &[]).and_then(|indices| {
-        match indices
-            .iter()
-            .find(|&&i| st.samples[i].origin.split() != split)
-        {
-            Some(&i) => Err(format!(
-                "sample {:?} is a {} sample, not in the {} denylist",
-                st.samples[i].id,
-                st.samples[i].origin,
-                split.as_str()
-            )),
-            None => Ok(Op::Denylist {
-                split,
-                deny,
-                indices,
-                accumulate: op.accumulate,
-            }),
-        }
-    });
-    (action, d, plan)
-}
-
-fn read_only_answer(st: &State, cmd: &TrainerCommand) -> String {
-    let mut parts = Vec::new();
-    if cmd.get_hyper_parameters {
-        parts.push(
-            json!({
-                "hyper_parameters": st.hp,
-                "is_training": st.training,
-                "mode": st.mode.as_str(),
-                "model_age": st.model_age,
-            })
-            .to_string(),
-        );
-    }
-    if cmd.get_data_records.is_some() {
-        parts.push(plural(st.samples.len(), "data record"));
-    }
-    if cmd.get_interactive_layers || cmd.get_single_layer_info_id.is_some() {
-        parts.push("no interactive layers in this example".to_owned());
-    }
-    if parts.is_empty() {
-        "nothing to do".to_owned()
-    } else {
-        parts.join("; ")
     }
 }
 
@@ -810,56 +295,6 @@ impl State {
             .map(|&i| Value::from(self.samples[i].origin.as_str()))
             .collect()
     }
-
-    fn apply(&mut self, op: Op, d: &mut Map<String, Value>) {
-        match op {
-            Op::Hp(req) => self.hp.apply(&req),
-            Op::Mode(mode) => self.mode = mode,
-            Op::Training(training) => self.training = training,
-            Op::Note { key, note } => {
-                let previous = if note.is_empty() {
-                    self.notes.remove(&key)
-                } else {
-                    self.notes.insert(key, note)
-                };
-                d.insert("previous_note".into(), previous.into());
-            }
-            Op::Checkpoint(i) => {
-                let c = self.checkpoints[i].clone();
-                d.insert("before".into(), json!({"model_age": self.model_age}));
-                self.hp = c.hyper_params;
-                self.model_age = c.model_age;
-                d.insert("after".into(), json!({"model_age": self.model_age}));
-            }
-            Op::Denylist {
-                split,
-                deny,
-                indices,
-                accumulate,
-            } => {
-                let mut affected = 0usize;
-                if deny && !accumulate {
-                    // Without accumulate, the listed samples become the whole denylist.
-                    let keep: BTreeSet<usize> = indices.iter().copied().collect();
-                    let mut released = 0usize;
-                    for (i, s) in self.samples.iter_mut().enumerate() {
-                        if s.origin.split() == split && s.discarded && !keep.contains(&i) {
-                            s.discarded = false;
-                            released += 1;
-                        }
-                    }
-                    d.insert("released_from_denylist".into(), released.into());
-                }
-                for &i in &indices {
-                    let s = &mut self.samples[i];
-                    affected += usize::from(s.discarded != deny);
-                    s.discarded = deny;
-                }
-                d.insert("samples_affected".into(), affected.into());
-                d.insert("origins".into(), self.origins(&indices));
-            }
-        }
-    }
 }
 
 /// `n` and `noun`, plural unless `n` is 1: "1 sample", "2 samples" (not "1 samples").
@@ -870,5 +305,53 @@ fn plural(n: usize, noun: &str) -> String {
     }
 }
 
+/// The actions of a report's events, in order.
 #[cfg(test)]
-mod tests;
+fn actions(report: &Report) -> Vec<&'static str> {
+    use audit_runtime::AuditAction;
+    report.effects.iter().map(|e| e.action.name()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{DataEditsRequest, DataQueryRequest, SampleEditType};
+
+    /// Issue [6]: one sample was reported as "1 samples".
+    #[test]
+    fn one_sample_is_not_reported_as_1_samples() {
+        let exp = Experiment::default();
+        let edit = |stat: &str, ids: &[&str]| DataEditsRequest {
+            stat_name: stat.into(),
+            r#type: SampleEditType::EditAccumulate as i32,
+            samples_ids: ids.iter().map(|s| s.to_string()).collect(),
+            bool_value: true,
+            ..Default::default()
+        };
+        let r = exp.edit(&edit("tag:defect", &["s1"])).unwrap();
+        assert_eq!(r.message(), "tag \"defect\": 1 sample changed");
+        let r = exp.edit(&edit("tag:defect", &["s1", "s2"])).unwrap();
+        assert_eq!(r.message(), "tag \"defect\": 1 sample changed");
+        let r = exp.edit(&edit("tag:defect", &["s3", "s4"])).unwrap();
+        assert_eq!(r.message(), "tag \"defect\": 2 samples changed");
+        let r = exp.edit(&edit("discarded", &["s5"])).unwrap();
+        assert_eq!(r.message(), "1 sample discarded");
+        let r = exp.edit(&edit("discarded", &["s5"])).unwrap();
+        assert_eq!(r.message(), "0 samples discarded");
+        let query = |q: &str| DataQueryRequest {
+            query: q.into(),
+            accumulate: false,
+            is_natural_language: false,
+        };
+        assert_eq!(
+            exp.query(&query("id == 's7'")).0.message(),
+            "1 sample matches"
+        );
+        assert_eq!(
+            exp.query(&query("id == 'nope'")).0.message(),
+            "0 samples match"
+        );
+        assert_eq!(plural(1, "data record"), "1 data record");
+        assert_eq!(plural(0, "sample"), "0 samples");
+    }
+}
