@@ -21,7 +21,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         ".RestoreCheckpointResponse",
         ".TriggerEvaluationResponse",
     ] {
-        config = config.type_attribute(response, "#[derive(::audit_runtime::AuditOutcome)]");
+        config = config.type_attribute(response, "#[derive(::audited::AuditOutcome)]");
     }
     config
         .build_client(true)

@@ -7,8 +7,8 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use audit_runtime::tonic_layer::IdentityLayer;
-use audit_runtime::{Action, AuditLogger, audited, scope};
+use audited::tonic_layer::IdentityLayer;
+use audited::{Action, AuditLogger, audited, scope};
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use audit_runtime::tonic_layer::{IdentityLayer, TokenMap};
-use audit_runtime::{AuditError, AuditLogger, Format};
+use audited::tonic_layer::{IdentityLayer, TokenMap};
+use audited::{AuditError, AuditLogger, Format};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -33,7 +33,7 @@ pub enum LocalServerError {
     Transport(#[from] tonic::transport::Error),
     /// `GRPC_AUTH_TOKENS`-style token list is invalid.
     #[error(transparent)]
-    Tokens(#[from] audit_runtime::tonic_layer::TokenSpecError),
+    Tokens(#[from] audited::tonic_layer::TokenSpecError),
     /// The server task panicked.
     #[error("the server task failed: {0}")]
     Join(#[from] tokio::task::JoinError),

@@ -569,7 +569,7 @@ async fn missing_or_unknown_token_is_refused_and_logged() {
     assert_eq!(e["error"], "unauthenticated: unknown token");
     assert_eq!(
         e["details"]["actor"],
-        audit_runtime::tonic_layer::token_fingerprint("guessed-token")
+        audited::tonic_layer::token_fingerprint("guessed-token")
     );
     let text = std::fs::read_to_string(server.log_path().unwrap()).unwrap();
     assert!(!text.contains("guessed-token"));

@@ -2,7 +2,7 @@
 //! training, mode, a note, a checkpoint, denylists). Each is planned by its own module; the
 //! command applies them all, in a fixed order, or none of them.
 
-use audit_runtime::AuditAction;
+use audited::AuditAction;
 use serde_json::{Map, Value, json};
 
 use super::dataset::Split;

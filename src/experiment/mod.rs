@@ -53,7 +53,7 @@ use hyper::HyperParams;
 
 /// The built-in actions: the spec's twelve and the eight WeightsLab v2.0 services log (the same enum
 /// `#[audited]` checks names against).
-pub use audit_runtime::Action;
+pub use audited::Action;
 pub use checkpoints::{Checkpoint, TrainingState};
 pub use data_query::QueryView;
 
@@ -308,7 +308,7 @@ fn plural(n: usize, noun: &str) -> String {
 /// The actions of a report's events, in order.
 #[cfg(test)]
 fn actions(report: &Report) -> Vec<&'static str> {
-    use audit_runtime::AuditAction;
+    use audited::AuditAction;
     report.effects.iter().map(|e| e.action.name()).collect()
 }
 
