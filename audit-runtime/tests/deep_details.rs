@@ -96,7 +96,7 @@ fn deep_details_are_refused_before_writing() {
                 let deep = nested(levels);
                 assert_refused(log.log_serialize("hp_change", Status::Success, &deep, None));
                 // The caller still owns this one: take it apart without recursion too.
-                audit_runtime::event::dismantle(deep);
+                audit_runtime::dismantle(deep);
             }
             assert_untouched(dir.path(), format, &before);
         }
@@ -116,7 +116,7 @@ fn a_million_levels_neither_overflow_nor_abort() {
         // Through the attribute: the event is refused (reported on stderr, the call itself
         // unaffected), and the value it serialised is never walked past the limit.
         assert_eq!(audited_with(&log, &deep), Ok(()));
-        audit_runtime::event::dismantle(deep);
+        audit_runtime::dismantle(deep);
         // A disabled logger drops what it is handed without recursion as well.
         let off = AuditLogger::builder(dir.path())
             .format(Format::None)

@@ -92,7 +92,7 @@ mod tests {
     /// action (eight of them used to be compile errors in `#[audited]`).
     #[test]
     fn weightslab_v2_action_names_are_builtin() {
-        let log = include_str!("../tests/fixtures/reference/audit_log.v2-services.json");
+        let log = include_str!("../../tests/fixtures/reference/audit_log.v2-services.json");
         let events: Vec<serde_json::Value> = serde_json::from_str(log).unwrap();
         let mut names: Vec<&str> = events
             .iter()

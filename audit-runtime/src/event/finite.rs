@@ -12,7 +12,7 @@ use serde::ser::{self, Serialize, Serializer};
 use serde_json::Value;
 
 /// The string written for a non-finite float.
-pub fn non_finite_name(value: f64) -> Option<&'static str> {
+pub(crate) fn non_finite_name(value: f64) -> Option<&'static str> {
     if value.is_nan() {
         Some("NaN")
     } else if value == f64::INFINITY {
@@ -28,7 +28,7 @@ pub fn non_finite_name(value: f64) -> Option<&'static str> {
 /// `"NaN"`, `"Infinity"` and `"-Infinity"` instead of `null`.
 ///
 /// ```
-/// let v = audit_runtime::finite::to_value(&vec![1.5, f64::NAN, f64::NEG_INFINITY]).unwrap();
+/// let v = audit_runtime::to_value(&vec![1.5, f64::NAN, f64::NEG_INFINITY]).unwrap();
 /// assert_eq!(v, serde_json::json!([1.5, "NaN", "-Infinity"]));
 /// ```
 pub fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<Value, serde_json::Error> {
@@ -38,7 +38,7 @@ pub fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<Value, serde_json::E
 /// [`to_value`], opening at most `levels` nested arrays or objects (the value itself counts
 /// as one if it is one). A container deeper than that is written empty, without looking
 /// inside it: the result is still too deep for the logger, which refuses it with the path to
-/// that container (see [`crate::event::MAX_DETAILS_DEPTH`]), and a value nested without
+/// that container (see [`crate::MAX_DETAILS_DEPTH`]), and a value nested without
 /// bound is never walked by recursion, which would overflow the stack.
 pub(crate) fn to_value_within<T: Serialize + ?Sized>(
     value: &T,
@@ -48,7 +48,7 @@ pub(crate) fn to_value_within<T: Serialize + ?Sized>(
 }
 
 /// A `Serialize` wrapper that applies the non-finite rule to everything inside it.
-pub struct Finite<'a, T: ?Sized>(pub &'a T);
+pub(crate) struct Finite<'a, T: ?Sized>(pub &'a T);
 
 impl<T: Serialize + ?Sized> Serialize for Finite<'_, T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

@@ -35,7 +35,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::instrument::{Site, to_detail};
+use super::assemble::to_detail;
+use super::site::Site;
 use crate::{AuditAction, AuditLogger};
 
 /// One call's audit state, owned by the generated code and current during the body.

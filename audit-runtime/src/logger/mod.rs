@@ -1,6 +1,25 @@
-//! [`AuditLogger`]: the spec's logger. It resolves the format, owns the open log file (its
-//! record of truth) and any extra [`Sink`]s, and writes the events that `pipeline` finished;
-//! the file formats themselves live in `json_file` and `csv_file`.
+//! Where events are logged: [`AuditLogger`] and its builder, the configuration (format and
+//! durability), the global logger, the one pipeline that finishes every event, the actor of
+//! the call, the [`Sink`] seam behind the logger, and its counters.
+//!
+//! The logger resolves the format, owns the open log file (its record of truth) and any
+//! extra sinks, and writes the events the pipeline finished; the file formats themselves
+//! live in `crate::storage`. This module must not know how a format lays out its bytes.
+
+pub mod actor;
+mod config;
+pub(crate) mod global;
+pub(crate) mod pipeline;
+mod sink;
+mod stats;
+
+pub use config::{Durability, FORMAT_ENV_VAR, Format};
+pub use global::{
+    DEFAULT_PRE_INIT_CAPACITY, global, init, is_active, log_details, log_event, pre_init_dropped,
+    set_pre_init_capacity, shutdown, switch_experiment,
+};
+pub use sink::{FinishedEvent, MemorySink, Sink};
+pub use stats::{LastError, LoggerStats};
 
 use std::fmt;
 use std::fs;
@@ -11,18 +30,17 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::config::{FORMAT_ENV_VAR, resolve_format};
+use self::config::resolve_format;
+use self::pipeline::Draft;
+use self::stats::Counters;
 use crate::event::{self, details_object};
-use crate::pipeline::Draft;
-use crate::sink::{FinishedEvent, MemorySink, Sink};
-use crate::stats::{Counters, LoggerStats};
 use crate::storage::csv::{self as csv_log, CsvLog};
 use crate::storage::fs::DEFAULT_FILE_MODE;
 use crate::storage::json::{self as json_log, JsonLog};
 use crate::storage::log_file::Options;
 use crate::storage::recovery::Recovery;
 use crate::summary::LogSummary;
-use crate::{AuditError, Durability, Format, Status, Timestamp, finite};
+use crate::{AuditError, Status, Timestamp};
 
 /// Writes audit events to `{root_log_dir}/audit_log.json` or `{root_log_dir}/audit_log.csv`.
 ///
@@ -354,7 +372,7 @@ impl AuditLogger {
         }
         // Bounded, so that a value nested without limit is refused, not walked by recursion.
         let value =
-            finite::to_value_within(details, event::MAX_DETAILS_DEPTH).map_err(|source| {
+            event::to_value_within(details, event::MAX_DETAILS_DEPTH).map_err(|source| {
                 AuditError::Serialize {
                     what: "details",
                     source,
@@ -387,7 +405,7 @@ impl AuditLogger {
         })
     }
 
-    /// Finishes `draft` (the one pipeline, [`crate::pipeline`]) and writes it; every way of
+    /// Finishes `draft` (the one pipeline, [`pipeline`]) and writes it; every way of
     /// logging through this logger ends here.
     pub(crate) fn submit(&self, draft: Draft<'_>) -> Result<Option<Timestamp>, AuditError> {
         let action_type = draft.action_type;

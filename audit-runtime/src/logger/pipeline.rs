@@ -8,15 +8,20 @@
 //! 1. the actor (`details.actor`) is added unless the details already name one;
 //! 2. redacted keys are replaced, at any depth (after the actor, so that an `#[audited]`
 //!    site that redacts `actor` hides it too);
-//! 3. the event is checked ([`crate::event::prepare`]) and an empty error becomes none;
+//! 3. the event is checked (`crate::event::prepare`) and an empty error becomes none;
 //! 4. the wanted timestamp is taken (the sink may write a later one).
+//!
+//! Redaction and the actor are steps here rather than in `crate::instrument` (where the keys
+//! are declared, by `#[audited(redact(..))]`): their order matters for every entry point, and
+//! the logger must not depend on the attribute's module, which depends on it.
 
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::sink::FinishedEvent;
-use crate::{AuditError, Status, Timestamp, actor, event};
+use super::actor;
+use super::sink::FinishedEvent;
+use crate::{AuditError, Status, Timestamp, event};
 
 /// Whose action an event records.
 #[derive(Debug, Clone)]
@@ -42,7 +47,7 @@ pub(crate) struct Draft<'a> {
 }
 
 /// The text written in place of a redacted value.
-pub const REDACTED: &str = "[REDACTED]";
+pub(crate) const REDACTED: &str = "[REDACTED]";
 
 impl<'a> Draft<'a> {
     /// An event with the current actor, nothing redacted, stamped now.
@@ -202,5 +207,19 @@ mod tests {
             .finish()
             .unwrap();
         assert!(wanted >= before);
+    }
+
+    #[test]
+    fn redaction_reaches_any_depth() {
+        let mut details =
+            json!({"token": "s", "req": {"auth": {"token": "t"}, "list": [{"token": 1}]}})
+                .as_object()
+                .unwrap()
+                .clone();
+        redact_keys(&mut details, &["token"]);
+        assert_eq!(
+            Value::Object(details),
+            json!({"token": "[REDACTED]", "req": {"auth": {"token": "[REDACTED]"}, "list": [{"token": "[REDACTED]"}]}})
+        );
     }
 }

@@ -21,9 +21,9 @@ use std::io::{self, Read};
 use super::json::{ScanError, ScanErrorKind};
 use super::lenient;
 use super::salvage::SalvageError;
+use crate::Timestamp;
 use crate::csv_safety;
 use crate::event::{AuditEvent, EventStatus, details_object};
-use crate::timestamp::Timestamp;
 
 /// The header row, column by column.
 pub const HEADER: [&str; 5] = ["timestamp", "action_type", "status", "details", "error"];

@@ -22,8 +22,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::lenient;
+use crate::Timestamp;
 use crate::event::{AuditEvent, EventStatus};
-use crate::timestamp::Timestamp;
 
 const CHUNK: usize = 256 * 1024;
 /// The key every event starts with, in our files and the reference's.
