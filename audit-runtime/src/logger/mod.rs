@@ -342,7 +342,7 @@ impl AuditLogger {
             return Ok(());
         }
         let details = details_object(details.into());
-        self.log_details(action_type, status, details, error, None)
+        self.log_details(action_type, status, details, error)
             .map(drop)
     }
 
@@ -378,31 +378,32 @@ impl AuditLogger {
                     source,
                 }
             })?;
-        self.log_details(
-            action_type,
-            status,
-            details_object(Some(value)),
-            error,
-            None,
-        )
-        .map(drop)
+        self.log_details(action_type, status, details_object(Some(value)), error)
+            .map(drop)
     }
 
-    /// Logs one event with a ready details object, no earlier than `not_before` (used for
-    /// events that waited in a buffer), and returns the timestamp it was written with. Adds
-    /// `details.actor` when a transport layer set one for this call (see [`crate::actor`]).
+    /// Logs one event with a ready details object and returns the timestamp it was written
+    /// with (`None` for the `none` format, which writes nothing). Adds `details.actor` when
+    /// a transport layer set one for this call (see [`crate::actor`]).
+    ///
+    /// ```
+    /// use audit_runtime::{AuditLogger, MemorySink, Status};
+    /// let sink = MemorySink::new();
+    /// let logger = AuditLogger::in_memory(sink.clone());
+    /// let mut details = serde_json::Map::new();
+    /// details.insert("checkpoint_id".into(), "ckpt_001".into());
+    /// let at = logger.log_details("checkpoint_restore", Status::Success, details, None)?;
+    /// assert_eq!(at, Some(sink.events()[0].timestamp));
+    /// # Ok::<(), audit_runtime::AuditError>(())
+    /// ```
     pub fn log_details(
         &self,
         action_type: &str,
         status: Status,
         details: Map<String, Value>,
         error: Option<&str>,
-        not_before: Option<Timestamp>,
     ) -> Result<Option<Timestamp>, AuditError> {
-        self.submit(Draft {
-            not_before,
-            ..Draft::new(action_type, status, details, error)
-        })
+        self.submit(Draft::new(action_type, status, details, error))
     }
 
     /// Finishes `draft` (the one pipeline, [`pipeline`]) and writes it; every way of

@@ -9,7 +9,8 @@
 //! 2. redacted keys are replaced, at any depth (after the actor, so that an `#[audited]`
 //!    site that redacts `actor` hides it too);
 //! 3. the event is checked (`crate::event::prepare`) and an empty error becomes none;
-//! 4. the wanted timestamp is taken (the sink may write a later one).
+//! 4. the wanted timestamp is taken, now (the sink may write a later one; an event from the
+//!    pre-init buffer is written with the one it was finished with).
 //!
 //! Redaction and the actor are steps here rather than in `crate::instrument` (where the keys
 //! are declared, by `#[audited(redact(..))]`): their order matters for every entry point, and
@@ -43,7 +44,6 @@ pub(crate) struct Draft<'a> {
     pub(crate) error: Option<&'a str>,
     pub(crate) actor: Actor,
     pub(crate) redact: &'a [&'a str],
-    pub(crate) not_before: Option<Timestamp>,
 }
 
 /// The text written in place of a redacted value.
@@ -64,7 +64,6 @@ impl<'a> Draft<'a> {
             error,
             actor: Actor::Current,
             redact: &[],
-            not_before: None,
         }
     }
 
@@ -78,7 +77,6 @@ impl<'a> Draft<'a> {
             error,
             actor,
             redact,
-            not_before,
         } = self;
         if !details.contains_key("actor") {
             let who = match actor {
@@ -97,7 +95,7 @@ impl<'a> Draft<'a> {
             details,
             error,
         };
-        Ok((event, not_before.unwrap_or_else(Timestamp::now)))
+        Ok((event, Timestamp::now()))
     }
 }
 
@@ -195,18 +193,12 @@ mod tests {
     }
 
     #[test]
-    fn the_wanted_timestamp_is_not_before_or_now() {
-        let at = Timestamp::from_micros(1_000);
-        let draft = Draft {
-            not_before: Some(at),
-            ..Draft::new("pause", Status::Success, Map::new(), None)
-        };
-        assert_eq!(draft.finish().unwrap().1, at);
+    fn the_wanted_timestamp_is_now() {
         let before = Timestamp::now();
         let (_, wanted) = Draft::new("pause", Status::Success, Map::new(), None)
             .finish()
             .unwrap();
-        assert!(wanted >= before);
+        assert!(before <= wanted && wanted <= Timestamp::now());
     }
 
     #[test]
