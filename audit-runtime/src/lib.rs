@@ -44,7 +44,7 @@ pub use logger::actor;
 pub use storage::csv::formula as csv_safety;
 
 pub use audit_macros::{AuditAction, AuditOutcome, audited};
-pub use error::{AuditError, InitError};
+pub use error::{AuditError, InitError, InvalidEvent, InvalidEventKind};
 pub use event::{
     Action, AuditAction, AuditEvent, EventStatus, MAX_DETAILS_DEPTH, ParseStatusError,
     ParseTimestampError, RESERVED_DETAILS_KEY, Status, Timestamp, dismantle, to_value,

@@ -6,7 +6,9 @@
 use std::path::Path;
 
 use audit_runtime::read::open_events;
-use audit_runtime::{AuditError, AuditLogger, Format, MAX_DETAILS_DEPTH, Status, audited};
+use audit_runtime::{
+    AuditError, AuditLogger, Format, InvalidEventKind, MAX_DETAILS_DEPTH, Status, audited,
+};
 use serde_json::{Map, Value, json};
 
 const FORMATS: [Format; 2] = [Format::Json, Format::Csv];
@@ -44,7 +46,9 @@ fn too_deep_path() -> String {
 
 fn assert_refused(result: Result<(), AuditError>) {
     match result {
-        Err(AuditError::InvalidEvent(message)) => {
+        Err(AuditError::InvalidEvent(invalid)) => {
+            assert_eq!(invalid.kind(), InvalidEventKind::TooDeep);
+            let message = invalid.to_string();
             assert!(
                 message.contains(&format!("deeper than {MAX_DETAILS_DEPTH} levels")),
                 "{message}"

@@ -5,12 +5,12 @@
 
 use serde_json::{Map, Value};
 
-use crate::AuditError;
 use crate::event::stored_error;
+use crate::{AuditError, InvalidEventKind};
 
 /// How deeply `details` may nest: the details object itself is level 1, and each array or
 /// object inside it one more (`{"a": {"b": [1]}}` has 3 levels). A deeper event is refused
-/// with [`AuditError::InvalidEvent`] naming the path to the first container that is too
+/// with [`AuditError::InvalidEvent`] ([`InvalidEventKind::TooDeep`]) naming the path to the first container that is too
 /// deep, before anything is written.
 ///
 /// Why a limit: JSON parsers stop at some depth (serde_json, which our readers use, at 128
@@ -30,16 +30,20 @@ pub(crate) fn prepare<'e>(
     error: Option<&'e str>,
 ) -> Result<(Map<String, Value>, Option<&'e str>), AuditError> {
     if action_type.trim().is_empty() {
-        return Err(AuditError::InvalidEvent(
-            "the action type is empty".to_owned(),
+        return Err(AuditError::invalid_event(
+            InvalidEventKind::EmptyActionType,
+            "the action type is empty",
         ));
     }
     if let Some(path) = too_deep(&details) {
         dismantle(Value::Object(details));
-        return Err(AuditError::InvalidEvent(format!(
-            "details nest deeper than {MAX_DETAILS_DEPTH} levels (MAX_DETAILS_DEPTH, so that \
+        return Err(AuditError::invalid_event(
+            InvalidEventKind::TooDeep,
+            format!(
+                "details nest deeper than {MAX_DETAILS_DEPTH} levels (MAX_DETAILS_DEPTH, so that \
              JSON parsers can read the log), first at {path}"
-        )));
+            ),
+        ));
     }
     Ok((details, stored_error(error)))
 }

@@ -2,7 +2,7 @@
 //! neutralised against spreadsheet formulas, see [`super::formula`]), and the header.
 
 use crate::storage::encode::{Encoded, Record};
-use crate::{AuditError, Timestamp};
+use crate::{AuditError, InvalidEventKind, Timestamp};
 
 use super::formula;
 
@@ -33,10 +33,18 @@ pub(crate) fn csv_row(record: &Record<'_>, terminator: &[u8]) -> Result<Encoded,
     writer
         .write_record(fields)
         .and_then(|()| writer.flush().map_err(csv::Error::from))
-        .map_err(|e| AuditError::InvalidEvent(format!("cannot encode as CSV: {e}")))?;
-    let bytes = writer
-        .into_inner()
-        .map_err(|e| AuditError::InvalidEvent(format!("cannot encode as CSV: {e}")))?;
+        .map_err(|e| {
+            AuditError::invalid_event(
+                InvalidEventKind::NotCsvEncodable,
+                format!("cannot encode as CSV: {e}"),
+            )
+        })?;
+    let bytes = writer.into_inner().map_err(|e| {
+        AuditError::invalid_event(
+            InvalidEventKind::NotCsvEncodable,
+            format!("cannot encode as CSV: {e}"),
+        )
+    })?;
     Ok(Encoded {
         bytes,
         timestamp_at: 0,
