@@ -25,7 +25,12 @@ pub(crate) fn non_finite_name(value: f64) -> Option<&'static str> {
 }
 
 /// Converts any `Serialize` value to a JSON value, writing NaN and infinities as the strings
-/// `"NaN"`, `"Infinity"` and `"-Infinity"` instead of `null`.
+/// `"NaN"`, `"Infinity"` and `"-Infinity"` instead of `null` (`serde_json::to_value` and
+/// `json!` write `null`, losing the fact that, say, a loss went NaN).
+///
+/// [`AuditLogger::log_serialize`](crate::AuditLogger::log_serialize) and `#[audited]`'s
+/// details use it; use it to build the details of [`log_event`](crate::log_event) (the global
+/// logger has no `log_serialize`) or [`log_details`](crate::log_details).
 ///
 /// ```
 /// let v = audit_runtime::to_value(&vec![1.5, f64::NAN, f64::NEG_INFINITY]).unwrap();
