@@ -260,7 +260,7 @@ fn cut_off<R: std::io::Read>(
 /// One JSON element as an event, by the runtime's one definition of a valid event
 /// ([`audit_runtime::read::check_event`]).
 pub fn parse_event(bytes: &[u8]) -> Result<AuditEvent, String> {
-    audit_runtime::read::parse_event(bytes)
+    audit_runtime::read::parse_event(bytes).map_err(|invalid| invalid.to_string())
 }
 
 /// Opens the log file for reading.

@@ -92,7 +92,7 @@ fn by_hand_json(x: u64) -> Result<u64, String> {
         Ok(_) => (Status::Success, None),
         Err(e) => (Status::Failed, Some(e.as_str())),
     };
-    let _ = json_logger().log_details("hp_change", status, details, error, None);
+    let _ = json_logger().log_details("hp_change", status, details, error);
     result
 }
 

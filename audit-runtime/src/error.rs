@@ -1,5 +1,7 @@
 //! The crate's error types. Every message names the file involved and the cause, so a
-//! failure seen in a server's log can be acted on without a debugger.
+//! failure seen in a server's log can be acted on without a debugger; an invalid event's
+//! message names the field and what was found there, and its [`InvalidEventKind`] says which
+//! rule it broke, for code that reacts to it.
 
 use std::io;
 use std::path::PathBuf;
@@ -44,9 +46,10 @@ pub enum AuditError {
         /// Where it came from, e.g. "the AUDIT_LOG_FORMAT environment variable".
         origin: &'static str,
     },
-    /// The event itself cannot be logged (for example an empty action name).
+    /// The event itself cannot be logged (for example an empty action name); see
+    /// [`InvalidEvent::kind`].
     #[error("invalid event: {0}")]
-    InvalidEvent(String),
+    InvalidEvent(InvalidEvent),
     /// A value handed to the logger could not be serialised to JSON.
     #[error("cannot serialise {what}")]
     Serialize {
@@ -76,7 +79,88 @@ pub enum AuditError {
     },
 }
 
+/// Why an event is not valid: refused when it is logged ([`AuditError::InvalidEvent`]), or
+/// found in a log ([`read::check_event`](crate::read::check_event) and the readers built on
+/// it, which report it as [`ScanErrorKind::InvalidEvent`](crate::read::ScanErrorKind::InvalidEvent)).
+///
+/// `Display` is the message, naming the field (or CSV column) and what was found there;
+/// [`kind`](Self::kind) says which rule the event broke.
+///
+/// ```
+/// use audit_runtime::{AuditError, AuditLogger, InvalidEventKind, MemorySink, Status};
+/// let logger = AuditLogger::in_memory(MemorySink::new());
+/// let Err(AuditError::InvalidEvent(invalid)) = logger.log_event(" ", Status::Success, None, None)
+/// else {
+///     panic!("a blank action type is refused");
+/// };
+/// assert_eq!(invalid.kind(), InvalidEventKind::EmptyActionType);
+/// assert_eq!(invalid.to_string(), "the action type is empty");
+///
+/// let typo = serde_json::json!({"timestamp": "2026-05-27T14:30:00.123456Z",
+///     "actoin_type": "pause", "status": "success", "details": {}, "error": null});
+/// let invalid = audit_runtime::read::check_event(&typo).unwrap_err();
+/// assert_eq!(invalid.kind(), InvalidEventKind::UnexpectedField);
+/// assert!(invalid.to_string().starts_with("unexpected field \"actoin_type\""));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct InvalidEvent {
+    kind: InvalidEventKind,
+    message: String,
+}
+
+impl InvalidEvent {
+    pub(crate) fn new(kind: InvalidEventKind, message: impl Into<String>) -> Self {
+        InvalidEvent {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// Which rule the event broke.
+    pub fn kind(&self) -> InvalidEventKind {
+        self.kind
+    }
+}
+
+/// Which rule an [`InvalidEvent`] broke. The first three are checked when an event is
+/// logged, the others when one is read from a log (by the rules of
+/// [`read::check_event`](crate::read::check_event) for JSON, of the CSV reader for a row).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum InvalidEventKind {
+    /// The action type is empty (when logging, also when it is only whitespace).
+    EmptyActionType,
+    /// `details` nest deeper than [`MAX_DETAILS_DEPTH`](crate::MAX_DETAILS_DEPTH) levels.
+    TooDeep,
+    /// The event cannot be encoded as a CSV record.
+    NotCsvEncodable,
+    /// An element of a JSON log is not JSON, not even read leniently.
+    NotJson,
+    /// An element of a JSON log is not an object.
+    NotAnObject,
+    /// An event object has a field beyond the spec's five.
+    UnexpectedField,
+    /// An event object lacks one of the spec's five fields.
+    MissingField,
+    /// A field that holds text (`timestamp`, `action_type`, `status`, and `error` unless it
+    /// is `null`) holds another kind of value.
+    NotAString,
+    /// The timestamp is not ISO 8601.
+    InvalidTimestamp,
+    /// The status is empty.
+    EmptyStatus,
+    /// `details` is not an object.
+    DetailsNotAnObject,
+    /// The `details` cell of a CSV row is not JSON.
+    DetailsNotJson,
+}
+
 impl AuditError {
+    pub(crate) fn invalid_event(kind: InvalidEventKind, message: impl Into<String>) -> Self {
+        AuditError::InvalidEvent(InvalidEvent::new(kind, message))
+    }
+
     pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
         AuditError::Io {
             action,

@@ -19,13 +19,15 @@
 // (its doctests, tests and benches); this makes that path resolve in the library too.
 extern crate self as audit_runtime;
 
-/// What the code `#[audited]` generates calls: re-exports of [`instrument`]'s items only.
-/// Not a public API: names and signatures change with the macro, which is pinned to this
-/// exact runtime version.
+/// What the code `#[audited]` and the derives generate calls: re-exports of the attribute's
+/// run-time half only. Not a public API: names and signatures change with the macro, which is
+/// pinned to this exact runtime version.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::__audited_require_tonic as require_tonic;
-    pub use crate::instrument::*;
+    pub use crate::instrument::{
+        AsFlag, AsMessage, Call, DeclaredAction, Scoped, Site, declare, from_flag, probe,
+    };
 }
 
 /// Expanded for handlers that return tonic types; refuses them unless the `tonic` feature
@@ -52,44 +54,36 @@ macro_rules! __audited_require_tonic {
         );
     };
 }
-pub mod action;
-pub mod actor;
-pub mod config;
-pub mod csv_safety;
-mod encode;
+
 mod error;
-pub mod event;
-pub mod finite;
-mod global;
+mod event;
 mod instrument;
 mod logger;
-pub mod outcome;
-mod pipeline;
 pub mod read;
-pub mod scope;
-mod sink;
-mod stats;
 mod storage;
 pub mod summary;
-pub mod timestamp;
 #[cfg(feature = "tonic")]
 pub mod tonic_layer;
 
-pub use action::{Action, AuditAction};
+// Function namespaces, kept as modules because their functions read as `scope::record(..)`
+// and `actor::scope(..)` (and the runtime's own messages name `scope::set_action`).
+pub use instrument::scope;
+pub use logger::actor;
+// Spreadsheet-formula neutralising of CSV cells, defined with the CSV log; public for
+// `auditlog export` (to be tightened once the CLI writes CSV through this crate).
+pub use storage::csv::formula as csv_safety;
+
 pub use audit_macros::{AuditAction, AuditOutcome, audited};
-pub use config::{Durability, Format};
-pub use encode::RESERVED_DETAILS_KEY;
-pub use error::{AuditError, InitError};
-pub use event::{AuditEvent, EventStatus, MAX_DETAILS_DEPTH, Status};
-pub use global::{
-    DEFAULT_PRE_INIT_CAPACITY, global, init, is_active, log_details, log_event, pre_init_dropped,
-    set_pre_init_capacity, shutdown, switch_experiment,
+pub use error::{AuditError, InitError, InvalidEvent, InvalidEventKind};
+pub use event::{
+    Action, AuditAction, AuditEvent, EventStatus, MAX_DETAILS_DEPTH, ParseStatusError,
+    ParseTimestampError, RESERVED_DETAILS_KEY, Status, Timestamp, dismantle, to_value,
 };
-pub use logger::{AuditLogger, AuditLoggerBuilder};
-pub use outcome::{AuditFailure, AuditOutcome, Outcome};
-pub use sink::{FinishedEvent, MemorySink, Sink};
-pub use stats::{LastError, LoggerStats};
-pub use storage::log_file::CLOCK_SKEW_TOLERANCE_MICROS;
-pub use storage::recovery::{Recovery, RecoveryKind};
+pub use instrument::{AuditFailure, AuditOutcome, Outcome};
+pub use logger::{
+    AuditLogger, AuditLoggerBuilder, DEFAULT_PRE_INIT_CAPACITY, Durability, FORMAT_ENV_VAR,
+    FinishedEvent, Format, LastError, LoggerStats, MemorySink, Sink, global, init, is_active,
+    log_details, log_event, pre_init_dropped, set_pre_init_capacity, shutdown, switch_experiment,
+};
+pub use storage::{CLOCK_SKEW_TOLERANCE_MICROS, Recovery, RecoveryKind};
 pub use summary::LogSummary;
-pub use timestamp::Timestamp;

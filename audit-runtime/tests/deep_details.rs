@@ -6,7 +6,9 @@
 use std::path::Path;
 
 use audit_runtime::read::open_events;
-use audit_runtime::{AuditError, AuditLogger, Format, MAX_DETAILS_DEPTH, Status, audited};
+use audit_runtime::{
+    AuditError, AuditLogger, Format, InvalidEventKind, MAX_DETAILS_DEPTH, Status, audited,
+};
 use serde_json::{Map, Value, json};
 
 const FORMATS: [Format; 2] = [Format::Json, Format::Csv];
@@ -44,7 +46,9 @@ fn too_deep_path() -> String {
 
 fn assert_refused(result: Result<(), AuditError>) {
     match result {
-        Err(AuditError::InvalidEvent(message)) => {
+        Err(AuditError::InvalidEvent(invalid)) => {
+            assert_eq!(invalid.kind(), InvalidEventKind::TooDeep);
+            let message = invalid.to_string();
             assert!(
                 message.contains(&format!("deeper than {MAX_DETAILS_DEPTH} levels")),
                 "{message}"
@@ -96,7 +100,7 @@ fn deep_details_are_refused_before_writing() {
                 let deep = nested(levels);
                 assert_refused(log.log_serialize("hp_change", Status::Success, &deep, None));
                 // The caller still owns this one: take it apart without recursion too.
-                audit_runtime::event::dismantle(deep);
+                audit_runtime::dismantle(deep);
             }
             assert_untouched(dir.path(), format, &before);
         }
@@ -116,7 +120,7 @@ fn a_million_levels_neither_overflow_nor_abort() {
         // Through the attribute: the event is refused (reported on stderr, the call itself
         // unaffected), and the value it serialised is never walked past the limit.
         assert_eq!(audited_with(&log, &deep), Ok(()));
-        audit_runtime::event::dismantle(deep);
+        audit_runtime::dismantle(deep);
         // A disabled logger drops what it is handed without recursion as well.
         let off = AuditLogger::builder(dir.path())
             .format(Format::None)

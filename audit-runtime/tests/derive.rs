@@ -68,7 +68,7 @@ fn user_actions_in_the_attribute() {
                 Status::Failed,
                 json!({"action_undecided": ["retrain", "dataset_swap"]}),
                 Some(
-                    "audited: audit_runtime::scope::set_action(\"http_retry\"): not one of the \
+                    "audited: scope::set_action(\"http_retry\"): not one of the \
                      actions this handler declares (retrain | dataset_swap) (the call itself \
                      succeeded)"
                 )

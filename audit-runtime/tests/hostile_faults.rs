@@ -510,18 +510,22 @@ fn all_details(dir: &Path, format: Format) -> Vec<(Timestamp, Value)> {
 fn far_future_timestamp_in_the_file_keeps_the_real_time_visible() {
     for format in [Format::Json, Format::Csv] {
         let dir = tempfile::tempdir().unwrap();
-        let writer = logger(dir.path(), format);
         let future: Timestamp = "2100-01-01T00:00:00.000000Z".parse().unwrap();
-        // An event from a clock that jumped ahead (written by another process, say).
-        writer
-            .log_details(
-                "hp_change",
-                Status::Success,
-                Default::default(),
-                None,
-                Some(future),
-            )
+        // An event from a clock that jumped ahead (written by another process, say): logged,
+        // then given that clock's time by hand, in place (timestamps have a fixed width).
+        let stamp = logger(dir.path(), format)
+            .log_details("hp_change", Status::Success, Default::default(), None)
+            .unwrap()
+            .unwrap()
+            .to_string();
+        let path = log_path(dir.path(), format);
+        let bytes = fs::read(&path).unwrap();
+        let at = bytes
+            .windows(stamp.len())
+            .position(|w| w == stamp.as_bytes())
             .unwrap();
+        overwrite(&path, at as u64, future.to_string().as_bytes());
+        let writer = logger(dir.path(), format);
         let before = Timestamp::now();
         log(&writer, "after-the-jump");
         let after = Timestamp::now();

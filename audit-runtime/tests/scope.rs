@@ -120,7 +120,7 @@ fn undeclared_extra_event_fails_the_call_even_when_skipped() {
             Status::Failed,
             json!({}),
             Some(
-                "audited: audit_runtime::scope::emit(\"resume\"): not one of the actions this \
+                "audited: scope::emit(\"resume\"): not one of the actions this \
                  handler declares (hp_change) (the call itself succeeded)"
             )
         )]

@@ -19,12 +19,20 @@ struct Broken {
 impl Sink for Broken {
     fn write(&self, _: &FinishedEvent<'_>, _: Timestamp) -> Result<Timestamp, AuditError> {
         self.writes.fetch_add(1, Ordering::Relaxed);
-        Err(AuditError::InvalidEvent("the queue is full".to_owned()))
+        Err(AuditError::Io {
+            action: "send the event to",
+            path: "the queue".into(),
+            source: std::io::Error::other("the queue is full"),
+        })
     }
 
     fn flush(&self) -> Result<(), AuditError> {
         self.flushes.fetch_add(1, Ordering::Relaxed);
-        Err(AuditError::InvalidEvent("the queue is gone".to_owned()))
+        Err(AuditError::Io {
+            action: "flush",
+            path: "the queue".into(),
+            source: std::io::Error::other("the queue is gone"),
+        })
     }
 }
 

@@ -150,8 +150,8 @@ fn verify_json(log: &LogFile) -> Result<Outcome, CliError> {
         };
         progress.at(element.end);
         let (start, line) = (element.start, scanner.last_line());
-        let at = |message: String| ScanError {
-            kind: ScanErrorKind::InvalidEvent,
+        let at = |kind: ScanErrorKind, message: String| ScanError {
+            kind,
             offset: start,
             line,
             message,
@@ -159,7 +159,10 @@ fn verify_json(log: &LogFile) -> Result<Outcome, CliError> {
         let (non_finite, lone_surrogates) = (element.non_finite_tokens, element.lone_surrogates);
         let event = match element.into_event() {
             Ok(event) => event,
-            Err(message) => return Ok(Err((at(message), report.events))),
+            Err(invalid) => {
+                let kind = ScanErrorKind::InvalidEvent(invalid.kind());
+                return Ok(Err((at(kind, invalid.to_string()), report.events)));
+            }
         };
         if let Some(prev) = previous
             && event.timestamp >= prev
@@ -168,7 +171,8 @@ fn verify_json(log: &LogFile) -> Result<Outcome, CliError> {
                 "timestamps must be strictly decreasing (newest first): {} comes after {prev}",
                 event.timestamp
             );
-            return Ok(Err((at(message), report.events)));
+            // Valid events out of order: the log's shape is wrong, not an event.
+            return Ok(Err((at(ScanErrorKind::Malformed, message), report.events)));
         }
         previous = Some(event.timestamp);
         report.newest.get_or_insert(event.timestamp);

@@ -21,9 +21,8 @@ use std::io::{self, Read};
 use super::json::{ScanError, ScanErrorKind};
 use super::lenient;
 use super::salvage::SalvageError;
-use crate::csv_safety;
 use crate::event::{AuditEvent, EventStatus, details_object};
-use crate::timestamp::Timestamp;
+use crate::{InvalidEvent, InvalidEventKind, Timestamp, csv_safety};
 
 /// The header row, column by column.
 pub const HEADER: [&str; 5] = ["timestamp", "action_type", "status", "details", "error"];
@@ -286,27 +285,39 @@ fn check_header<'a>(mut fields: impl Iterator<Item = &'a [u8]>) -> Result<(), St
 
 /// Turns a row's five cells into an event; also returns what was mended in `details` (see
 /// [`lenient::parse_value`]).
-pub fn row_to_event(cells: [&str; 5]) -> Result<(AuditEvent, lenient::Repairs), String> {
+pub fn row_to_event(cells: [&str; 5]) -> Result<(AuditEvent, lenient::Repairs), InvalidEvent> {
     let [timestamp, action_type, status, details, error] = cells;
-    let timestamp: Timestamp = timestamp
-        .parse()
-        .map_err(|e| format!("column \"timestamp\": {e}"))?;
+    let timestamp: Timestamp = timestamp.parse().map_err(|e| {
+        InvalidEvent::new(
+            InvalidEventKind::InvalidTimestamp,
+            format!("column \"timestamp\": {e}"),
+        )
+    })?;
     let action_type = csv_safety::restore(action_type);
     if action_type.is_empty() {
-        return Err("column \"action_type\" is empty".to_owned());
+        return Err(InvalidEvent::new(
+            InvalidEventKind::EmptyActionType,
+            "column \"action_type\" is empty",
+        ));
     }
     // Any non-empty status is an event's own (WeightsLab v2.0 logs "error"), kept as written.
-    let status: EventStatus = csv_safety::restore(status)
-        .parse()
-        .map_err(|e| format!("column \"status\": {e}"))?;
+    let status: EventStatus = csv_safety::restore(status).parse().map_err(|e| {
+        InvalidEvent::new(
+            InvalidEventKind::EmptyStatus,
+            format!("column \"status\": {e}"),
+        )
+    })?;
     let (details, converted) = if details.is_empty() {
         (details_object(None), lenient::Repairs::default())
     } else {
         let (value, converted) = lenient::parse_value(details.as_bytes()).map_err(|e| {
-            format!(
-                "column \"details\" is not JSON: {} (at character {})",
-                e.message,
-                e.index + 1
+            InvalidEvent::new(
+                InvalidEventKind::DetailsNotJson,
+                format!(
+                    "column \"details\" is not JSON: {} (at character {})",
+                    e.message,
+                    e.index + 1
+                ),
             )
         })?;
         (details_object(Some(value)), converted)
@@ -500,15 +511,15 @@ impl<R: Read> Iterator for CsvEvents<R> {
         };
         match row_to_event(cells) {
             Ok((event, _)) => Some(Ok((position, event))),
-            Err(message) => {
+            Err(invalid) => {
                 self.done = true;
                 // A row without a line break that is not a valid event may be a row another
                 // process is still writing (its `write` being copied while it is read).
                 let kind = match self.last_end {
                     Some((_, false)) => ScanErrorKind::CutOffAtEnd,
-                    _ => ScanErrorKind::InvalidEvent,
+                    _ => ScanErrorKind::InvalidEvent(invalid.kind()),
                 };
-                Some(Err(problem(position, kind, message)))
+                Some(Err(problem(position, kind, invalid.to_string())))
             }
         }
     }
@@ -570,12 +581,12 @@ pub fn salvage_csv<R: Read, E>(
         }
         // The same kinds as `CsvEvents` gives for the same record.
         let event = match cells(&records) {
-            Ok(cells) => row_to_event(cells).map_err(|message| {
+            Ok(cells) => row_to_event(cells).map_err(|invalid| {
                 let kind = match record.terminated {
                     false => ScanErrorKind::CutOffAtEnd,
-                    true => ScanErrorKind::InvalidEvent,
+                    true => ScanErrorKind::InvalidEvent(invalid.kind()),
                 };
-                problem(record.position, kind, message)
+                problem(record.position, kind, invalid.to_string())
             }),
             Err(message) => Err(problem(
                 record.position,

@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 
 use super::lenient;
 use crate::event::{AuditEvent, EventStatus};
-use crate::timestamp::Timestamp;
+use crate::{InvalidEvent, InvalidEventKind, Timestamp};
 
 const CHUNK: usize = 256 * 1024;
 /// The key every event starts with, in our files and the reference's.
@@ -54,13 +54,13 @@ pub struct JsonElement {
 
 impl JsonElement {
     /// The element as an audit event, if it is a valid one (see [`check_event`]).
-    pub fn to_event(&self) -> Result<AuditEvent, String> {
+    pub fn to_event(&self) -> Result<AuditEvent, InvalidEvent> {
         value_to_event(&self.value)
     }
 
     /// Like [`to_event`](Self::to_event), consuming the element so `details` is moved
     /// rather than copied.
-    pub fn into_event(self) -> Result<AuditEvent, String> {
+    pub fn into_event(self) -> Result<AuditEvent, InvalidEvent> {
         value_into_event(self.value)
     }
 }
@@ -90,9 +90,9 @@ pub const EVENT_FIELDS: [&str; 5] = ["timestamp", "action_type", "status", "deta
 /// let mut typo = good.clone();
 /// typo["actoin_type"] = typo["action_type"].take();
 /// typo.as_object_mut().unwrap().remove("action_type");
-/// assert!(check_event(&typo).unwrap_err().contains("\"actoin_type\""));
+/// assert!(check_event(&typo).unwrap_err().to_string().contains("\"actoin_type\""));
 /// ```
-pub fn check_event(value: &Value) -> Result<(), String> {
+pub fn check_event(value: &Value) -> Result<(), InvalidEvent> {
     event_fields(value).map(drop)
 }
 
@@ -106,42 +106,63 @@ struct Fields<'a> {
 }
 
 /// The rules of [`check_event`].
-fn event_fields(value: &Value) -> Result<Fields<'_>, String> {
+fn event_fields(value: &Value) -> Result<Fields<'_>, InvalidEvent> {
     let Value::Object(map) = value else {
-        return Err(format!("expected an event object, found {}", kind(value)));
+        return Err(InvalidEvent::new(
+            InvalidEventKind::NotAnObject,
+            format!("expected an event object, found {}", kind(value)),
+        ));
     };
     if let Some(extra) = map.keys().find(|k| !EVENT_FIELDS.contains(&k.as_str())) {
-        return Err(format!(
-            "unexpected field {extra:?} (an event has exactly timestamp, action_type, status, \
-             details, error; anything else belongs inside details)"
+        return Err(InvalidEvent::new(
+            InvalidEventKind::UnexpectedField,
+            format!(
+                "unexpected field {extra:?} (an event has exactly timestamp, action_type, \
+                 status, details, error; anything else belongs inside details)"
+            ),
         ));
     }
     if let Some(missing) = EVENT_FIELDS.iter().find(|f| !map.contains_key(**f)) {
-        return Err(format!("field {missing:?} is missing"));
+        return Err(InvalidEvent::new(
+            InvalidEventKind::MissingField,
+            format!("field {missing:?} is missing"),
+        ));
     }
-    let string_field = |name: &str| -> Result<&str, String> {
+    let string_field = |name: &str| -> Result<&str, InvalidEvent> {
         match &map[name] {
             Value::String(s) => Ok(s),
-            other => Err(format!(
-                "field \"{name}\" must be a string, found {}",
-                kind(other)
+            other => Err(InvalidEvent::new(
+                InvalidEventKind::NotAString,
+                format!("field \"{name}\" must be a string, found {}", kind(other)),
             )),
         }
     };
-    let timestamp: Timestamp = string_field("timestamp")?
-        .parse()
-        .map_err(|e| format!("field \"timestamp\": {e}"))?;
+    let timestamp: Timestamp = string_field("timestamp")?.parse().map_err(|e| {
+        InvalidEvent::new(
+            InvalidEventKind::InvalidTimestamp,
+            format!("field \"timestamp\": {e}"),
+        )
+    })?;
     let action_type = string_field("action_type")?;
     if action_type.is_empty() {
-        return Err("field \"action_type\" is empty".to_owned());
+        return Err(InvalidEvent::new(
+            InvalidEventKind::EmptyActionType,
+            "field \"action_type\" is empty",
+        ));
     }
-    let status: EventStatus = string_field("status")?
-        .parse()
-        .map_err(|e| format!("field \"status\": {e}"))?;
+    let status: EventStatus = string_field("status")?.parse().map_err(|e| {
+        InvalidEvent::new(
+            InvalidEventKind::EmptyStatus,
+            format!("field \"status\": {e}"),
+        )
+    })?;
     let Value::Object(details) = &map["details"] else {
-        return Err(format!(
-            "field \"details\" must be an object ({{}} when empty), found {}",
-            kind(&map["details"])
+        return Err(InvalidEvent::new(
+            InvalidEventKind::DetailsNotAnObject,
+            format!(
+                "field \"details\" must be an object ({{}} when empty), found {}",
+                kind(&map["details"])
+            ),
         ));
     };
     let error = match &map["error"] {
@@ -150,9 +171,12 @@ fn event_fields(value: &Value) -> Result<Fields<'_>, String> {
         Value::String(s) if s.is_empty() => None,
         Value::String(s) => Some(s.as_str()),
         other => {
-            return Err(format!(
-                "field \"error\" must be a string or null, found {}",
-                kind(other)
+            return Err(InvalidEvent::new(
+                InvalidEventKind::NotAString,
+                format!(
+                    "field \"error\" must be a string or null, found {}",
+                    kind(other)
+                ),
             ));
         }
     };
@@ -166,7 +190,7 @@ fn event_fields(value: &Value) -> Result<Fields<'_>, String> {
 }
 
 /// Like [`value_to_event`], consuming the value so `details` is moved rather than copied.
-pub fn value_into_event(value: Value) -> Result<AuditEvent, String> {
+pub fn value_into_event(value: Value) -> Result<AuditEvent, InvalidEvent> {
     let fields = event_fields(&value)?;
     let (timestamp, status) = (fields.timestamp, fields.status);
     let action_type = fields.action_type.to_owned();
@@ -188,7 +212,7 @@ pub fn value_into_event(value: Value) -> Result<AuditEvent, String> {
 }
 
 /// A parsed JSON value as an audit event, if it is a valid one (see [`check_event`]).
-pub fn value_to_event(value: &Value) -> Result<AuditEvent, String> {
+pub fn value_to_event(value: &Value) -> Result<AuditEvent, InvalidEvent> {
     let fields = event_fields(value)?;
     Ok(AuditEvent {
         timestamp: fields.timestamp,
@@ -219,7 +243,7 @@ struct StrictEvent {
 ///
 /// Deserialising straight into the event is several times faster than going through a
 /// `Value`; when that fails, the `Value` path decides, with its precise message.
-pub fn parse_event(bytes: &[u8]) -> Result<AuditEvent, String> {
+pub fn parse_event(bytes: &[u8]) -> Result<AuditEvent, InvalidEvent> {
     if let Ok((event, _)) = lenient::parse_with(bytes, |b| serde_json::from_slice::<StrictEvent>(b))
         && !event.action_type.is_empty()
     {
@@ -231,7 +255,8 @@ pub fn parse_event(bytes: &[u8]) -> Result<AuditEvent, String> {
             error: event.error.filter(|e| !e.is_empty()),
         });
     }
-    let (value, _) = lenient::parse_value(bytes).map_err(|e| e.message)?;
+    let (value, _) = lenient::parse_value(bytes)
+        .map_err(|e| InvalidEvent::new(InvalidEventKind::NotJson, e.message))?;
     value_into_event(value)
 }
 
@@ -256,8 +281,9 @@ pub enum ScanErrorKind {
     /// (a truncated file, a torn write), or, in a log read while a writer appends to it
     /// without the writers' lock, still being written.
     CutOffAtEnd,
-    /// Complete and well-formed, but not a valid event ([`check_event`]'s rule).
-    InvalidEvent,
+    /// Complete and well-formed, but not a valid event ([`check_event`]'s rule), and which
+    /// rule it broke.
+    InvalidEvent(InvalidEventKind),
     /// The file could not be read.
     Io,
 }
@@ -464,12 +490,12 @@ impl<R: Read + Seek> JsonScanner<R> {
         let result = self.next_inner().and_then(|element| match element {
             Some(element) => match check_event(&element.value) {
                 Ok(()) => Ok(Some(element)),
-                Err(message) => Err(Fail::Scan {
+                Err(invalid) => Err(Fail::Scan {
                     error: ScanError {
-                        kind: ScanErrorKind::InvalidEvent,
+                        kind: ScanErrorKind::InvalidEvent(invalid.kind()),
                         offset: element.start,
                         line: self.last_line,
-                        message,
+                        message: invalid.to_string(),
                     },
                     resume: element.start + 1,
                 }),

@@ -8,7 +8,7 @@
 //! such a value by first trying serde_json as is (the fast path, taken by every file this
 //! crate writes) and only when that fails, mending a copy and trying again. Non-finite values
 //! come back as the strings `"NaN"`, `"Infinity"`, `"-Infinity"`, the same spelling
-//! [`crate::finite`] writes, so a log continued by this crate stays uniform; a lone surrogate
+//! [`crate::to_value`] writes, so a log continued by this crate stays uniform; a lone surrogate
 //! comes back as U+FFFD (Rust strings cannot hold it), and the caller is told how many.
 //!
 //! This module owns only the rewrite; it knows nothing about files or events.

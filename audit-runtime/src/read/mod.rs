@@ -199,14 +199,14 @@ impl EventStream {
                                 line,
                                 event,
                             })
-                            .map_err(|message| {
+                            .map_err(|invalid| {
                                 malformed(
                                     &self.path,
                                     &ScanError {
-                                        kind: ScanErrorKind::Malformed,
+                                        kind: ScanErrorKind::InvalidEvent(invalid.kind()),
                                         offset,
                                         line,
-                                        message,
+                                        message: invalid.to_string(),
                                     },
                                 )
                             }),

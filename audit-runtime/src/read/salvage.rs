@@ -95,21 +95,21 @@ pub fn salvage_json<R: Read + Seek, E>(
                     emit(element, &mut report)?;
                     continue;
                 }
-                Err(message) if element.value.is_object() => {
+                Err(invalid) if element.value.is_object() => {
                     // Complete but not a valid event: the scanner is past it already, so
                     // go on in array mode (a resync could pick an event-shaped object out
                     // of its details).
                     report.problems.push(ScanError {
-                        kind: ScanErrorKind::InvalidEvent,
+                        kind: ScanErrorKind::InvalidEvent(invalid.kind()),
                         offset: element.start,
                         line: scanner.last_line(),
-                        message: format!("not a valid event: {message}"),
+                        message: format!("not a valid event: {invalid}"),
                     });
                     continue;
                 }
-                Err(_) => {
+                Err(invalid) => {
                     report.problems.push(ScanError {
-                        kind: ScanErrorKind::InvalidEvent,
+                        kind: ScanErrorKind::InvalidEvent(invalid.kind()),
                         offset: element.start,
                         line: scanner.last_line(),
                         message: "element is not an object".to_owned(),

@@ -298,34 +298,75 @@ fn to_event_says_what_is_wrong() {
         }
         event
     };
+    use crate::InvalidEventKind as Kind;
     let cases = [
-        (json!([1]), "expected an event object"),
-        (with("timestamp", Value::Null), "\"timestamp\" is missing"),
-        (with("error", Value::Null), "\"error\" is missing"),
-        (with("details", Value::Null), "\"details\" is missing"),
-        (with("timestamp", json!("yesterday")), "timestamp"),
-        (with("action_type", json!("")), "empty"),
+        (json!([1]), Kind::NotAnObject, "expected an event object"),
+        (
+            with("timestamp", Value::Null),
+            Kind::MissingField,
+            "\"timestamp\" is missing",
+        ),
+        (
+            with("error", Value::Null),
+            Kind::MissingField,
+            "\"error\" is missing",
+        ),
+        (
+            with("details", Value::Null),
+            Kind::MissingField,
+            "\"details\" is missing",
+        ),
+        (
+            with("timestamp", json!("yesterday")),
+            Kind::InvalidTimestamp,
+            "timestamp",
+        ),
+        (
+            with("action_type", json!("")),
+            Kind::EmptyActionType,
+            "empty",
+        ),
         (
             with("status", json!("")),
+            Kind::EmptyStatus,
             "field \"status\": the status is empty",
         ),
         (
             with("status", json!(" ")),
+            Kind::EmptyStatus,
             "field \"status\": the status is empty",
         ),
         (
             with("status", json!(1)),
+            Kind::NotAString,
             "field \"status\" must be a string",
         ),
-        (with("status", Value::Null), "\"status\" is missing"),
-        (with("action_type", json!(3)), "must be a string"),
-        (with("error", json!(5)), "\"error\""),
-        (with("details", json!(7)), "\"details\" must be an object"),
-        (with("actor", json!("x")), "unexpected field \"actor\""),
+        (
+            with("status", Value::Null),
+            Kind::MissingField,
+            "\"status\" is missing",
+        ),
+        (
+            with("action_type", json!(3)),
+            Kind::NotAString,
+            "must be a string",
+        ),
+        (with("error", json!(5)), Kind::NotAString, "\"error\""),
+        (
+            with("details", json!(7)),
+            Kind::DetailsNotAnObject,
+            "\"details\" must be an object",
+        ),
+        (
+            with("actor", json!("x")),
+            Kind::UnexpectedField,
+            "unexpected field \"actor\"",
+        ),
     ];
-    for (value, message) in cases {
+    for (value, kind, message) in cases {
         let err = value_to_event(&value).unwrap_err();
-        assert!(err.contains(message), "{value}: {err}");
+        assert!(err.to_string().contains(message), "{value}: {err}");
+        assert_eq!(err.kind(), kind, "{value}: {err}");
         assert_eq!(check_event(&value).unwrap_err(), err);
         assert_eq!(value_into_event(value.clone()).unwrap_err(), err);
         let bytes = serde_json::to_vec(&value).unwrap();
@@ -364,7 +405,7 @@ fn open_events_in(bytes: &[u8]) -> Result<Vec<AuditEvent>, AuditError> {
 #[test]
 fn a_misspelled_field_is_refused_by_every_json_reader_alike() {
     let typo = br#"{"timestamp":"2026-05-27T14:30:00.000000Z","actoin_type":"pause","status":"success","details":{},"error":null}"#;
-    let message = parse_event(typo).unwrap_err();
+    let message = parse_event(typo).unwrap_err().to_string();
     assert!(message.contains("\"actoin_type\""), "{message}");
     let mut array = b"[\n".to_vec();
     array.extend_from_slice(typo);
@@ -668,7 +709,8 @@ fn a_csv_status_cell_is_any_non_empty_text_kept_as_written() {
     assert_eq!(row("'=x").unwrap().0.status.as_str(), "=x");
     for empty in ["", "  "] {
         let err = row(empty).unwrap_err();
-        assert_eq!(err, "column \"status\": the status is empty");
+        assert_eq!(err.to_string(), "column \"status\": the status is empty");
+        assert_eq!(err.kind(), crate::InvalidEventKind::EmptyStatus);
     }
 }
 
@@ -952,7 +994,12 @@ fn json_scan_errors_say_what_kind_of_problem_they_are() {
     );
     // Well-formed JSON that is not an event.
     let typo = text.replacen("\"action_type\"", "\"actoin_type\"", 1);
-    assert_eq!(kind_of(typo.as_bytes()), Some(ScanErrorKind::InvalidEvent));
+    assert_eq!(
+        kind_of(typo.as_bytes()),
+        Some(ScanErrorKind::InvalidEvent(
+            crate::InvalidEventKind::UnexpectedField
+        ))
+    );
     // Not JSON in the middle.
     let broken = text.replacen("\"status\"", "\"status\" junk", 1);
     assert_eq!(kind_of(broken.as_bytes()), Some(ScanErrorKind::Malformed));

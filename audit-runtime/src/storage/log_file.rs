@@ -1,17 +1,16 @@
 //! What the JSON and CSV writers share: the path, the cross-process lock, the per-process
 //! state behind a mutex, the monotonic clock, recovery reports, and group commit for the
-//! durable mode. Each format adds its own `append` and `summary` on top (`json_file`,
-//! `csv_file`).
+//! durable mode. Each format adds its own `append` and `summary` on top (`json`, `csv`).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::event::MonotonicClock;
 use crate::storage::commit::GroupCommit;
 use crate::storage::fs::{self, FileId, LockFile, WatchedPath};
 use crate::storage::recovery::Recovery;
-use crate::timestamp::MonotonicClock;
 use crate::{AuditError, Durability, Timestamp};
 
 /// How far past the wall clock an event's timestamp may be pushed (to stay after the newest

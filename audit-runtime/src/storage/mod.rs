@@ -13,7 +13,11 @@
 
 pub(crate) mod commit;
 pub(crate) mod csv;
+pub(crate) mod encode;
 pub(crate) mod fs;
 pub(crate) mod json;
 pub(crate) mod log_file;
 pub(crate) mod recovery;
+
+pub use log_file::CLOCK_SKEW_TOLERANCE_MICROS;
+pub use recovery::{Recovery, RecoveryKind};

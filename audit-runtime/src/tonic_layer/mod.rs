@@ -47,7 +47,7 @@ use std::task::{Context, Poll};
 use serde_json::{Map, Value};
 use tonic::transport::server::TcpConnectInfo;
 
-use crate::pipeline::{Actor, Draft};
+use crate::logger::pipeline::{Actor, Draft};
 use crate::{AuditAction, AuditLogger, Status};
 
 pub use tokens::{AUTH_TOKENS_ENV_VAR, TokenMap, TokenSpecError, token_fingerprint};
@@ -275,7 +275,7 @@ impl IdentityLayer {
         };
         let written = match &config.logger {
             Some(logger) => logger.submit(draft).map(drop),
-            None => crate::global::submit(draft).map(drop),
+            None => crate::logger::global::submit(draft).map(drop),
         };
         if let Err(e) = written {
             // The refusal stands either way; a lost audit record must at least be visible.

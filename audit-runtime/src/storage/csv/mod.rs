@@ -20,21 +20,23 @@
 //! New files end their records with CRLF, as RFC 4180 and the reference implementation do;
 //! a log that already exists is continued with the line ending its header uses.
 
+pub(crate) mod encode;
+pub mod formula;
+
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::encode::{self, Record};
+use self::encode::HEADER;
+use crate::event::TIMESTAMP_LEN;
 use crate::read::{CsvEvents, RecordPosition, SalvageError, ScanErrorKind, salvage_csv};
+use crate::storage::encode::{Record, with_wall_clock};
 use crate::storage::fs::{self, Access, FileId, LockGuard, ReadAt, open_regular, read_at_most};
 use crate::storage::log_file::{Ctx, LogFile, OpenState, Options};
 use crate::storage::recovery::{Recovery, RecoveryKind};
 use crate::summary::{LogSummary, summarize_csv_snapshot};
-use crate::timestamp::TIMESTAMP_LEN;
 use crate::{AuditError, Timestamp};
-
-const HEADER: &[u8] = b"timestamp,action_type,status,details,error";
 
 #[derive(Debug)]
 pub(crate) struct State {
@@ -131,7 +133,7 @@ impl LogFile<State> {
             let (handoff, len) = self.settle(&mut state, &guard)?;
             let stamp = self.stamp(handoff.newest, wanted);
             if let Some(wall_clock) = stamp.wall_clock {
-                let details = encode::with_wall_clock(record.details, wall_clock);
+                let details = with_wall_clock(record.details, wall_clock);
                 row = encode::csv_row(&record.with_details(&details), state.terminator)?;
             } else if state.terminator != terminator {
                 row = encode::csv_row(record, state.terminator)?;

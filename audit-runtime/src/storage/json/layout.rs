@@ -18,9 +18,9 @@ use std::io::{self, BufReader, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
+use crate::event::TIMESTAMP_LEN;
 use crate::storage::fs::{ReadAt, read_at_most};
 use crate::storage::recovery::Recovery;
-use crate::timestamp::TIMESTAMP_LEN;
 use crate::{AuditError, Timestamp};
 
 /// The gap every rewrite leaves at least: room for a few hundred typical events.

@@ -48,10 +48,11 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::encode::{self, Record};
+use crate::storage::encode::{Record, with_wall_clock};
 use crate::storage::fs::{self, Access, FileId, ReadAt, open_regular, read_at_most};
 use crate::storage::log_file::{Ctx, LogFile, OpenState, Options};
 
+pub(crate) mod encode;
 pub(crate) mod layout;
 
 use self::layout::{
@@ -115,7 +116,7 @@ impl LogFile<State> {
             let newest = self.locate_gap(&mut state)?;
             let stamp = self.stamp(newest, wanted);
             if let Some(wall_clock) = stamp.wall_clock {
-                let details = encode::with_wall_clock(record.details, wall_clock);
+                let details = with_wall_clock(record.details, wall_clock);
                 line = encode::json_line(b"\n", &record.with_details(&details))?;
             }
             line.set_timestamp(stamp.timestamp);

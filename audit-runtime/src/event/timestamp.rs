@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Length in bytes of a formatted timestamp (`YYYY-MM-DDTHH:MM:SS.ffffffZ`).
-pub const TIMESTAMP_LEN: usize = 27;
+pub(crate) const TIMESTAMP_LEN: usize = 27;
 
 /// A point in time as microseconds since the Unix epoch, UTC.
 ///
@@ -52,7 +52,7 @@ impl Timestamp {
     }
 
     /// Writes the fixed-width form into `out` (exactly [`TIMESTAMP_LEN`] bytes).
-    pub fn write_to(self, out: &mut [u8; TIMESTAMP_LEN]) {
+    pub(crate) fn write_to(self, out: &mut [u8; TIMESTAMP_LEN]) {
         let secs = self.0.div_euclid(1_000_000);
         let micros = self.0.rem_euclid(1_000_000) as u32;
         let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
@@ -77,7 +77,7 @@ impl Timestamp {
 
     /// Parses exactly the fixed-width form this crate writes, without the general parser
     /// (writers read the newest timestamp back before every event).
-    pub fn parse_fixed(bytes: &[u8]) -> Option<Timestamp> {
+    pub(crate) fn parse_fixed(bytes: &[u8]) -> Option<Timestamp> {
         let b: &[u8; TIMESTAMP_LEN] = bytes.try_into().ok()?;
         if &b[4..5] != b"-"
             || &b[7..8] != b"-"
@@ -110,7 +110,7 @@ impl Timestamp {
     }
 
     /// The fixed-width form as bytes.
-    pub fn to_bytes(self) -> [u8; TIMESTAMP_LEN] {
+    pub(crate) fn to_bytes(self) -> [u8; TIMESTAMP_LEN] {
         let mut out = [0u8; TIMESTAMP_LEN];
         self.write_to(&mut out);
         out
@@ -196,13 +196,13 @@ impl<'de> Deserialize<'de> for Timestamp {
 /// last one handed out or observed (a clock that steps back, or two events in the same
 /// microsecond, get bumped by 1 µs).
 #[derive(Debug, Default)]
-pub struct MonotonicClock {
+pub(crate) struct MonotonicClock {
     last: AtomicI64,
 }
 
 impl MonotonicClock {
     /// A clock that has seen nothing yet.
-    pub const fn new() -> MonotonicClock {
+    pub(crate) const fn new() -> MonotonicClock {
         MonotonicClock {
             last: AtomicI64::new(i64::MIN),
         }
@@ -210,12 +210,12 @@ impl MonotonicClock {
 
     /// Records that `seen` exists (e.g. the newest event already in a file), so later
     /// timestamps come after it.
-    pub fn observe(&self, seen: Timestamp) {
+    pub(crate) fn observe(&self, seen: Timestamp) {
         self.last.fetch_max(seen.as_micros(), Ordering::AcqRel);
     }
 
     /// The next timestamp: `max(wanted, last + 1µs)`.
-    pub fn next_after(&self, wanted: Timestamp) -> Timestamp {
+    pub(crate) fn next_after(&self, wanted: Timestamp) -> Timestamp {
         let mut last = self.last.load(Ordering::Acquire);
         loop {
             let candidate = if last == i64::MIN {
@@ -233,11 +233,6 @@ impl MonotonicClock {
                 Err(actual) => last = actual,
             }
         }
-    }
-
-    /// The next timestamp from the wall clock.
-    pub fn tick(&self) -> Timestamp {
-        self.next_after(Timestamp::now())
     }
 }
 
@@ -340,7 +335,11 @@ mod tests {
         let handles: Vec<_> = (0..4)
             .map(|_| {
                 let clock = clock.clone();
-                std::thread::spawn(move || (0..1000).map(|_| clock.tick()).collect::<Vec<_>>())
+                std::thread::spawn(move || {
+                    (0..1000)
+                        .map(|_| clock.next_after(Timestamp::now()))
+                        .collect::<Vec<_>>()
+                })
             })
             .collect();
         let mut all: Vec<Timestamp> = handles

@@ -8,15 +8,21 @@
 //! 1. the actor (`details.actor`) is added unless the details already name one;
 //! 2. redacted keys are replaced, at any depth (after the actor, so that an `#[audited]`
 //!    site that redacts `actor` hides it too);
-//! 3. the event is checked ([`crate::event::prepare`]) and an empty error becomes none;
-//! 4. the wanted timestamp is taken (the sink may write a later one).
+//! 3. the event is checked (`crate::event::prepare`) and an empty error becomes none;
+//! 4. the wanted timestamp is taken, now (the sink may write a later one; an event from the
+//!    pre-init buffer is written with the one it was finished with).
+//!
+//! Redaction and the actor are steps here rather than in `crate::instrument` (where the keys
+//! are declared, by `#[audited(redact(..))]`): their order matters for every entry point, and
+//! the logger must not depend on the attribute's module, which depends on it.
 
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::sink::FinishedEvent;
-use crate::{AuditError, Status, Timestamp, actor, event};
+use super::actor;
+use super::sink::FinishedEvent;
+use crate::{AuditError, Status, Timestamp, event};
 
 /// Whose action an event records.
 #[derive(Debug, Clone)]
@@ -38,11 +44,10 @@ pub(crate) struct Draft<'a> {
     pub(crate) error: Option<&'a str>,
     pub(crate) actor: Actor,
     pub(crate) redact: &'a [&'a str],
-    pub(crate) not_before: Option<Timestamp>,
 }
 
 /// The text written in place of a redacted value.
-pub const REDACTED: &str = "[REDACTED]";
+pub(crate) const REDACTED: &str = "[REDACTED]";
 
 impl<'a> Draft<'a> {
     /// An event with the current actor, nothing redacted, stamped now.
@@ -59,7 +64,6 @@ impl<'a> Draft<'a> {
             error,
             actor: Actor::Current,
             redact: &[],
-            not_before: None,
         }
     }
 
@@ -73,7 +77,6 @@ impl<'a> Draft<'a> {
             error,
             actor,
             redact,
-            not_before,
         } = self;
         if !details.contains_key("actor") {
             let who = match actor {
@@ -92,7 +95,7 @@ impl<'a> Draft<'a> {
             details,
             error,
         };
-        Ok((event, not_before.unwrap_or_else(Timestamp::now)))
+        Ok((event, Timestamp::now()))
     }
 }
 
@@ -190,17 +193,25 @@ mod tests {
     }
 
     #[test]
-    fn the_wanted_timestamp_is_not_before_or_now() {
-        let at = Timestamp::from_micros(1_000);
-        let draft = Draft {
-            not_before: Some(at),
-            ..Draft::new("pause", Status::Success, Map::new(), None)
-        };
-        assert_eq!(draft.finish().unwrap().1, at);
+    fn the_wanted_timestamp_is_now() {
         let before = Timestamp::now();
         let (_, wanted) = Draft::new("pause", Status::Success, Map::new(), None)
             .finish()
             .unwrap();
-        assert!(wanted >= before);
+        assert!(before <= wanted && wanted <= Timestamp::now());
+    }
+
+    #[test]
+    fn redaction_reaches_any_depth() {
+        let mut details =
+            json!({"token": "s", "req": {"auth": {"token": "t"}, "list": [{"token": 1}]}})
+                .as_object()
+                .unwrap()
+                .clone();
+        redact_keys(&mut details, &["token"]);
+        assert_eq!(
+            Value::Object(details),
+            json!({"token": "[REDACTED]", "req": {"auth": {"token": "[REDACTED]"}, "list": [{"token": "[REDACTED]"}]}})
+        );
     }
 }

@@ -82,7 +82,7 @@ impl Outcome {
 /// The derive reads the fields `success` and `message`; name others with
 /// `#[audit(success = ok, message = reason)]` (`message` is optional). For prost-generated
 /// messages, add the derive in `build.rs`:
-/// `.type_attribute("pkg.EditResponse", "#[derive(::audit_runtime::AuditOutcome)]")`.
+/// `.type_attribute("pkg.EditResponse", "#[derive(::audited::AuditOutcome)]")`.
 pub trait AuditOutcome {
     /// The status and error this value stands for.
     fn audit_outcome(&self) -> Outcome;

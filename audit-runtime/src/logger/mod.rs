@@ -1,6 +1,25 @@
-//! [`AuditLogger`]: the spec's logger. It resolves the format, owns the open log file (its
-//! record of truth) and any extra [`Sink`]s, and writes the events that `pipeline` finished;
-//! the file formats themselves live in `json_file` and `csv_file`.
+//! Where events are logged: [`AuditLogger`] and its builder, the configuration (format and
+//! durability), the global logger, the one pipeline that finishes every event, the actor of
+//! the call, the [`Sink`] seam behind the logger, and its counters.
+//!
+//! The logger resolves the format, owns the open log file (its record of truth) and any
+//! extra sinks, and writes the events the pipeline finished; the file formats themselves
+//! live in `crate::storage`. This module must not know how a format lays out its bytes.
+
+pub mod actor;
+mod config;
+pub(crate) mod global;
+pub(crate) mod pipeline;
+mod sink;
+mod stats;
+
+pub use config::{Durability, FORMAT_ENV_VAR, Format};
+pub use global::{
+    DEFAULT_PRE_INIT_CAPACITY, global, init, is_active, log_details, log_event, pre_init_dropped,
+    set_pre_init_capacity, shutdown, switch_experiment,
+};
+pub use sink::{FinishedEvent, MemorySink, Sink};
+pub use stats::{LastError, LoggerStats};
 
 use std::fmt;
 use std::fs;
@@ -11,18 +30,17 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::config::{FORMAT_ENV_VAR, resolve_format};
+use self::config::resolve_format;
+use self::pipeline::Draft;
+use self::stats::Counters;
 use crate::event::{self, details_object};
-use crate::pipeline::Draft;
-use crate::sink::{FinishedEvent, MemorySink, Sink};
-use crate::stats::{Counters, LoggerStats};
 use crate::storage::csv::{self as csv_log, CsvLog};
 use crate::storage::fs::DEFAULT_FILE_MODE;
 use crate::storage::json::{self as json_log, JsonLog};
 use crate::storage::log_file::Options;
 use crate::storage::recovery::Recovery;
 use crate::summary::LogSummary;
-use crate::{AuditError, Durability, Format, Status, Timestamp, finite};
+use crate::{AuditError, Status, Timestamp};
 
 /// Writes audit events to `{root_log_dir}/audit_log.json` or `{root_log_dir}/audit_log.csv`.
 ///
@@ -324,7 +342,7 @@ impl AuditLogger {
             return Ok(());
         }
         let details = details_object(details.into());
-        self.log_details(action_type, status, details, error, None)
+        self.log_details(action_type, status, details, error)
             .map(drop)
     }
 
@@ -354,40 +372,41 @@ impl AuditLogger {
         }
         // Bounded, so that a value nested without limit is refused, not walked by recursion.
         let value =
-            finite::to_value_within(details, event::MAX_DETAILS_DEPTH).map_err(|source| {
+            event::to_value_within(details, event::MAX_DETAILS_DEPTH).map_err(|source| {
                 AuditError::Serialize {
                     what: "details",
                     source,
                 }
             })?;
-        self.log_details(
-            action_type,
-            status,
-            details_object(Some(value)),
-            error,
-            None,
-        )
-        .map(drop)
+        self.log_details(action_type, status, details_object(Some(value)), error)
+            .map(drop)
     }
 
-    /// Logs one event with a ready details object, no earlier than `not_before` (used for
-    /// events that waited in a buffer), and returns the timestamp it was written with. Adds
-    /// `details.actor` when a transport layer set one for this call (see [`crate::actor`]).
+    /// Logs one event with a ready details object and returns the timestamp it was written
+    /// with (`None` for the `none` format, which writes nothing). Adds `details.actor` when
+    /// a transport layer set one for this call (see [`crate::actor`]).
+    ///
+    /// ```
+    /// use audit_runtime::{AuditLogger, MemorySink, Status};
+    /// let sink = MemorySink::new();
+    /// let logger = AuditLogger::in_memory(sink.clone());
+    /// let mut details = serde_json::Map::new();
+    /// details.insert("checkpoint_id".into(), "ckpt_001".into());
+    /// let at = logger.log_details("checkpoint_restore", Status::Success, details, None)?;
+    /// assert_eq!(at, Some(sink.events()[0].timestamp));
+    /// # Ok::<(), audit_runtime::AuditError>(())
+    /// ```
     pub fn log_details(
         &self,
         action_type: &str,
         status: Status,
         details: Map<String, Value>,
         error: Option<&str>,
-        not_before: Option<Timestamp>,
     ) -> Result<Option<Timestamp>, AuditError> {
-        self.submit(Draft {
-            not_before,
-            ..Draft::new(action_type, status, details, error)
-        })
+        self.submit(Draft::new(action_type, status, details, error))
     }
 
-    /// Finishes `draft` (the one pipeline, [`crate::pipeline`]) and writes it; every way of
+    /// Finishes `draft` (the one pipeline, [`pipeline`]) and writes it; every way of
     /// logging through this logger ends here.
     pub(crate) fn submit(&self, draft: Draft<'_>) -> Result<Option<Timestamp>, AuditError> {
         let action_type = draft.action_type;

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
 
-use crate::encode::Record;
 use crate::storage::csv::CsvLog;
+use crate::storage::encode::Record;
 use crate::storage::json::JsonLog;
 use crate::{AuditError, AuditEvent, Status, Timestamp};
 

@@ -12,9 +12,9 @@ use std::sync::{Mutex, RwLock};
 
 use serde_json::{Map, Value};
 
+use super::pipeline::Draft;
+use super::sink::FinishedEvent;
 use crate::event::details_object;
-use crate::pipeline::Draft;
-use crate::sink::FinishedEvent;
 use crate::{AuditError, AuditLogger, InitError, Status, Timestamp};
 
 /// How many events are kept before `init` by default.

@@ -12,7 +12,7 @@ use serde::ser::{self, Serialize, Serializer};
 use serde_json::Value;
 
 /// The string written for a non-finite float.
-pub fn non_finite_name(value: f64) -> Option<&'static str> {
+pub(crate) fn non_finite_name(value: f64) -> Option<&'static str> {
     if value.is_nan() {
         Some("NaN")
     } else if value == f64::INFINITY {
@@ -25,10 +25,15 @@ pub fn non_finite_name(value: f64) -> Option<&'static str> {
 }
 
 /// Converts any `Serialize` value to a JSON value, writing NaN and infinities as the strings
-/// `"NaN"`, `"Infinity"` and `"-Infinity"` instead of `null`.
+/// `"NaN"`, `"Infinity"` and `"-Infinity"` instead of `null` (`serde_json::to_value` and
+/// `json!` write `null`, losing the fact that, say, a loss went NaN).
+///
+/// [`AuditLogger::log_serialize`](crate::AuditLogger::log_serialize) and `#[audited]`'s
+/// details use it; use it to build the details of [`log_event`](crate::log_event) (the global
+/// logger has no `log_serialize`) or [`log_details`](crate::log_details).
 ///
 /// ```
-/// let v = audit_runtime::finite::to_value(&vec![1.5, f64::NAN, f64::NEG_INFINITY]).unwrap();
+/// let v = audit_runtime::to_value(&vec![1.5, f64::NAN, f64::NEG_INFINITY]).unwrap();
 /// assert_eq!(v, serde_json::json!([1.5, "NaN", "-Infinity"]));
 /// ```
 pub fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<Value, serde_json::Error> {
@@ -38,7 +43,7 @@ pub fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<Value, serde_json::E
 /// [`to_value`], opening at most `levels` nested arrays or objects (the value itself counts
 /// as one if it is one). A container deeper than that is written empty, without looking
 /// inside it: the result is still too deep for the logger, which refuses it with the path to
-/// that container (see [`crate::event::MAX_DETAILS_DEPTH`]), and a value nested without
+/// that container (see [`crate::MAX_DETAILS_DEPTH`]), and a value nested without
 /// bound is never walked by recursion, which would overflow the stack.
 pub(crate) fn to_value_within<T: Serialize + ?Sized>(
     value: &T,
@@ -48,7 +53,7 @@ pub(crate) fn to_value_within<T: Serialize + ?Sized>(
 }
 
 /// A `Serialize` wrapper that applies the non-finite rule to everything inside it.
-pub struct Finite<'a, T: ?Sized>(pub &'a T);
+pub(crate) struct Finite<'a, T: ?Sized>(pub &'a T);
 
 impl<T: Serialize + ?Sized> Serialize for Finite<'_, T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

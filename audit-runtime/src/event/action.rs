@@ -27,8 +27,8 @@
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an audit action",
-    label = "expected an action, such as `audit_runtime::Action::TagAdd`",
-    note = "derive it on a fieldless enum: `#[derive(audit_runtime::AuditAction)]`"
+    label = "expected an action, such as `audited::Action::TagAdd`",
+    note = "derive it on a fieldless enum: `#[derive(audited::AuditAction)]`"
 )]
 pub trait AuditAction: Sync {
     /// The `action_type` written to the log, e.g. `"tag_add"`.
@@ -92,7 +92,7 @@ mod tests {
     /// action (eight of them used to be compile errors in `#[audited]`).
     #[test]
     fn weightslab_v2_action_names_are_builtin() {
-        let log = include_str!("../tests/fixtures/reference/audit_log.v2-services.json");
+        let log = include_str!("../../tests/fixtures/reference/audit_log.v2-services.json");
         let events: Vec<serde_json::Value> = serde_json::from_str(log).unwrap();
         let mut names: Vec<&str> = events
             .iter()

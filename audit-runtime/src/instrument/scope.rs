@@ -35,7 +35,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::instrument::{Site, to_detail};
+use super::assemble::to_detail;
+use super::site::Site;
 use crate::{AuditAction, AuditLogger};
 
 /// One call's audit state, owned by the generated code and current during the body.
@@ -124,7 +125,7 @@ pub fn set_action(action: impl AuditAction) {
             state.chosen = Some(name);
         } else {
             state.note_violation(format!(
-                "audit_runtime::scope::set_action({name:?}): not one of the actions this \
+                "scope::set_action({name:?}): not one of the actions this \
                  handler declares ({})",
                 state.site.declared_list()
             ));
@@ -146,7 +147,7 @@ pub fn emit_with<D: Serialize>(action: impl AuditAction, details: D) {
     with_current(|state| {
         if !state.site.declares(name) {
             state.note_violation(format!(
-                "audit_runtime::scope::emit({name:?}): not one of the actions this handler \
+                "scope::emit({name:?}): not one of the actions this handler \
                  declares ({})",
                 state.site.declared_list()
             ));

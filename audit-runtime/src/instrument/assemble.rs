@@ -1,0 +1,140 @@
+//! Event assembly: what a finished call logs. The action it performed (the one chosen, or
+//! the declared one), a rule it broke (an undeclared action, none chosen among several), the
+//! extra events it emitted, each handed to the logger's pipeline with the actor taken when
+//! the call started and the site's redacted keys.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::outcome::Outcome;
+use super::scope::State;
+use crate::event;
+use crate::logger::pipeline::{Actor, Draft};
+use crate::{AuditLogger, Status};
+
+/// Serialises a detail value, keeping non-finite floats; a value that cannot be serialised
+/// becomes a string saying why (and `tracing` says so once).
+pub(crate) fn to_detail<T: Serialize + ?Sized>(value: &T) -> Value {
+    // Bounded: a value nested without limit is cut where the logger will refuse it anyway,
+    // so that redaction, `changed` and the final check never recurse without bound.
+    match event::to_value_within(value, event::MAX_DETAILS_DEPTH) {
+        Ok(v) => v,
+        Err(e) => {
+            warn_once(
+                &SERIALIZE_WARNED,
+                format_args!("audit log: a detail could not be serialised: {e}"),
+            );
+            Value::String(format!("[unserializable: {e}]"))
+        }
+    }
+}
+
+pub(super) fn write_events(state: State, outcome: Outcome) {
+    let State {
+        site,
+        logger,
+        actor,
+        mut details,
+        chosen,
+        mut violation,
+        extra,
+        skip,
+    } = state;
+    let Outcome {
+        mut status,
+        mut error,
+        details: outcome_details,
+    } = outcome;
+    details.extend(outcome_details);
+    let action = match chosen {
+        Some(name) => name,
+        None if site.actions.len() <= 1 => site.primary(),
+        None => {
+            // Several declared, none chosen: never guess a name. A failed call keeps its own
+            // error; a successful one is reported as a handler bug.
+            if !skip {
+                details.insert(
+                    "action_undecided".to_owned(),
+                    Value::Array(
+                        site.actions
+                            .iter()
+                            .map(|a| Value::String(a.name().to_owned()))
+                            .collect(),
+                    ),
+                );
+            }
+            if status == Status::Success && !skip {
+                violation.get_or_insert_with(|| {
+                    format!(
+                        "the handler declares several actions ({}) and did not choose one \
+                         with scope::set_action",
+                        site.declared_list()
+                    )
+                });
+            }
+            site.primary()
+        }
+    };
+    // A skipped call logs only what it emitted, unless it broke a rule: that is logged.
+    let log_main = match violation {
+        Some(violation) => {
+            let call = match &error {
+                Some(e) => format!("the call failed: {e}"),
+                None => "the call itself succeeded".to_owned(),
+            };
+            error = Some(format!("audited: {violation} ({call})"));
+            status = Status::Failed;
+            true
+        }
+        None => !skip,
+    };
+    // The pipeline adds the actor taken when the call started, redacts, and checks.
+    let write = |action: &str, details: Map<String, Value>| {
+        let draft = Draft {
+            actor: Actor::Captured(actor.clone()),
+            redact: site.redact,
+            ..Draft::new(action, status, details, error.as_deref())
+        };
+        log_one(logger.as_ref(), action, draft);
+    };
+    for (name, own) in &extra {
+        let mut merged = details.clone();
+        merged.extend(own.clone());
+        write(name, merged);
+    }
+    if log_main {
+        write(action, details);
+    }
+}
+
+fn log_one(logger: Option<&AuditLogger>, action: &str, draft: Draft<'_>) {
+    let result = match logger {
+        Some(logger) => logger.submit(draft),
+        None => crate::logger::global::submit(draft),
+    };
+    // A logger counts and reports its own failures (rate-limited, see `AuditLogger::stats`);
+    // only an event refused before any logger exists is reported here.
+    if let Err(e) = result
+        && logger.is_none()
+        && crate::global().is_none()
+    {
+        warn_once(
+            &LOG_WARNED,
+            format_args!(
+                "could not record a {action} event: {e:?} (further failures of this kind before \
+                 audit_runtime::init are not reported)"
+            ),
+        );
+    }
+}
+
+static LOG_WARNED: AtomicBool = AtomicBool::new(false);
+static SERIALIZE_WARNED: AtomicBool = AtomicBool::new(false);
+
+fn warn_once(flag: &AtomicBool, message: std::fmt::Arguments<'_>) {
+    if !flag.swap(true, Ordering::Relaxed) {
+        tracing::warn!(target: "audit", "{message}");
+    }
+}

@@ -1,0 +1,36 @@
+//! What one `#[audited]` function declares, in a `static` the generated code builds: its
+//! actions and its redacted keys.
+
+use crate::AuditAction;
+
+/// A declared action as stored in a call site's `static`.
+pub type DeclaredAction = &'static dyn AuditAction;
+
+/// Turns an action value into a [`DeclaredAction`]; `const` so it can build a `static`, and
+/// generic so that a path that is not an action fails with the trait's own message.
+pub const fn declare<A: AuditAction>(action: &'static A) -> DeclaredAction {
+    action
+}
+
+/// What one `#[audited]` function declares; one `static` per annotated function.
+pub struct Site {
+    /// The declared actions, in the attribute's order; the first is the default.
+    pub actions: &'static [DeclaredAction],
+    /// Detail keys whose values are written as `"[REDACTED]"`, at any depth.
+    pub redact: &'static [&'static str],
+}
+
+impl Site {
+    pub(crate) fn declares(&self, name: &str) -> bool {
+        self.actions.iter().any(|a| a.name() == name)
+    }
+
+    pub(crate) fn declared_list(&self) -> String {
+        let names: Vec<&str> = self.actions.iter().map(|a| a.name()).collect();
+        names.join(" | ")
+    }
+
+    pub(super) fn primary(&self) -> &'static str {
+        self.actions.first().map_or("unknown", |a| a.name())
+    }
+}
