@@ -1,24 +1,28 @@
 //! Counting a log's events: the spec's `get_log_summary` (`total_events`, `by_action_type`,
-//! `by_status`), for both formats, streaming.
+//! `by_status`), for both formats, streaming; and [`EventBrief`], the few fields of an event
+//! that a richer summary (`auditlog summary`) counts.
 //!
-//! The JSON path deserialises only `action_type` and `status` (borrowed when unescaped) and
+//! The JSON path deserialises only the fields it counts (borrowed when unescaped) and
 //! skips the rest of each event, which is what makes summarising a large log fast; the
 //! lenient fallback for Python's `NaN` tokens applies as everywhere else. Like the
-//! reference's summary, the counts take the two fields as they are written: the summary does
+//! reference's summary, the counts take the fields as they are written: the summary does
 //! not validate timestamps or details (`auditlog verify` does).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt;
 use std::fs::File;
 use std::io::{Read, Seek};
 use std::path::Path;
 
+use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::read::json::{ScanError, ScanErrorKind};
 use crate::read::lenient;
-use crate::read::{CsvEvents, JsonScanner, malformed};
-use crate::{AuditError, AuditEvent, Format, csv_safety};
+use crate::read::{CsvEvents, JsonScanner, LocatedEvent, malformed};
+use crate::{AuditError, AuditEvent, Format, Timestamp, csv_safety};
 
 /// Event counts, in exactly the shape of the spec's `get_log_summary`:
 ///
@@ -86,6 +90,18 @@ struct Counted<'a> {
 }
 
 /// Summarises the log at `path`, read in the given format, one event at a time.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// let logger = audit_runtime::AuditLogger::builder(dir.path())
+///     .format(audit_runtime::Format::Json)
+///     .build()?;
+/// logger.log_event("pause", audit_runtime::Status::Success, serde_json::json!({}), None)?;
+/// let path = logger.path().unwrap();
+/// let summary = audit_runtime::read::summarize_file(path, audit_runtime::Format::Json)?;
+/// assert_eq!((summary.total_events, summary.by_status["success"]), (1, 1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn summarize_file(path: impl AsRef<Path>, format: Format) -> Result<LogSummary, AuditError> {
     let path = path.as_ref();
     let file = File::open(path).map_err(|e| AuditError::io("open", path, e))?;
@@ -168,4 +184,119 @@ fn summarize_csv<R: Read>(file: R, path: &Path) -> Result<LogSummary, AuditError
         }
     }
     Ok(summary)
+}
+
+/// What [`EventStream::for_each_brief`](super::EventStream::for_each_brief) gives of each
+/// event: the fields a summary counts, as written.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct EventBrief<'a> {
+    /// Byte offset of the event's first byte.
+    pub offset: u64,
+    /// Offset one past its last byte.
+    pub end: u64,
+    /// The timestamp, `None` when it is not one (the summary does not validate).
+    pub timestamp: Option<Timestamp>,
+    /// The action, as written.
+    pub action_type: &'a str,
+    /// The status, as written.
+    pub status: &'a str,
+    /// `details.actor`, who did it (see [`crate::actor`]), if the event names one.
+    pub actor: Option<&'a Value>,
+}
+
+impl<'a> EventBrief<'a> {
+    pub(crate) fn of(located: &'a LocatedEvent) -> EventBrief<'a> {
+        let event = &located.event;
+        EventBrief {
+            offset: located.offset,
+            end: located.end,
+            timestamp: Some(event.timestamp),
+            action_type: &event.action_type,
+            status: event.status.as_str(),
+            actor: event.details.get("actor"),
+        }
+    }
+}
+
+/// The fields of a JSON event an [`EventBrief`] holds; everything else is skipped unparsed.
+#[derive(Deserialize)]
+pub(crate) struct Brief<'a> {
+    #[serde(borrow)]
+    timestamp: Cow<'a, str>,
+    #[serde(borrow)]
+    action_type: Cow<'a, str>,
+    #[serde(borrow)]
+    status: Cow<'a, str>,
+    #[serde(default)]
+    details: Actor,
+}
+
+impl Brief<'_> {
+    pub(crate) fn at(&self, offset: u64, end: u64) -> EventBrief<'_> {
+        EventBrief {
+            offset,
+            end,
+            timestamp: self.timestamp.parse().ok(),
+            action_type: &self.action_type,
+            status: &self.status,
+            actor: self.details.0.as_ref(),
+        }
+    }
+}
+
+/// `details.actor` if `details` is an object that has one; any other `details` is skipped.
+#[derive(Default)]
+struct Actor(Option<Value>);
+
+impl<'de> Deserialize<'de> for Actor {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Actor;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Actor, A::Error> {
+                let mut actor = None;
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    if key == "actor" {
+                        actor = Some(map.next_value::<Value>()?);
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(Actor(actor))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Actor, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Actor(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Actor, E> {
+                Ok(Actor(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Actor, E> {
+                Ok(Actor(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Actor, E> {
+                Ok(Actor(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Actor, E> {
+                Ok(Actor(None))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Actor, E> {
+                Ok(Actor(None))
+            }
+            fn visit_unit<E>(self) -> Result<Actor, E> {
+                Ok(Actor(None))
+            }
+            fn visit_none<E>(self) -> Result<Actor, E> {
+                Ok(Actor(None))
+            }
+            fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<Actor, D::Error> {
+                d.deserialize_any(V)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }

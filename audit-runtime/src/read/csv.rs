@@ -494,12 +494,22 @@ impl<R: Read> Iterator for CsvEvents<R> {
     type Item = Result<(RecordPosition, AuditEvent), ScanError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        self.next_repaired()
+            .map(|row| row.map(|(position, event, _)| (position, event)))
+    }
+}
+
+impl<R: Read> CsvEvents<R> {
+    /// The next event, with what was mended in its `details` cell.
+    pub(crate) fn next_repaired(
+        &mut self,
+    ) -> Option<Result<(RecordPosition, AuditEvent, lenient::Repairs), ScanError>> {
         let (position, cells) = match self.next_cells()? {
             Ok(row) => row,
             Err(e) => return Some(Err(e)),
         };
         match row_to_event(cells) {
-            Ok((event, _)) => Some(Ok((position, event))),
+            Ok((event, repairs)) => Some(Ok((position, event, repairs))),
             Err(message) => {
                 self.done = true;
                 // A row without a line break that is not a valid event may be a row another
