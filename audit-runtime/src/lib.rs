@@ -40,7 +40,6 @@ pub mod scope;
 mod sink;
 mod stats;
 mod storage;
-pub mod summary;
 pub mod timestamp;
 #[cfg(feature = "tonic")]
 pub mod tonic_layer;
@@ -57,9 +56,9 @@ pub use global::{
 };
 pub use logger::{AuditLogger, AuditLoggerBuilder};
 pub use outcome::{AuditFailure, AuditOutcome, Outcome};
+pub use read::summary::LogSummary;
 pub use sink::{FinishedEvent, MemorySink, Sink};
 pub use stats::{LastError, LoggerStats};
 pub use storage::log_file::CLOCK_SKEW_TOLERANCE_MICROS;
 pub use storage::recovery::{Recovery, RecoveryKind};
-pub use summary::LogSummary;
 pub use timestamp::Timestamp;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::LogSummary;
 use crate::config::{FORMAT_ENV_VAR, resolve_format};
 use crate::event::{self, details_object};
 use crate::pipeline::Draft;
@@ -21,7 +22,6 @@ use crate::storage::fs::DEFAULT_FILE_MODE;
 use crate::storage::json::{self as json_log, JsonLog};
 use crate::storage::log_file::Options;
 use crate::storage::recovery::Recovery;
-use crate::summary::LogSummary;
 use crate::{AuditError, Durability, Format, Status, Timestamp, finite};
 
 /// Writes audit events to `{root_log_dir}/audit_log.json` or `{root_log_dir}/audit_log.csv`.

@@ -26,7 +26,7 @@ use crate::event::{AuditEvent, EventStatus, details_object};
 use crate::timestamp::Timestamp;
 
 /// The header row, column by column.
-pub const HEADER: [&str; 5] = ["timestamp", "action_type", "status", "details", "error"];
+pub(crate) const HEADER: [&str; 5] = ["timestamp", "action_type", "status", "details", "error"];
 
 /// The read buffer starts small (re-reading one row should be cheap) and doubles up to this.
 const CHUNK: usize = 128 * 1024;
@@ -286,7 +286,7 @@ fn check_header<'a>(mut fields: impl Iterator<Item = &'a [u8]>) -> Result<(), St
 
 /// Turns a row's five cells into an event; also returns what was mended in `details` (see
 /// [`lenient::parse_value`]).
-pub fn row_to_event(cells: [&str; 5]) -> Result<(AuditEvent, lenient::Repairs), String> {
+pub(crate) fn row_to_event(cells: [&str; 5]) -> Result<(AuditEvent, lenient::Repairs), String> {
     let [timestamp, action_type, status, details, error] = cells;
     let timestamp: Timestamp = timestamp
         .parse()

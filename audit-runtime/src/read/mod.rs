@@ -19,14 +19,15 @@
 //!
 //! This module only reads: it never changes a log file.
 
-pub mod csv;
+mod csv;
 mod export;
 mod follow;
-pub mod json;
+mod json;
 pub mod lenient;
 mod salvage;
 mod snapshot;
 mod stream;
+pub(crate) mod summary;
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
@@ -43,7 +44,7 @@ pub use self::json::{
 pub use self::salvage::{SalvageError, SalvageReport, salvage_json};
 pub use self::snapshot::Snapshot;
 pub use self::stream::{EventSpan, EventStream, LocatedEvent, open_events, open_events_as};
-pub use crate::summary::{EventBrief, summarize_file};
+pub use self::summary::{EventBrief, summarize_file};
 
 use crate::{AuditError, Format};
 
@@ -132,7 +133,7 @@ fn detect_reader(file: File) -> Result<Format, Detect> {
 }
 
 /// The [`AuditError::Malformed`] for a problem found in `path`.
-pub fn malformed(path: &Path, error: &ScanError) -> AuditError {
+pub(crate) fn malformed(path: &Path, error: &ScanError) -> AuditError {
     AuditError::Malformed {
         path: path.to_owned(),
         reason: error.to_string(),
@@ -146,7 +147,7 @@ mod tests;
 
 /// Reads up to `buf.len()` bytes at `offset` with positioned reads (no shared file position),
 /// fewer only at the end of the file.
-pub fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+pub(crate) fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match file.read_at(&mut buf[filled..], offset + filled as u64) {
@@ -166,7 +167,7 @@ pub fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usiz
 /// writers, [`Snapshot`] and [`Follow`], all through `storage::json::layout`). Reads start
 /// small and double, so walking back over a few short lines reads little more than those
 /// lines.
-pub fn rfind_either(file: &File, end: u64, a: u8, b: u8) -> io::Result<Option<(u64, u8)>> {
+pub(crate) fn rfind_either(file: &File, end: u64, a: u8, b: u8) -> io::Result<Option<(u64, u8)>> {
     let mut end = end;
     let mut block = vec![0u8; 512];
     while end > 0 {
@@ -184,41 +185,4 @@ pub fn rfind_either(file: &File, end: u64, a: u8, b: u8) -> io::Result<Option<(u
         }
     }
     Ok(None)
-}
-
-/// Where the newest event of a JSON log in this crate's layout starts (or its `]`, for an
-/// empty log), found the way the writers find it: past the free space, and past what a writer
-/// killed in the middle of an event left there (that event was never acknowledged; the next
-/// write clears it). Returns the offset and, when such a cut-off event is there, its byte
-/// range. `None` when the file is not in this crate's layout (a reference log, say): read it
-/// from the start then. Take the writers' lock around the call for a log being written.
-pub fn json_first_event(file: &File) -> io::Result<Option<JsonStart>> {
-    let len = file.metadata()?.len();
-    let layout = crate::storage::json::layout::quick_layout(file, len, Path::new("the log"))
-        .map_err(|e| io::Error::other(e.to_string()))?;
-    Ok(layout.map(|layout| JsonStart {
-        first: layout.gap_end,
-        torn: match layout.repair {
-            Some(crate::storage::json::layout::GapRepair::Torn { start, end }) => Some(start..end),
-            _ => None,
-        },
-    }))
-}
-
-/// See [`json_first_event`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JsonStart {
-    /// Offset of the newest event's `{` (or of the `]`).
-    pub first: u64,
-    /// The bytes of an event cut off by a writer that died while writing it, if any.
-    pub torn: Option<std::ops::Range<u64>>,
-}
-
-/// With the writers' lock held (no write in progress): from `candidate`, an offset where an
-/// event line or the `]` line of a JSON log in this crate's layout starts, back over event
-/// lines written since to where the newest event starts now (as the writers do before each
-/// write). `None` when the bytes there are not this layout, or the file was replaced by a
-/// rewrite (open the path again).
-pub fn json_newest_event_at(file: &File, candidate: u64) -> io::Result<Option<u64>> {
-    crate::storage::json::layout::newest_event_at(file, candidate)
 }

@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use super::json::ParsedEvent;
 use super::lenient::{self, Repairs};
+use super::summary::{Brief, EventBrief};
 use super::{CsvEvents, JsonScanner, RecordPosition, ScanError, ScanErrorKind, detect, malformed};
 use crate::storage::fs::ReadAt;
-use crate::summary::{Brief, EventBrief};
 use crate::{AuditError, AuditEvent, Format};
 
 /// Where an event is in its file: what [`Snapshot::read_event`](super::Snapshot::read_event)

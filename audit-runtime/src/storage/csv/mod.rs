@@ -26,11 +26,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::encode::{self, Record};
+use crate::read::summary::{LogSummary, summarize_csv_snapshot};
 use crate::read::{CsvEvents, RecordPosition, SalvageError, ScanErrorKind, salvage_csv};
 use crate::storage::fs::{self, Access, FileId, LockGuard, ReadAt, open_regular, read_at_most};
 use crate::storage::log_file::{Ctx, LogFile, OpenState, Options};
 use crate::storage::recovery::{Recovery, RecoveryKind};
-use crate::summary::{LogSummary, summarize_csv_snapshot};
 use crate::timestamp::TIMESTAMP_LEN;
 use crate::{AuditError, Timestamp};
 

@@ -19,9 +19,10 @@ use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::stream::LocatedEvent;
 use crate::read::json::{ScanError, ScanErrorKind};
 use crate::read::lenient;
-use crate::read::{CsvEvents, JsonScanner, LocatedEvent, malformed};
+use crate::read::{CsvEvents, JsonScanner, malformed};
 use crate::{AuditError, AuditEvent, Format, Timestamp, csv_safety};
 
 /// Event counts, in exactly the shape of the spec's `get_log_summary`:
@@ -116,7 +117,7 @@ pub fn summarize_file(path: impl AsRef<Path>, format: Format) -> Result<LogSumma
 /// the whitespace before the first element, after the `[`) up to byte `len`, ignoring anything
 /// written later. Errors name the path as `(open JSON log snapshot)`; callers that know the
 /// path may re-wrap them.
-pub fn summarize_json_snapshot<R: Read + Seek>(
+pub(crate) fn summarize_json_snapshot<R: Read + Seek>(
     file: R,
     first_element_offset: u64,
     len: u64,
@@ -127,7 +128,7 @@ pub fn summarize_json_snapshot<R: Read + Seek>(
 
 /// Summarises the first `len` bytes of a CSV log (a snapshot of a file another process may be
 /// appending to).
-pub fn summarize_csv_snapshot<R: Read>(file: R, len: u64) -> Result<LogSummary, AuditError> {
+pub(crate) fn summarize_csv_snapshot<R: Read>(file: R, len: u64) -> Result<LogSummary, AuditError> {
     summarize_csv(file.take(len), Path::new("(open CSV log snapshot)"))
 }
 
@@ -298,5 +299,29 @@ impl<'de> Deserialize<'de> for Actor {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn fixture(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/reference")
+            .join(name)
+    }
+
+    #[test]
+    fn a_snapshot_summary_starts_at_the_first_element() {
+        let path = fixture("audit_log.indent2.json");
+        let len = std::fs::metadata(&path).unwrap().len();
+        let mut scanner = JsonScanner::new(File::open(&path).unwrap());
+        let first = scanner.next_element().unwrap().unwrap().start;
+        let file = File::open(&path).unwrap();
+        let snapshot = summarize_json_snapshot(&file, first, len).unwrap();
+        assert_eq!(snapshot, summarize_file(&path, Format::Json).unwrap());
     }
 }
