@@ -327,6 +327,6 @@ async fn main() -> Result<(), Box<dyn Error>> {
 /// The same table `auditlog summary` prints, by the same code.
 fn print_summary(path: &std::path::Path) -> Result<(), Box<dyn Error>> {
     println!();
-    print!("{}", audit_cli::commands::summary_text(path, false)?);
+    print!("{}", audit_cli::summary_text(path, false)?);
     Ok(())
 }

@@ -5,7 +5,7 @@
 use std::io::{self, IsTerminal, Write};
 
 use audit_runtime::AuditEvent;
-use audit_runtime::csv_safety::neutralise;
+use audit_runtime::read::CsvWriter;
 
 use crate::CliError;
 use crate::cli::OutputFormat;
@@ -28,38 +28,10 @@ pub fn table_width() -> Option<usize> {
     std::env::var("COLUMNS").ok()?.trim().parse().ok()
 }
 
-/// The five CSV cells of an event, as the runtime's CSV writer lays them out: details as
-/// compact JSON, `error` empty when null, `action_type`, `status` and `error` neutralised
-/// (a status from another writer's log may be any text).
-pub fn csv_cells(event: &AuditEvent) -> Result<[String; 5], CliError> {
-    let details = serde_json::to_string(&event.details)
-        .map_err(|e| CliError::failure(format!("cannot serialise details: {e}")))?;
-    Ok([
-        event.timestamp.to_string(),
-        neutralise(&event.action_type).into_owned(),
-        neutralise(event.status.as_str()).into_owned(),
-        details,
-        event
-            .error
-            .as_deref()
-            .map(|e| neutralise(e).into_owned())
-            .unwrap_or_default(),
-    ])
-}
-
-/// The header of the CSV log.
-pub const CSV_HEADER: [&str; 5] = audit_runtime::read::csv::HEADER;
-
-/// A CSV writer configured like the runtime's (CRLF, as Python's `csv` module writes).
-pub fn csv_writer<W: Write>(out: W) -> csv::Writer<W> {
-    csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(out)
-}
-
 enum Sink<W: Write> {
     Plain(W),
-    Csv(Box<csv::Writer<W>>),
+    /// The runtime's own header and cell encoding (formulas neutralised).
+    Csv(CsvWriter<W>),
 }
 
 /// Prints a stream of events in one format.
@@ -83,18 +55,11 @@ pub fn write_error(err: io::Error) -> CliError {
     }
 }
 
-fn csv_error(err: csv::Error) -> CliError {
-    match err.into_kind() {
-        csv::ErrorKind::Io(io) => write_error(io),
-        other => CliError::failure(format!("cannot write CSV: {other:?}")),
-    }
-}
-
 impl<W: Write> Printer<W> {
     /// A printer to `out`; `width` limits table lines, `colour` adds ANSI colours to tables.
     pub fn new(out: W, format: OutputFormat, width: Option<usize>, colour: bool) -> Self {
         let sink = match format {
-            OutputFormat::Csv => Sink::Csv(Box::new(csv_writer(out))),
+            OutputFormat::Csv => Sink::Csv(CsvWriter::new(out)),
             _ => Sink::Plain(out),
         };
         Printer {
@@ -116,22 +81,12 @@ impl<W: Write> Printer<W> {
         )
     }
 
-    /// How many events were printed.
-    pub fn count(&self) -> u64 {
-        self.count
-    }
-
     /// Prints one event.
     pub fn event(&mut self, event: &AuditEvent) -> Result<(), CliError> {
         let first = self.count == 0;
         self.count += 1;
         match &mut self.sink {
-            Sink::Csv(writer) => {
-                if first {
-                    writer.write_record(CSV_HEADER).map_err(csv_error)?;
-                }
-                writer.write_record(csv_cells(event)?).map_err(csv_error)
-            }
+            Sink::Csv(writer) => writer.write_event(event).map_err(write_error),
             Sink::Plain(out) => {
                 let line = match self.format {
                     OutputFormat::Table => {
@@ -172,16 +127,7 @@ impl<W: Write> Printer<W> {
     /// flushes; returns the writer.
     pub fn finish(self) -> Result<W, CliError> {
         match self.sink {
-            Sink::Csv(writer) => {
-                let mut writer = *writer;
-                if self.count == 0 {
-                    writer.write_record(CSV_HEADER).map_err(csv_error)?;
-                }
-                writer.flush().map_err(write_error)?;
-                writer
-                    .into_inner()
-                    .map_err(|e| write_error(io::Error::other(e.to_string())))
-            }
+            Sink::Csv(writer) => writer.finish().map_err(write_error),
             Sink::Plain(mut out) => {
                 if self.format == OutputFormat::Json {
                     let end: &[u8] = if self.count == 0 { b"[]\n" } else { b"\n]\n" };

@@ -24,10 +24,19 @@ impl LogFile {
     pub fn len(&self) -> u64 {
         std::fs::metadata(&self.path).map_or(0, |m| m.len())
     }
+}
 
-    /// Whether the file is empty now.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+/// Where the log of `format` is in the log directory `dir`, as the runtime names it.
+fn in_dir(dir: &Path, format: Format) -> PathBuf {
+    dir.join(format.file_name().unwrap_or_default())
+}
+
+/// Whether there is a log at `path`: the file, or one in the directory.
+pub fn holds_a_log(path: &Path) -> bool {
+    if path.is_dir() {
+        in_dir(path, Format::Json).is_file() || in_dir(path, Format::Csv).is_file()
+    } else {
+        path.exists()
     }
 }
 
@@ -43,8 +52,8 @@ pub fn resolve(path: &Path) -> Result<LogFile, CliError> {
             note: None,
         });
     }
-    let json = path.join("audit_log.json");
-    let csv = path.join("audit_log.csv");
+    let json = in_dir(path, Format::Json);
+    let csv = in_dir(path, Format::Csv);
     let (file, note) = match (json.is_file(), csv.is_file()) {
         (true, true) => (
             json,

@@ -187,10 +187,10 @@ fn summary_shows_times_failures_and_actors_for_both_formats() {
 fn summary_text_is_what_auditlog_summary_prints() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "audit_log.json", &json_log(&events(), 64));
-    let text = audit_cli::commands::summary_text(&path, false).unwrap();
+    let text = audit_cli::summary_text(&path, false).unwrap();
     assert_eq!(text, stdout_of(auditlog().arg("summary").arg(&path)));
     assert_eq!(
-        audit_cli::commands::summary_text(dir.path(), false).unwrap(),
+        audit_cli::summary_text(dir.path(), false).unwrap(),
         stdout_of(auditlog().arg("summary").arg(dir.path())),
         "a directory, too"
     );

@@ -61,7 +61,6 @@ mod instrument;
 mod logger;
 pub mod read;
 mod storage;
-pub mod summary;
 #[cfg(feature = "tonic")]
 pub mod tonic_layer;
 
@@ -85,5 +84,5 @@ pub use logger::{
     FinishedEvent, Format, LastError, LoggerStats, MemorySink, Sink, global, init, is_active,
     log_details, log_event, pre_init_dropped, set_pre_init_capacity, shutdown, switch_experiment,
 };
+pub use read::summary::LogSummary;
 pub use storage::{CLOCK_SKEW_TOLERANCE_MICROS, Recovery, RecoveryKind};
-pub use summary::LogSummary;

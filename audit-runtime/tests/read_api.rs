@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 
-use audit_runtime::read::{JsonScanner, detect, open_events, salvage_csv, salvage_json};
-use audit_runtime::summary::{summarize_file, summarize_json_snapshot};
+use audit_runtime::read::{
+    Snapshot, detect, open_events, salvage_csv, salvage_json, summarize_file,
+};
 use audit_runtime::{AuditError, Format, LogSummary};
 
 fn fixture(name: &str) -> PathBuf {
@@ -42,15 +43,30 @@ fn salvage_of_a_clean_reference_file_reports_nothing() {
     assert!(report.problems.is_empty());
 }
 
+/// A log without the writers' lock file (the reference's): a snapshot reads it from its
+/// start, without a locked length, and gives every event with its place.
 #[test]
-fn a_snapshot_summary_starts_at_the_first_element() {
-    let path = fixture("audit_log.indent2.json");
-    let len = std::fs::metadata(&path).unwrap().len();
-    let mut scanner = JsonScanner::new(std::fs::File::open(&path).unwrap());
-    let first = scanner.next_element().unwrap().unwrap().start;
-    let file = std::fs::File::open(&path).unwrap();
-    let snapshot = summarize_json_snapshot(&file, first, len).unwrap();
-    assert_eq!(snapshot, summarize_file(&path, Format::Json).unwrap());
+fn a_snapshot_of_a_reference_file_reads_every_event() {
+    for (name, format) in [
+        ("audit_log.indent2.json", Format::Json),
+        ("audit_log.reference.csv", Format::Csv),
+    ] {
+        let path = fixture(name);
+        let snapshot = Snapshot::take(&path, format).unwrap();
+        assert_eq!(snapshot.locked_len(), None, "{name}");
+        assert_eq!(snapshot.torn_event(), None, "{name}");
+        let mut events = snapshot.events();
+        let mut by_event = LogSummary::default();
+        let mut lines = Vec::new();
+        while let Some(located) = events.next_located() {
+            let located = located.unwrap();
+            assert_eq!(snapshot.read_event(located.span()).unwrap(), located.event);
+            lines.push(located.line);
+            by_event.add(&located.event);
+        }
+        assert!(lines.windows(2).all(|w| w[0] < w[1]), "{name}: {lines:?}");
+        assert_eq!(summarize_file(&path, format).unwrap(), by_event, "{name}");
+    }
 }
 
 #[test]

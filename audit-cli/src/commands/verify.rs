@@ -9,15 +9,13 @@
 
 use std::collections::BTreeMap;
 
-use audit_runtime::read::{ScanError, ScanErrorKind};
-use audit_runtime::{AuditEvent, Format, Timestamp};
+use audit_runtime::read::{EventStream, ScanError, ScanErrorKind, Snapshot};
+use audit_runtime::{AuditError, AuditEvent, Format, Timestamp};
 
 use crate::CliError;
 use crate::cli::VerifyArgs;
 use crate::error::PROBLEMS;
 use crate::progress::Progress;
-use crate::reader::{CsvRows, IncompleteLastRow};
-use crate::snapshot::Snapshot;
 use crate::source::{self, LogFile};
 
 /// Checks the log; prints `ok: …` and returns 0, or prints the first problem and returns 1.
@@ -82,7 +80,7 @@ pub fn verify(args: &VerifyArgs) -> Result<u8, CliError> {
 /// space: until the next write the file is not JSON for readers that do not know the layout
 /// (json.load, jq), so it does not verify.
 fn torn_problem(snapshot: &Snapshot, report: Report) -> Outcome {
-    match &snapshot.json_torn {
+    match snapshot.torn_event() {
         None => Ok(report),
         Some(torn) => Err((
             ScanError {
@@ -128,58 +126,51 @@ impl Report {
 /// The report, or the first problem and how many good events came before it.
 type Outcome = Result<Report, (ScanError, u64)>;
 
+/// The problem that ended `events` with `err` and how many good events came before it, or
+/// the error to exit with when reading failed rather than the log being wrong.
+fn problem(events: &EventStream, err: AuditError, good: u64) -> Result<Outcome, CliError> {
+    match events.problem() {
+        Some(problem) if problem.kind != ScanErrorKind::Io => Ok(Err((problem.clone(), good))),
+        _ => Err(err.into()),
+    }
+}
+
 fn verify_json(log: &LogFile) -> Result<Outcome, CliError> {
     let mut progress = Progress::new(log.len());
-    let snapshot = Snapshot::take(log)?;
-    let mut scanner = snapshot.json_scanner();
+    let snapshot = Snapshot::take(&log.path, log.format)?;
+    let mut events = snapshot.events();
     let mut report = Report::default();
     let mut previous: Option<Timestamp> = None;
     loop {
-        let element = match scanner.next_event() {
-            Ok(Some(element)) => element,
-            Ok(None) => return Ok(torn_problem(&snapshot, report)),
-            Err(error) => {
-                if let Some(io) = scanner.take_io_error() {
-                    return Err(CliError::failure(format!(
-                        "cannot read {}: {io}",
-                        log.path.display()
-                    )));
-                }
-                return Ok(Err((error, report.events)));
-            }
+        let located = match events.next_located() {
+            Some(Ok(located)) => located,
+            None => return Ok(torn_problem(&snapshot, report)),
+            Some(Err(err)) => return problem(&events, err, report.events),
         };
-        progress.at(element.end);
-        let (start, line) = (element.start, scanner.last_line());
-        let at = |kind: ScanErrorKind, message: String| ScanError {
-            kind,
-            offset: start,
-            line,
-            message,
-        };
-        let (non_finite, lone_surrogates) = (element.non_finite_tokens, element.lone_surrogates);
-        let event = match element.into_event() {
-            Ok(event) => event,
-            Err(invalid) => {
-                let kind = ScanErrorKind::InvalidEvent(invalid.kind());
-                return Ok(Err((at(kind, invalid.to_string()), report.events)));
-            }
-        };
+        progress.at(located.end);
+        let event = located.event;
         if let Some(prev) = previous
             && event.timestamp >= prev
         {
-            let message = format!(
-                "timestamps must be strictly decreasing (newest first): {} comes after {prev}",
-                event.timestamp
-            );
             // Valid events out of order: the log's shape is wrong, not an event.
-            return Ok(Err((at(ScanErrorKind::Malformed, message), report.events)));
+            let problem = ScanError {
+                kind: ScanErrorKind::Malformed,
+                offset: located.offset,
+                line: located.line,
+                message: format!(
+                    "timestamps must be strictly decreasing (newest first): {} comes after \
+                     {prev}",
+                    event.timestamp
+                ),
+            };
+            return Ok(Err((problem, report.events)));
         }
         previous = Some(event.timestamp);
         report.newest.get_or_insert(event.timestamp);
         report.oldest = Some(event.timestamp);
         report.add(&event);
-        report.non_finite += u64::from(non_finite);
-        report.lone_surrogates += u64::from(lone_surrogates);
+        report.non_finite += u64::from(located.repairs.non_finite_tokens);
+        report.lone_surrogates += u64::from(located.repairs.lone_surrogates);
     }
 }
 
@@ -188,32 +179,25 @@ fn verify_csv(log: &LogFile) -> Result<Outcome, CliError> {
     // Up to a length taken under the writers' lock when there is one: a row being appended
     // meanwhile is not half seen (without it, a cut-off last row is read again before it is
     // reported).
-    let mut rows = CsvRows::new(log, &Snapshot::take(log)?, IncompleteLastRow::Report);
+    let snapshot = Snapshot::take(&log.path, log.format)?;
+    let mut events = snapshot.events();
     let mut report = Report::default();
     let mut previous: Option<Timestamp> = None;
     let mut last_row = None;
-    while let Some(row) = rows.next_row() {
-        let row = match row {
-            Ok(row) => row,
-            Err(error) => {
-                if let Some(io) = rows.take_io_error() {
-                    return Err(CliError::failure(format!(
-                        "cannot read {}: {io}",
-                        log.path.display()
-                    )));
-                }
-                return Ok(Err((error, report.events)));
-            }
+    while let Some(located) = events.next_located() {
+        let located = match located {
+            Ok(located) => located,
+            Err(err) => return problem(&events, err, report.events),
         };
-        let (position, event) = (row.position, row.event);
-        progress.at(position.byte);
+        let event = located.event;
+        progress.at(located.offset);
         if let Some(prev) = previous
             && event.timestamp <= prev
         {
             let problem = ScanError {
                 kind: ScanErrorKind::Malformed,
-                offset: position.byte,
-                line: position.line,
+                offset: located.offset,
+                line: located.line,
                 message: format!(
                     "timestamps must be strictly increasing (oldest first): {} comes after {prev}",
                     event.timestamp
@@ -225,15 +209,15 @@ fn verify_csv(log: &LogFile) -> Result<Outcome, CliError> {
         report.oldest.get_or_insert(event.timestamp);
         report.newest = Some(event.timestamp);
         report.add(&event);
-        last_row = Some((position, row.terminated));
+        last_row = Some((located.offset, located.line));
     }
     // Both writers end every row with a line break, so a last row without one was cut
     // short (its last cell may be incomplete even though it parses).
-    if let Some((position, false)) = last_row {
+    if let (Some((offset, line)), Some(false)) = (last_row, events.last_row_terminated()) {
         let problem = ScanError {
             kind: ScanErrorKind::Malformed,
-            offset: position.byte,
-            line: position.line,
+            offset,
+            line,
             message: "the last row does not end with a line break: the file looks truncated"
                 .to_owned(),
         };

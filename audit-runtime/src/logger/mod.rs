@@ -33,13 +33,13 @@ use serde_json::{Map, Value};
 use self::config::resolve_format;
 use self::pipeline::Draft;
 use self::stats::Counters;
+use crate::LogSummary;
 use crate::event::{self, details_object};
 use crate::storage::csv::{self as csv_log, CsvLog};
 use crate::storage::fs::DEFAULT_FILE_MODE;
 use crate::storage::json::{self as json_log, JsonLog};
 use crate::storage::log_file::Options;
 use crate::storage::recovery::Recovery;
-use crate::summary::LogSummary;
 use crate::{AuditError, Status, Timestamp};
 
 /// Writes audit events to `{root_log_dir}/audit_log.json` or `{root_log_dir}/audit_log.csv`.

@@ -24,8 +24,8 @@ use super::salvage::SalvageError;
 use crate::event::{AuditEvent, EventStatus, details_object};
 use crate::{InvalidEvent, InvalidEventKind, Timestamp, csv_safety};
 
-/// The header row, column by column.
-pub const HEADER: [&str; 5] = ["timestamp", "action_type", "status", "details", "error"];
+/// The header row, column by column (defined with the CSV writer).
+pub(crate) use crate::storage::csv::encode::COLUMNS as HEADER;
 
 /// The read buffer starts small (re-reading one row should be cheap) and doubles up to this.
 const CHUNK: usize = 128 * 1024;
@@ -285,7 +285,9 @@ fn check_header<'a>(mut fields: impl Iterator<Item = &'a [u8]>) -> Result<(), St
 
 /// Turns a row's five cells into an event; also returns what was mended in `details` (see
 /// [`lenient::parse_value`]).
-pub fn row_to_event(cells: [&str; 5]) -> Result<(AuditEvent, lenient::Repairs), InvalidEvent> {
+pub(crate) fn row_to_event(
+    cells: [&str; 5],
+) -> Result<(AuditEvent, lenient::Repairs), InvalidEvent> {
     let [timestamp, action_type, status, details, error] = cells;
     let timestamp: Timestamp = timestamp.parse().map_err(|e| {
         InvalidEvent::new(
@@ -505,12 +507,22 @@ impl<R: Read> Iterator for CsvEvents<R> {
     type Item = Result<(RecordPosition, AuditEvent), ScanError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        self.next_repaired()
+            .map(|row| row.map(|(position, event, _)| (position, event)))
+    }
+}
+
+impl<R: Read> CsvEvents<R> {
+    /// The next event, with what was mended in its `details` cell.
+    pub(crate) fn next_repaired(
+        &mut self,
+    ) -> Option<Result<(RecordPosition, AuditEvent, lenient::Repairs), ScanError>> {
         let (position, cells) = match self.next_cells()? {
             Ok(row) => row,
             Err(e) => return Some(Err(e)),
         };
         match row_to_event(cells) {
-            Ok((event, _)) => Some(Ok((position, event))),
+            Ok((event, repairs)) => Some(Ok((position, event, repairs))),
             Err(invalid) => {
                 self.done = true;
                 // A row without a line break that is not a valid event may be a row another

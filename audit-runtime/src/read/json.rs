@@ -244,20 +244,39 @@ struct StrictEvent {
 /// Deserialising straight into the event is several times faster than going through a
 /// `Value`; when that fails, the `Value` path decides, with its precise message.
 pub fn parse_event(bytes: &[u8]) -> Result<AuditEvent, InvalidEvent> {
-    if let Ok((event, _)) = lenient::parse_with(bytes, |b| serde_json::from_slice::<StrictEvent>(b))
-        && !event.action_type.is_empty()
-    {
-        return Ok(AuditEvent {
-            timestamp: event.timestamp,
-            action_type: event.action_type,
-            status: event.status,
-            details: event.details,
-            error: event.error.filter(|e| !e.is_empty()),
-        });
+    if let Some((event, _)) = fast_event(bytes) {
+        return Ok(event);
     }
     let (value, _) = lenient::parse_value(bytes)
         .map_err(|e| InvalidEvent::new(InvalidEventKind::NotJson, e.message))?;
     value_into_event(value)
+}
+
+/// [`parse_event`]'s fast path: `None` when it does not apply (the `Value` path decides).
+fn fast_event(bytes: &[u8]) -> Option<(AuditEvent, lenient::Repairs)> {
+    let (event, repairs) =
+        lenient::parse_with(bytes, |b| serde_json::from_slice::<StrictEvent>(b)).ok()?;
+    if event.action_type.is_empty() {
+        return None;
+    }
+    let event = AuditEvent {
+        timestamp: event.timestamp,
+        action_type: event.action_type,
+        status: event.status,
+        details: event.details,
+        error: event.error.filter(|e| !e.is_empty()),
+    };
+    Some((event, repairs))
+}
+
+/// An element read as an event by [`JsonScanner::next_parsed`].
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ParsedEvent {
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    pub(crate) line: u64,
+    pub(crate) event: AuditEvent,
+    pub(crate) repairs: lenient::Repairs,
 }
 
 fn kind(value: &Value) -> &'static str {
@@ -503,6 +522,56 @@ impl<R: Read + Seek> JsonScanner<R> {
             None => Ok(None),
         });
         self.strict(result)
+    }
+
+    /// [`next_event`](Self::next_event) on the fast path: the element deserialised straight
+    /// into an event ([`parse_event`]), going through a `Value` only when that fails, to
+    /// decide with the same errors as `next_event`.
+    pub(crate) fn next_parsed(&mut self) -> Result<Option<ParsedEvent>, ScanError> {
+        let result = match self.advance() {
+            Ok(Some(span)) => self.parse_event_span(&span).map(Some),
+            Ok(None) => Ok(None),
+            Err(fail) => Err(fail),
+        };
+        self.strict(result)
+    }
+
+    fn parse_event_span(&mut self, span: &Span) -> Result<ParsedEvent, Fail> {
+        let from = (span.start - self.base) as usize;
+        let to = (span.end - self.base) as usize;
+        let (start, end, line) = (span.start, span.end, self.last_line);
+        if let Some((event, repairs)) = fast_event(&self.data[from..to]) {
+            return Ok(ParsedEvent {
+                start,
+                end,
+                line,
+                event,
+                repairs,
+            });
+        }
+        let element = self.parse_span(span)?;
+        let repairs = lenient::Repairs {
+            non_finite_tokens: element.non_finite_tokens,
+            lone_surrogates: element.lone_surrogates,
+        };
+        match value_into_event(element.value) {
+            Ok(event) => Ok(ParsedEvent {
+                start,
+                end,
+                line,
+                event,
+                repairs,
+            }),
+            Err(invalid) => Err(Fail::Scan {
+                error: ScanError {
+                    kind: ScanErrorKind::InvalidEvent(invalid.kind()),
+                    offset: start,
+                    line,
+                    message: invalid.to_string(),
+                },
+                resume: start + 1,
+            }),
+        }
     }
 
     /// Like [`next_element`](Self::next_element) but without parsing: the element's bytes,

@@ -1,33 +1,52 @@
 //! Reading audit logs: streaming, in constant memory, both formats, including the files the
-//! spec's Python reference writes.
+//! spec's Python reference writes, and logs that another process is writing at the same time.
 //!
-//! - [`JsonScanner`] walks the JSON array one element at a time, with byte offsets;
-//!   [`salvage_json`] recovers what can be recovered from a damaged one.
-//! - [`CsvEvents`] reads the CSV log row by row; [`salvage_csv`] recovers a damaged one and
+//! - [`detect`] tells the format from the content; [`open_events`] streams the events of
+//!   either, with their byte offsets and lines ([`EventStream`], [`LocatedEvent`]).
+//! - [`Snapshot`] is a consistent view of a log being written, taken under the writers'
+//!   shared lock: its length and, for JSON, where the newest event is. Its
+//!   [`events`](Snapshot::events) read exactly that view.
+//! - [`Follow`] yields new events as they are written, in place and across rewrites
+//!   (`auditlog tail -f`).
+//! - [`summarize_file`] gives the spec's `get_log_summary` counts; [`EventStream::for_each_brief`]
+//!   the fields a richer summary counts, read fast.
+//! - [`CsvWriter`] writes events in the CSV log's format (export), with the writer's own
+//!   header and cell encoding.
+//! - Lower level: [`JsonScanner`] walks the JSON array one element at a time, with byte
+//!   offsets; [`salvage_json`] recovers what can be recovered from a damaged one.
+//!   [`CsvEvents`] reads the CSV log row by row; [`salvage_csv`] recovers a damaged one and
 //!   says where its good prefix ends.
-//! - [`detect`] tells the format from the content, [`open_events`] streams the events of
-//!   either.
 //!
-//! This module only reads: it never changes a file.
+//! This module only reads: it never changes a log file.
 
-pub mod csv;
-pub mod json;
+mod csv;
+mod export;
+mod follow;
+mod json;
 pub mod lenient;
 mod salvage;
+mod snapshot;
+mod stream;
+pub(crate) mod summary;
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub use self::csv::{CsvEvents, CsvSalvageReport, RecordPosition, salvage_csv};
+pub use self::export::CsvWriter;
+pub use self::follow::Follow;
 pub use self::json::{
     EVENT_FIELDS, JsonElement, JsonScanner, RawElement, ScanError, ScanErrorKind, check_event,
     parse_event, value_into_event, value_to_event,
 };
 pub use self::salvage::{SalvageError, SalvageReport, salvage_json};
+pub use self::snapshot::Snapshot;
+pub use self::stream::{EventSpan, EventStream, LocatedEvent, open_events, open_events_as};
+pub use self::summary::{EventBrief, summarize_file};
 
-use crate::{AuditError, AuditEvent, Format};
+use crate::{AuditError, Format};
 
 /// Tells the format of a log from its content: the first non-whitespace byte `[` is JSON, a
 /// first line starting with the CSV header's first column (`timestamp,`) is CSV. An empty or
@@ -113,146 +132,8 @@ fn detect_reader(file: File) -> Result<Format, Detect> {
     }))
 }
 
-/// An event with where it starts in its file.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LocatedEvent {
-    /// Byte offset of the event's first byte (the `{` or the row's first byte).
-    pub offset: u64,
-    /// 1-based line of `offset`.
-    pub line: u64,
-    /// The event.
-    pub event: AuditEvent,
-}
-
-/// The events of a log file in the order they are stored: **newest first for JSON**, oldest
-/// first for CSV (as the spec lays the files out). Reads one event at a time. The first
-/// problem ends the stream with an `Err` (a [`AuditError::Malformed`] naming the byte offset
-/// and line, or an [`AuditError::Io`]); after it the iterator returns `None`.
-pub struct EventStream {
-    path: PathBuf,
-    format: Format,
-    inner: Inner,
-    done: bool,
-}
-
-enum Inner {
-    Json(Box<JsonScanner<File>>),
-    Csv(Box<CsvEvents<File>>),
-}
-
-/// Opens a log, detecting its format from the content (see [`detect`]), and streams its
-/// events in stored order (newest first for JSON, oldest first for CSV).
-pub fn open_events(path: impl AsRef<Path>) -> Result<EventStream, AuditError> {
-    let path = path.as_ref();
-    let format = detect(path)?;
-    open_events_as(path, format)
-}
-
-/// Like [`open_events`], with the format given.
-pub fn open_events_as(path: impl AsRef<Path>, format: Format) -> Result<EventStream, AuditError> {
-    let path = path.as_ref();
-    let file = File::open(path).map_err(|e| AuditError::io("open", path, e))?;
-    let inner = match format {
-        Format::Json => Inner::Json(Box::new(JsonScanner::new(file))),
-        Format::Csv => Inner::Csv(Box::new(CsvEvents::new(file))),
-        Format::None => {
-            return Err(AuditError::InvalidFormat {
-                value: "none".to_owned(),
-                origin: "open_events (a log must be json or csv)",
-            });
-        }
-    };
-    Ok(EventStream {
-        path: path.to_owned(),
-        format,
-        inner,
-        done: false,
-    })
-}
-
-impl EventStream {
-    /// The format being read.
-    pub fn format(&self) -> Format {
-        self.format
-    }
-
-    /// The file being read.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The next event with its position.
-    pub fn next_located(&mut self) -> Option<Result<LocatedEvent, AuditError>> {
-        if self.done {
-            return None;
-        }
-        let result = match &mut self.inner {
-            Inner::Json(scanner) => match scanner.next_element() {
-                Ok(None) => None,
-                Ok(Some(element)) => {
-                    let (offset, line) = (element.start, scanner.last_line());
-                    Some(
-                        element
-                            .into_event()
-                            .map(|event| LocatedEvent {
-                                offset,
-                                line,
-                                event,
-                            })
-                            .map_err(|invalid| {
-                                malformed(
-                                    &self.path,
-                                    &ScanError {
-                                        kind: ScanErrorKind::InvalidEvent(invalid.kind()),
-                                        offset,
-                                        line,
-                                        message: invalid.to_string(),
-                                    },
-                                )
-                            }),
-                    )
-                }
-                Err(error) => Some(Err(match scanner.take_io_error() {
-                    Some(io) => AuditError::io("read", &self.path, io),
-                    None => malformed(&self.path, &error),
-                })),
-            },
-            Inner::Csv(rows) => rows.next().map(|row| match row {
-                Ok((position, event)) => Ok(LocatedEvent {
-                    offset: position.byte,
-                    line: position.line,
-                    event,
-                }),
-                Err(error) => Err(match rows.take_io_error() {
-                    Some(io) => AuditError::io("read", &self.path, io),
-                    None => malformed(&self.path, &error),
-                }),
-            }),
-        };
-        match result {
-            None => {
-                self.done = true;
-                None
-            }
-            Some(Err(e)) => {
-                self.done = true;
-                Some(Err(e))
-            }
-            Some(ok) => Some(ok),
-        }
-    }
-}
-
-impl Iterator for EventStream {
-    type Item = Result<AuditEvent, AuditError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        self.next_located().map(|r| r.map(|located| located.event))
-    }
-}
-
 /// The [`AuditError::Malformed`] for a problem found in `path`.
-pub fn malformed(path: &Path, error: &ScanError) -> AuditError {
+pub(crate) fn malformed(path: &Path, error: &ScanError) -> AuditError {
     AuditError::Malformed {
         path: path.to_owned(),
         reason: error.to_string(),
@@ -260,11 +141,13 @@ pub fn malformed(path: &Path, error: &ScanError) -> AuditError {
 }
 
 #[cfg(test)]
+mod live_tests;
+#[cfg(test)]
 mod tests;
 
 /// Reads up to `buf.len()` bytes at `offset` with positioned reads (no shared file position),
 /// fewer only at the end of the file.
-pub fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+pub(crate) fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match file.read_at(&mut buf[filled..], offset + filled as u64) {
@@ -280,10 +163,11 @@ pub fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usiz
 /// The last byte before offset `end` that is `a` or `b`, with its offset, found by reading
 /// backwards; `None` if there is none (or the file is shorter than `end`).
 ///
-/// Used to walk back over event lines from a known event to the free space before them
-/// (writers and `auditlog tail -f`). Reads start small and double, so walking back over a
-/// few short lines reads little more than those lines.
-pub fn rfind_either(file: &File, end: u64, a: u8, b: u8) -> io::Result<Option<(u64, u8)>> {
+/// Used to walk back over event lines from a known event to the free space before them (the
+/// writers, [`Snapshot`] and [`Follow`], all through `storage::json::layout`). Reads start
+/// small and double, so walking back over a few short lines reads little more than those
+/// lines.
+pub(crate) fn rfind_either(file: &File, end: u64, a: u8, b: u8) -> io::Result<Option<(u64, u8)>> {
     let mut end = end;
     let mut block = vec![0u8; 512];
     while end > 0 {
@@ -301,41 +185,4 @@ pub fn rfind_either(file: &File, end: u64, a: u8, b: u8) -> io::Result<Option<(u
         }
     }
     Ok(None)
-}
-
-/// Where the newest event of a JSON log in this crate's layout starts (or its `]`, for an
-/// empty log), found the way the writers find it: past the free space, and past what a writer
-/// killed in the middle of an event left there (that event was never acknowledged; the next
-/// write clears it). Returns the offset and, when such a cut-off event is there, its byte
-/// range. `None` when the file is not in this crate's layout (a reference log, say): read it
-/// from the start then. Take the writers' lock around the call for a log being written.
-pub fn json_first_event(file: &File) -> io::Result<Option<JsonStart>> {
-    let len = file.metadata()?.len();
-    let layout = crate::storage::json::layout::quick_layout(file, len, Path::new("the log"))
-        .map_err(|e| io::Error::other(e.to_string()))?;
-    Ok(layout.map(|layout| JsonStart {
-        first: layout.gap_end,
-        torn: match layout.repair {
-            Some(crate::storage::json::layout::GapRepair::Torn { start, end }) => Some(start..end),
-            _ => None,
-        },
-    }))
-}
-
-/// See [`json_first_event`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JsonStart {
-    /// Offset of the newest event's `{` (or of the `]`).
-    pub first: u64,
-    /// The bytes of an event cut off by a writer that died while writing it, if any.
-    pub torn: Option<std::ops::Range<u64>>,
-}
-
-/// With the writers' lock held (no write in progress): from `candidate`, an offset where an
-/// event line or the `]` line of a JSON log in this crate's layout starts, back over event
-/// lines written since to where the newest event starts now (as the writers do before each
-/// write). `None` when the bytes there are not this layout, or the file was replaced by a
-/// rewrite (open the path again).
-pub fn json_newest_event_at(file: &File, candidate: u64) -> io::Result<Option<u64>> {
-    crate::storage::json::layout::newest_event_at(file, candidate)
 }

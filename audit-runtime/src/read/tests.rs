@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::Status;
+use crate::{AuditEvent, Status};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -211,7 +211,8 @@ fn inside_array_and_limit_read_a_snapshot() {
     let mut scanner = JsonScanner::inside_array(Cursor::new(&bytes), 70).limit(len);
     assert_eq!(scanner.next_element().unwrap().unwrap().start, first);
 
-    let summary = crate::summary::summarize_json_snapshot(Cursor::new(&bytes), first, len).unwrap();
+    let summary =
+        crate::read::summary::summarize_json_snapshot(Cursor::new(&bytes), first, len).unwrap();
     assert_eq!(summary.total_events, 3);
 }
 
@@ -897,7 +898,8 @@ fn detection_and_open_events() {
 #[test]
 fn summaries_match_for_both_formats() {
     let summary =
-        crate::summary::summarize_file(fixture("audit_log.indent2.json"), Format::Json).unwrap();
+        crate::read::summary::summarize_file(fixture("audit_log.indent2.json"), Format::Json)
+            .unwrap();
     assert_eq!(
         serde_json::to_value(&summary).unwrap(),
         json!({
@@ -907,10 +909,11 @@ fn summaries_match_for_both_formats() {
         })
     );
     let summary =
-        crate::summary::summarize_file(fixture("audit_log.nan-tokens.json"), Format::Json).unwrap();
+        crate::read::summary::summarize_file(fixture("audit_log.nan-tokens.json"), Format::Json)
+            .unwrap();
     assert_eq!(summary.total_events, 2);
-    let csv =
-        crate::summary::summarize_file(fixture("audit_log.reference.csv"), Format::Csv).unwrap();
+    let csv = crate::read::summary::summarize_file(fixture("audit_log.reference.csv"), Format::Csv)
+        .unwrap();
     assert_eq!(csv.total_events, 4);
     assert_eq!(csv.by_status["failed"], 1);
     let mut by_hand = crate::LogSummary::default();
@@ -920,7 +923,7 @@ fn summaries_match_for_both_formats() {
     assert_eq!(by_hand, csv);
 
     let snapshot_bytes = b"timestamp,action_type,status,details,error\r\n2026-05-27T14:30:00Z,a,success,,\r\n2026-05-27T14:31:00Z,b,su";
-    let s = crate::summary::summarize_csv_snapshot(&snapshot_bytes[..], 76).unwrap();
+    let s = crate::read::summary::summarize_csv_snapshot(&snapshot_bytes[..], 76).unwrap();
     assert_eq!(s.total_events, 1);
 }
 

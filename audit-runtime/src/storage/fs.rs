@@ -8,12 +8,12 @@
 //! into a file of the attacker's choosing.
 
 use std::borrow::Borrow;
-use std::fs::{self, File, Metadata, OpenOptions};
+use std::fs::{self, File, Metadata, OpenOptions, TryLockError};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::AuditError;
 pub(crate) use crate::read::read_at_most;
@@ -369,6 +369,59 @@ impl LockFile {
             }
             let fresh = open_lock(&self.path, self.mode)?;
             *self.current.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
+        }
+    }
+}
+
+/// The writers' lock file of the log at `log`: `.{name}.lock` in the same directory. The log
+/// is replaced on rewrites; this file never is, so a lock on it excludes across rewrites.
+pub(crate) fn lock_path(log: &Path) -> PathBuf {
+    log.with_file_name(format!(".{}.lock", file_name(log)))
+}
+
+/// The writers' lock file as a reader opens it: read-only and never created (a reader leaves
+/// nothing behind in a log directory), without following a link and only if it is a regular
+/// file, as the writers open it ([`open_regular`]).
+pub(crate) struct ReaderLock {
+    file: File,
+}
+
+/// A shared hold on the writers' lock; released when dropped.
+pub(crate) struct SharedGuard<'a> {
+    file: &'a File,
+}
+
+impl Drop for SharedGuard<'_> {
+    fn drop(&mut self) {
+        // Closing the descriptor would release it too; an unlock error leaves nothing to do.
+        let _ = self.file.unlock();
+    }
+}
+
+impl ReaderLock {
+    /// The lock file of the log at `log`; `None` when there is none that can be opened (a log
+    /// not written by this crate, such as the reference's, or read-only media).
+    pub(crate) fn open(log: &Path) -> Option<ReaderLock> {
+        open_regular(&lock_path(log), Access::Read)
+            .ok()
+            .map(|file| ReaderLock { file })
+    }
+
+    /// Takes the lock shared (readers do not exclude each other, only writers), waiting at
+    /// most `wait` for a writer to finish; `None` when it cannot be had in that time or at all
+    /// (a file system without locks).
+    pub(crate) fn lock_shared(&self, wait: Duration) -> Option<SharedGuard<'_>> {
+        let deadline = Instant::now() + wait;
+        let mut pause = Duration::from_micros(100);
+        loop {
+            match self.file.try_lock_shared() {
+                Ok(()) => return Some(SharedGuard { file: &self.file }),
+                Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(20));
+                }
+                Err(_) => return None,
+            }
         }
     }
 }

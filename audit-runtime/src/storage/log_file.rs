@@ -83,14 +83,7 @@ impl<S: OpenState> LogFile<S> {
         options: Options,
         load: impl FnOnce(&Ctx<'_>) -> Result<(S, Option<Recovery>), AuditError>,
     ) -> Result<Self, AuditError> {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let lock = LockFile::open(
-            path.with_file_name(format!(".{name}.lock")),
-            options.file_mode,
-        )?;
+        let lock = LockFile::open(fs::lock_path(&path), options.file_mode)?;
         let clock = MonotonicClock::new();
         let (state, recovery) = {
             let _guard = lock.lock()?;

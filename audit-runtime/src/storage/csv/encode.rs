@@ -51,7 +51,12 @@ pub(crate) fn csv_row(record: &Record<'_>, terminator: &[u8]) -> Result<Encoded,
     })
 }
 
-/// The header of the spec's CSV file, without its line ending.
+/// The spec's five columns, in the order of its CSV file (the readers match a header
+/// against these).
+pub(crate) const COLUMNS: [&str; 5] = ["timestamp", "action_type", "status", "details", "error"];
+
+/// The header of the spec's CSV file, without its line ending: [`COLUMNS`] joined by commas
+/// (checked by a test; a `const` cannot join).
 pub(super) const HEADER: &[u8] = b"timestamp,action_type,status,details,error";
 
 /// The header row of the spec's CSV file, ending with `terminator`.
@@ -74,6 +79,11 @@ mod tests {
     use super::*;
     use crate::storage::encode::tests::record;
     use serde_json::{Value, json};
+
+    #[test]
+    fn the_header_is_the_columns_joined() {
+        assert_eq!(HEADER, COLUMNS.join(",").as_bytes());
+    }
 
     #[test]
     fn csv_row_quotes_neutralises_and_patches() {

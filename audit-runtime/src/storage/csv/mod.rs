@@ -30,12 +30,12 @@ use std::sync::Arc;
 
 use self::encode::HEADER;
 use crate::event::TIMESTAMP_LEN;
+use crate::read::summary::{LogSummary, summarize_csv_snapshot};
 use crate::read::{CsvEvents, RecordPosition, SalvageError, ScanErrorKind, salvage_csv};
 use crate::storage::encode::{Record, with_wall_clock};
 use crate::storage::fs::{self, Access, FileId, LockGuard, ReadAt, open_regular, read_at_most};
 use crate::storage::log_file::{Ctx, LogFile, OpenState, Options};
 use crate::storage::recovery::{Recovery, RecoveryKind};
-use crate::summary::{LogSummary, summarize_csv_snapshot};
 use crate::{AuditError, Timestamp};
 
 #[derive(Debug)]

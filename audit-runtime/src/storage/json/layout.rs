@@ -1,6 +1,5 @@
-//! The layout of `audit_log.json`, in one place: the writer, the open-time check, the
-//! public reader (`crate::read::json_first_event`, `json_newest_event_at`) and `auditlog` all
-//! use it.
+//! The layout of `audit_log.json`, in one place: the writer, the open-time check and the
+//! public reader (`crate::read::Snapshot` and `Follow`, which `auditlog` uses) all use it.
 //!
 //! ```text
 //! [<gap: spaces>[\r]\n        <- '\t' instead of '\n' in a file a rewrite replaced

@@ -59,9 +59,9 @@ use self::layout::{
     EVENT_HEAD, MIN_GAP, PAGE, Probe, REPLACED_MARK, TORN_MARK, gap_for, head_is_gap,
     newest_timestamp, quick_layout, write_spaces,
 };
+use crate::read::summary::{LogSummary, summarize_json_snapshot};
 use crate::read::{JsonElement, JsonScanner, SalvageError, salvage_json};
 use crate::storage::recovery::{Recovery, RecoveryKind};
-use crate::summary::{LogSummary, summarize_json_snapshot};
 use crate::{AuditError, Timestamp};
 
 #[derive(Debug)]
