@@ -26,7 +26,7 @@
 //! (`"Unauthenticated"`, spelled as `#[audited]` spells gRPC codes) and `reason`.
 //!
 //! Actions and methods are checked when the layer is configured, not when a call is refused
-//! (issue [6]: `action_for(path, "hp_chnage")` and a path missing the proto package used to
+//! (issue #6: `action_for(path, "hp_chnage")` and a path missing the proto package used to
 //! be accepted, and the refusals were logged as `access_denied` or under the typo): the
 //! action is an [`AuditAction`] (a built-in [`Action`](crate::Action) or an enum of your
 //! own), and a method path that cannot be a gRPC path panics. For a tonic-generated server,
