@@ -78,10 +78,10 @@ pub fn init(logger: AuditLogger) -> Result<(), InitError> {
 /// let open = |name: &str| AuditLogger::builder(root.path().join(name)).format(Format::Json).build();
 ///
 /// audit_runtime::init(open("exp1")?)?;
-/// audit_runtime::log_event("training_start", Status::Success, None, None)?;
+/// audit_runtime::log_event("evaluation_start", Status::Success, None, None)?;
 ///
 /// let old = audit_runtime::switch_experiment(open("exp2")?)?.expect("exp1 was installed");
-/// audit_runtime::log_event("training_start", Status::Success, None, None)?;
+/// audit_runtime::log_event("evaluation_start", Status::Success, None, None)?;
 /// audit_runtime::log_event("pause", Status::Success, None, None)?;
 ///
 /// assert_eq!(old.experiment_name(), "exp1");
@@ -109,7 +109,7 @@ pub fn switch_experiment(logger: AuditLogger) -> Result<Option<AuditLogger>, Aud
 /// use audit_runtime::{AuditLogger, Format, Status};
 /// let dir = tempfile::tempdir()?;
 /// audit_runtime::init(AuditLogger::builder(dir.path()).format(Format::Json).build()?)?;
-/// audit_runtime::log_event("training_start", Status::Success, None, None)?;
+/// audit_runtime::log_event("evaluation_start", Status::Success, None, None)?;
 ///
 /// // At exit (or before handing the log to another program):
 /// let logger = audit_runtime::shutdown()?.expect("a logger was installed");
@@ -201,14 +201,14 @@ pub fn is_active() -> bool {
 /// use serde_json::json;
 ///
 /// // Logged before there is a logger: kept for it.
-/// audit_runtime::log_event("training_start", Status::Success, json!({"epochs": 10}), None)?;
+/// audit_runtime::log_event("evaluation_start", Status::Success, json!({"epochs": 10}), None)?;
 ///
 /// let sink = MemorySink::new();
 /// audit_runtime::init(AuditLogger::in_memory(sink.clone()))?;
 /// audit_runtime::log_event("pause", Status::Success, None, None)?;
 ///
 /// let actions: Vec<String> = sink.events().into_iter().map(|e| e.action_type).collect();
-/// assert_eq!(actions, ["training_start", "pause"]);
+/// assert_eq!(actions, ["evaluation_start", "pause"]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn log_event(
@@ -335,7 +335,7 @@ pub fn set_pre_init_capacity(capacity: usize) {
 /// ```
 /// use audit_runtime::{AuditLogger, MemorySink, Status};
 /// audit_runtime::set_pre_init_capacity(2);
-/// for action in ["training_start", "pause", "resume"] {
+/// for action in ["evaluation_start", "pause", "resume"] {
 ///     audit_runtime::log_event(action, Status::Success, None, None)?;
 /// }
 /// assert_eq!(audit_runtime::pre_init_dropped(), 1);
@@ -343,7 +343,7 @@ pub fn set_pre_init_capacity(capacity: usize) {
 /// let sink = MemorySink::new();
 /// audit_runtime::init(AuditLogger::in_memory(sink.clone()))?;
 /// let actions: Vec<String> = sink.events().into_iter().map(|e| e.action_type).collect();
-/// assert_eq!(actions, ["training_start", "pause"]);
+/// assert_eq!(actions, ["evaluation_start", "pause"]);
 /// assert_eq!(audit_runtime::pre_init_dropped(), 0);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

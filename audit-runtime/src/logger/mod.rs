@@ -267,7 +267,7 @@ impl AuditLoggerBuilder {
     /// use audit_runtime::{AuditLogger, Format, Status};
     /// let dir = tempfile::tempdir()?;
     /// let first_run = AuditLogger::builder(dir.path()).format(Format::Json).build()?;
-    /// first_run.log_event("training_start", Status::Success, None, None)?;
+    /// first_run.log_event("evaluation_start", Status::Success, None, None)?;
     /// drop(first_run);
     ///
     /// // The next run (or another process) continues the same file.
