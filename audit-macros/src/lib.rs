@@ -66,6 +66,33 @@ use proc_macro::TokenStream;
 /// )]
 /// ```
 ///
+/// A failed call is logged as failed, with its error (here through an in-memory logger, as
+/// a test would; without `logger =` the events go to the global logger that `init` installs):
+///
+/// ```
+/// use audit_runtime::{AuditLogger, MemorySink, Status, audited};
+///
+/// #[audited(action = "checkpoint_restore", logger = logger, details(checkpoint_id))]
+/// fn restore(logger: &AuditLogger, checkpoint_id: &str) -> Result<(), String> {
+///     if checkpoint_id != "ckpt_001" {
+///         return Err(format!("no checkpoint {checkpoint_id}"));
+///     }
+///     Ok(())
+/// }
+///
+/// let sink = MemorySink::new();
+/// let logger = AuditLogger::in_memory(sink.clone());
+/// restore(&logger, "ckpt_001")?;
+/// assert!(restore(&logger, "ckpt_404").is_err());
+///
+/// let events = sink.events();
+/// assert_eq!((events[0].action_type.as_str(), &events[0].status), ("checkpoint_restore", &Status::Success.into()));
+/// assert_eq!(events[0].details["checkpoint_id"], "ckpt_001");
+/// assert_eq!(events[1].status, Status::Failed);
+/// assert_eq!(events[1].error.as_deref(), Some("no checkpoint ckpt_404"));
+/// # Ok::<(), String>(())
+/// ```
+///
 /// With tracing's `#[instrument]`, put `#[audited]` above it: attributes expand from the
 /// top, so the audited call then runs inside tracing's span, `capture` included. Below it,
 /// `#[instrument]` has already moved the arguments of an `async fn` (or of a sync fn with
@@ -123,6 +150,28 @@ pub fn __builtin_actions(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Implements `audit_runtime::AuditAction` for a fieldless enum: each variant is named by
 /// its snake_case name, or by `#[audit(name = "...")]`. Any other `#[audit(..)]` key, on
 /// the enum or a variant, is a compile error at the key.
+///
+/// For actions beyond the built-in ones (`audit_runtime::Action`); `#[audited]` takes them as
+/// paths, so a misspelt variant is a compile error:
+///
+/// ```
+/// use audit_runtime::{AuditAction, AuditLogger, MemorySink, audited};
+///
+/// #[derive(AuditAction)]
+/// enum LabAction {
+///     Retrain,
+///     #[audit(name = "dataset_swap")]
+///     SwapDataset,
+/// }
+///
+/// #[audited(action = LabAction::SwapDataset, logger = logger, details(dataset))]
+/// fn swap_dataset(logger: &AuditLogger, dataset: &str) {}
+///
+/// let sink = MemorySink::new();
+/// swap_dataset(&AuditLogger::in_memory(sink.clone()), "imagenet-v2");
+/// assert_eq!(sink.events()[0].action_type, "dataset_swap");
+/// assert_eq!(LabAction::Retrain.name(), "retrain");
+/// ```
 #[proc_macro_derive(AuditAction, attributes(audit))]
 pub fn derive_audit_action(input: TokenStream) -> TokenStream {
     syn::parse::<syn::DeriveInput>(input)
@@ -134,6 +183,46 @@ pub fn derive_audit_action(input: TokenStream) -> TokenStream {
 /// Implements `audit_runtime::AuditOutcome` for a response struct with `success: bool` and
 /// (optionally) `message: String` fields; `#[audit(success = f, message = g)]` names others.
 /// Any other `#[audit(..)]` key, on the struct or a field, is a compile error at the key.
+///
+/// A function returning such a response is then logged as failed when the response says
+/// so, with its message as the error:
+///
+/// ```
+/// use audit_runtime::{AuditLogger, AuditOutcome, MemorySink, Status, audited};
+///
+/// #[derive(AuditOutcome)]
+/// struct TagReply {
+///     success: bool,
+///     message: String,
+/// }
+///
+/// #[audited(action = "tag_add", logger = logger, details(tag))]
+/// fn add_tag(logger: &AuditLogger, tag: &str) -> TagReply {
+///     match tag.is_empty() {
+///         true => TagReply { success: false, message: "the tag is empty".into() },
+///         false => TagReply { success: true, message: String::new() },
+///     }
+/// }
+///
+/// let sink = MemorySink::new();
+/// let logger = AuditLogger::in_memory(sink.clone());
+/// add_tag(&logger, "defect");
+/// add_tag(&logger, "");
+/// let events = sink.events();
+/// assert_eq!(events[0].status, Status::Success);
+/// assert_eq!(events[1].status, Status::Failed);
+/// assert_eq!(events[1].error.as_deref(), Some("the tag is empty"));
+///
+/// // Other field names; `proto3 optional` fields (`Option`) work too.
+/// #[derive(AuditOutcome)]
+/// #[audit(success = ok, message = reason)]
+/// struct EditReply {
+///     ok: Option<bool>,
+///     reason: Option<String>,
+/// }
+/// let reply = EditReply { ok: Some(false), reason: None }.audit_outcome();
+/// assert_eq!(reply.error.as_deref(), Some("the response reports failure (success = false)"));
+/// ```
 #[proc_macro_derive(AuditOutcome, attributes(audit))]
 pub fn derive_audit_outcome(input: TokenStream) -> TokenStream {
     syn::parse::<syn::DeriveInput>(input)

@@ -24,6 +24,29 @@ use std::path::PathBuf;
 /// assert!(format!("{err:?}").contains("File exists") || format!("{err:?}").contains("Not a directory"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// Code that handles one kind of failure matches on its variant (the enum is
+/// `#[non_exhaustive]`: keep an arm for the others):
+///
+/// ```
+/// use audit_runtime::{AuditError, AuditLogger, Format};
+/// # let dir = tempfile::tempdir()?;
+/// // A deployment that misspells the format (set here for the example):
+/// unsafe { std::env::set_var("AUDIT_LOG_FORMAT", "jsno") };
+///
+/// let logger = match AuditLogger::builder(dir.path()).strict(true).build() {
+///     Ok(logger) => logger,
+///     Err(AuditError::InvalidFormat { value, origin }) => {
+///         assert_eq!(value, "jsno");
+///         assert_eq!(origin, "the AUDIT_LOG_FORMAT environment variable");
+///         // Refuse to start, or choose the format in code:
+///         AuditLogger::builder(dir.path()).format(Format::Json).build()?
+///     }
+///     Err(other) => return Err(other.into()),
+/// };
+/// assert_eq!(logger.format(), Format::Json);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum AuditError {
@@ -126,6 +149,34 @@ impl InvalidEvent {
 /// Which rule an [`InvalidEvent`] broke. The first three are checked when an event is
 /// logged, the others when one is read from a log (by the rules of
 /// [`read::check_event`](crate::read::check_event) for JSON, of the CSV reader for a row).
+///
+/// ```
+/// use audit_runtime::{AuditError, AuditLogger, InvalidEventKind, MAX_DETAILS_DEPTH, MemorySink, Status};
+/// use serde_json::{Value, json};
+/// let sink = MemorySink::new();
+/// let logger = AuditLogger::in_memory(sink.clone());
+///
+/// let kind_of = |result: Result<(), AuditError>| match result {
+///     Err(AuditError::InvalidEvent(invalid)) => Some(invalid.kind()),
+///     _ => None,
+/// };
+/// assert_eq!(kind_of(logger.log_event("", Status::Success, None, None)),
+///            Some(InvalidEventKind::EmptyActionType));
+///
+/// let mut deep = json!("bottom"); // details one level deeper than allowed:
+/// for _ in 0..=MAX_DETAILS_DEPTH {
+///     deep = json!({ "inner": deep });
+/// }
+/// assert_eq!(kind_of(logger.log_event("hp_change", Status::Success, deep, None)),
+///            Some(InvalidEventKind::TooDeep));
+/// assert!(sink.events().is_empty()); // neither was logged
+///
+/// // Found in a log: the status field is empty.
+/// let read = json!({"timestamp": "2026-05-27T14:30:00.123456Z", "action_type": "pause",
+///                   "status": "", "details": {}, "error": Value::Null});
+/// assert_eq!(audit_runtime::read::check_event(&read).unwrap_err().kind(),
+///            InvalidEventKind::EmptyStatus);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum InvalidEventKind {
@@ -171,6 +222,17 @@ impl AuditError {
 }
 
 /// Why [`crate::init`] refused a logger.
+///
+/// ```
+/// use audit_runtime::{AuditLogger, InitError, MemorySink};
+/// audit_runtime::init(AuditLogger::in_memory(MemorySink::new()))?;
+///
+/// match audit_runtime::init(AuditLogger::in_memory(MemorySink::new())) {
+///     Err(InitError::AlreadyInitialized { current }) => assert_eq!(current, "in-memory"),
+///     other => panic!("a second init must fail, got {other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum InitError {

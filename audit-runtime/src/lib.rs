@@ -9,11 +9,36 @@
 //!   Each event costs the same however large the log is, is in the file when `log_event`
 //!   returns, and many threads and processes can log to one directory at once.
 //! - [`init`] installs a global logger for the experiment; [`log_event`] logs through it.
-//! - [`macro@audited`] turns every call of a function or method into an event; its page holds
-//!   the full guide (actions, details, redaction, outcomes, async and tonic handlers).
+//! - [`macro@audited`] turns every call of a function or method into an event; the full guide
+//!   (actions, details, redaction, outcomes, async and tonic handlers) is the front page of
+//!   the `audited` crate.
 //! - [`Sink`] is where finished events go: the log file, [`MemorySink`] for tests
 //!   ([`AuditLogger::in_memory`]), or extra sinks of your own ([`AuditLoggerBuilder::sink`]).
 //! - [`read`] reads both formats, the reference's files included; `auditlog` is built on it.
+//!
+//! Applications depend on the `audited` crate instead, which re-exports everything here with
+//! the macros: they write `audited::AuditLogger`, `audited::read::open_events`,
+//! `use audited::audited;`. The examples in these pages name the same items
+//! `audit_runtime::`.
+//!
+//! ```
+//! use audit_runtime::{AuditLogger, Format, Status, audited};
+//!
+//! #[audited(action = "pause")]
+//! fn pause() -> Result<(), String> {
+//!     Ok(())
+//! }
+//!
+//! # let dir = tempfile::tempdir()?;
+//! audit_runtime::init(AuditLogger::builder(dir.path()).format(Format::Json).build()?)?;
+//! pause()?;
+//! audit_runtime::log_event("resume", Status::Success, None, None)?;
+//!
+//! let summary = audit_runtime::global().unwrap().get_log_summary()?;
+//! assert_eq!(summary.total_events, 2);
+//! assert_eq!(summary.by_action_type["pause"], 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 // The generated code names the runtime `::audit_runtime` when the calling crate is this one
 // (its doctests, tests and benches); this makes that path resolve in the library too.

@@ -10,6 +10,19 @@ use serde::{Deserialize, Deserializer, Serialize};
 ///
 /// Everything that logs takes a `Status`, so only these two are ever written. Events read
 /// from a log hold an [`EventStatus`], which also keeps a status another writer used.
+///
+/// ```
+/// use audit_runtime::Status;
+/// assert_eq!(Status::Failed.as_str(), "failed");
+/// assert_eq!(Status::Success.to_string(), "success");
+/// assert_eq!("failed".parse::<Status>()?, Status::Failed);
+/// assert_eq!(serde_json::to_string(&Status::Success)?, r#""success""#);
+///
+/// // Only the two spellings this crate writes; see `EventStatus` for what a log may hold.
+/// let err = "error".parse::<Status>().unwrap_err();
+/// assert_eq!(err.to_string(), r#"invalid status "error": expected "success" or "failed""#);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {

@@ -18,6 +18,33 @@ use crate::Status;
 
 /// What a call's result says about it: the event's status and error, plus details to add
 /// (for instance `grpc_code`).
+///
+/// An audited function may return one itself, to decide its event's status without an
+/// error type:
+///
+/// ```
+/// use audit_runtime::{AuditLogger, MemorySink, Outcome, Status, audited};
+///
+/// #[audited(action = "checkpoint_restore", logger = logger, details(checkpoint_id))]
+/// fn restore(logger: &AuditLogger, checkpoint_id: &str) -> Outcome {
+///     if !checkpoint_id.starts_with("ckpt_") {
+///         return Outcome::failed("not a checkpoint id").with_detail("http_status", 400);
+///     }
+///     Outcome::success()
+/// }
+///
+/// let sink = MemorySink::new();
+/// let logger = AuditLogger::in_memory(sink.clone());
+/// assert!(restore(&logger, "ckpt_001").is_success());
+/// assert!(!restore(&logger, "latest").is_success());
+///
+/// let events = sink.events();
+/// assert_eq!(events[0].status, Status::Success);
+/// assert_eq!(events[1].status, Status::Failed);
+/// assert_eq!(events[1].error.as_deref(), Some("not a checkpoint id"));
+/// assert_eq!(events[1].details["http_status"], 400); // merged into the call's details
+/// assert_eq!(events[1].details["checkpoint_id"], "latest");
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
     /// Success or failure.

@@ -95,6 +95,30 @@ fn with_current(f: impl FnOnce(&mut State)) -> bool {
 
 /// Whether the code runs inside an audited call whose events are recorded. Use it to skip
 /// computing a value that only the audit log needs.
+///
+/// ```
+/// use audit_runtime::{AuditLogger, Format, MemorySink, audited, scope};
+///
+/// #[audited(action = "checkpoint_save", logger = logger)]
+/// fn save(logger: &AuditLogger, weights: &[f32]) -> bool {
+///     if scope::is_recording() {
+///         let norm = weights.iter().map(|w| w * w).sum::<f32>().sqrt(); // only the log needs it
+///         scope::record("weights_norm", norm);
+///     }
+///     scope::is_recording()
+/// }
+///
+/// let sink = MemorySink::new();
+/// assert!(save(&AuditLogger::in_memory(sink.clone()), &[3.0, 4.0]));
+/// assert_eq!(sink.events()[0].details["weights_norm"], 5.0);
+///
+/// // Auditing off, or outside any audited call: not recording.
+/// # let dir = tempfile::tempdir()?;
+/// let off = AuditLogger::builder(dir.path()).format(Format::None).build()?;
+/// assert!(!save(&off, &[3.0, 4.0]));
+/// assert!(!scope::is_recording());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn is_recording() -> bool {
     with_current(|_| ())
 }
@@ -103,6 +127,30 @@ pub fn is_recording() -> bool {
 /// the same name). `value` is serialised now, keeping NaN and infinities as strings.
 ///
 /// Does nothing (and serialises nothing) outside an audited call or when auditing is off.
+///
+/// ```
+/// use audit_runtime::{AuditLogger, MemorySink, audited, scope};
+/// use serde_json::{Value, json};
+///
+/// #[audited(action = "sample_discard", logger = logger)]
+/// fn discard(logger: &AuditLogger, ids: &[u32]) -> Result<usize, String> {
+///     let discarded = ids.iter().filter(|id| **id < 1000).count();
+///     scope::record("samples_affected", discarded);
+///     scope::record("loss_after", f64::NAN);
+///     Ok(discarded)
+/// }
+///
+/// let sink = MemorySink::new();
+/// discard(&AuditLogger::in_memory(sink.clone()), &[1, 2, 5000])?;
+/// assert_eq!(
+///     Value::Object(sink.events()[0].details.clone()),
+///     json!({"samples_affected": 2, "loss_after": "NaN"})
+/// );
+///
+/// scope::record("samples_affected", 0); // outside an audited call: nothing happens
+/// assert_eq!(sink.events().len(), 1);
+/// # Ok::<(), String>(())
+/// ```
 pub fn record<V: Serialize>(key: impl Into<String>, value: V) {
     with_current(|state| {
         let value = to_detail(&value);
@@ -118,6 +166,33 @@ pub fn record<V: Serialize>(key: impl Into<String>, value: V) {
 /// as failed, under its first declared action, with an error that names the action chosen
 /// (never under the undeclared name). When the action is written as a path such as
 /// `Action::Pause`, the attribute already rejects it at compile time.
+///
+/// ```
+/// use audit_runtime::{Action, AuditLogger, MemorySink, Status, audited, scope};
+///
+/// #[audited(action = "tag_add" | "tag_remove", logger = logger, details(tag))]
+/// fn edit_tag(logger: &AuditLogger, tag: &str, add: bool) {
+///     scope::set_action(if add { Action::TagAdd } else { Action::TagRemove });
+/// }
+///
+/// #[audited(action = "tag_add", logger = logger)]
+/// fn buggy(logger: &AuditLogger, chosen: Action) {
+///     scope::set_action(chosen);
+/// }
+///
+/// let sink = MemorySink::new();
+/// let logger = AuditLogger::in_memory(sink.clone());
+/// edit_tag(&logger, "defect", true);
+/// edit_tag(&logger, "defect", false);
+/// buggy(&logger, Action::Pause);
+///
+/// let events = sink.events();
+/// assert_eq!(events[0].action_type, "tag_add");
+/// assert_eq!(events[1].action_type, "tag_remove");
+/// // The undeclared choice: logged as a failure, under the declared action.
+/// assert_eq!((events[2].action_type.as_str(), &events[2].status), ("tag_add", &Status::Failed.into()));
+/// assert!(events[2].error.as_deref().unwrap().contains(r#"scope::set_action("pause")"#));
+/// ```
 pub fn set_action(action: impl AuditAction) {
     let name = action.name();
     with_current(|state| {
@@ -136,12 +211,55 @@ pub fn set_action(action: impl AuditAction) {
 /// Logs one more event, of `action`, when the call ends: with the call's status, error and
 /// details. For a call that does several things at once (hp_change + mode_switch + resume).
 /// `action` must be one of the handler's declared actions (see [`set_action`]).
+///
+/// ```
+/// use audit_runtime::{Action, AuditLogger, MemorySink, Status, audited, scope};
+///
+/// #[audited(action = "hp_change" | "resume", logger = logger, details(learning_rate))]
+/// fn set_lr_and_resume(logger: &AuditLogger, learning_rate: f64) -> Result<(), String> {
+///     scope::set_action(Action::HpChange);
+///     scope::emit(Action::Resume);
+///     Ok(())
+/// }
+///
+/// let sink = MemorySink::new();
+/// set_lr_and_resume(&AuditLogger::in_memory(sink.clone()), 0.01)?;
+///
+/// // The extra event, then the call's own: both with the call's details and outcome.
+/// let events = sink.events();
+/// let actions: Vec<&str> = events.iter().map(|e| e.action_type.as_str()).collect();
+/// assert_eq!(actions, ["resume", "hp_change"]);
+/// assert!(events.iter().all(|e| e.status == Status::Success && e.details["learning_rate"] == 0.01));
+/// # Ok::<(), String>(())
+/// ```
 pub fn emit(action: impl AuditAction) {
     emit_with(action, ());
 }
 
 /// Like [`emit`], with details of its own added to (and overriding) the call's details.
 /// `details` should serialise to an object; anything else is kept under the key `value`.
+///
+/// ```
+/// use audit_runtime::{Action, AuditLogger, MemorySink, audited, scope};
+/// use serde_json::{Value, json};
+///
+/// #[audited(action = "tag_add" | "sample_discard", logger = logger, details(tag))]
+/// fn tag_and_discard(logger: &AuditLogger, tag: &str, ids: &[u32]) {
+///     scope::set_action(Action::TagAdd);
+///     scope::emit_with(Action::SampleDiscard, json!({"samples_affected": ids.len()}));
+/// }
+///
+/// let sink = MemorySink::new();
+/// tag_and_discard(&AuditLogger::in_memory(sink.clone()), "defect", &[3, 7]);
+///
+/// let details: Vec<(String, Value)> = sink.events().into_iter()
+///     .map(|e| (e.action_type, Value::Object(e.details)))
+///     .collect();
+/// assert_eq!(details, [
+///     ("sample_discard".to_owned(), json!({"tag": "defect", "samples_affected": 2})),
+///     ("tag_add".to_owned(), json!({"tag": "defect"})),
+/// ]);
+/// ```
 pub fn emit_with<D: Serialize>(action: impl AuditAction, details: D) {
     let name = action.name();
     with_current(|state| {
@@ -165,6 +283,28 @@ pub fn emit_with<D: Serialize>(action: impl AuditAction, details: D) {
 /// Marks the current call as not auditable (for example a read-only query through an RPC
 /// that can also modify): its own event is not logged, whatever the outcome. Events added
 /// with [`emit`] are still logged.
+///
+/// ```
+/// use audit_runtime::{AuditLogger, MemorySink, audited, scope};
+///
+/// #[audited(action = "query_execute", logger = logger, details(query))]
+/// fn run_query(logger: &AuditLogger, query: &str) -> Result<usize, String> {
+///     if query.starts_with("SELECT") {
+///         scope::skip(); // reads change nothing: not audited
+///     }
+///     Ok(0)
+/// }
+///
+/// let sink = MemorySink::new();
+/// let logger = AuditLogger::in_memory(sink.clone());
+/// run_query(&logger, "SELECT * FROM samples")?;
+/// run_query(&logger, "DELETE FROM samples WHERE loss > 9")?;
+///
+/// let events = sink.events();
+/// assert_eq!(events.len(), 1);
+/// assert_eq!(events[0].details["query"], "DELETE FROM samples WHERE loss > 9");
+/// # Ok::<(), String>(())
+/// ```
 pub fn skip() {
     with_current(|state| state.skip = true);
 }

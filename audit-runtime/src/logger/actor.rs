@@ -5,6 +5,23 @@
 //! The identity lives in a thread-local that is set only while the wrapped work runs: for a
 //! future, during each `poll` (so it follows the future to whatever thread polls it, across
 //! `.await`s), for a closure, during the call. Nothing here allocates unless an actor is set.
+//!
+//! ```
+//! use audit_runtime::{AuditLogger, MemorySink, actor, audited};
+//!
+//! #[audited(action = "pause", logger = logger)]
+//! fn pause(logger: &AuditLogger) {}
+//!
+//! let sink = MemorySink::new();
+//! let logger = AuditLogger::in_memory(sink.clone());
+//! // What a web framework's middleware does around each request, once it knows who called:
+//! actor::scope("alice", || pause(&logger));
+//! pause(&logger);
+//!
+//! let events = sink.events();
+//! assert_eq!(events[0].details["actor"], "alice");
+//! assert!(!events[1].details.contains_key("actor")); // no actor set, none recorded
+//! ```
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -18,6 +35,18 @@ thread_local! {
 }
 
 /// The actor of the call running on this thread, if a layer set one.
+///
+/// ```
+/// use audit_runtime::actor;
+/// assert_eq!(actor::current(), None);
+/// actor::scope("alice", || {
+///     assert_eq!(actor::current().as_deref(), Some("alice"));
+///     actor::scope("nightly-job", || {
+///         assert_eq!(actor::current().as_deref(), Some("nightly-job"));
+///     });
+///     assert_eq!(actor::current().as_deref(), Some("alice")); // restored
+/// });
+/// ```
 pub fn current() -> Option<Arc<str>> {
     CURRENT.with(|c| c.borrow().clone())
 }
@@ -50,6 +79,24 @@ pub fn scope<R>(actor: impl Into<Arc<str>>, f: impl FnOnce() -> R) -> R {
 }
 
 /// Wraps `future` so that `actor` is the current actor whenever it is polled.
+///
+/// ```
+/// use audit_runtime::{AuditLogger, MemorySink, actor, audited};
+///
+/// #[audited(action = "evaluation_start", logger = logger)]
+/// async fn start(logger: &AuditLogger) {
+///     tokio::task::yield_now().await; // the actor stays set across `.await`s
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// let sink = MemorySink::new();
+/// let logger = AuditLogger::in_memory(sink.clone());
+/// actor::with_actor("bob", start(&logger)).await;
+/// assert_eq!(sink.events()[0].details["actor"], "bob");
+/// assert_eq!(actor::current(), None); // set only while the future is polled
+/// # });
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn with_actor<F: Future>(actor: impl Into<Arc<str>>, future: F) -> WithActor<F> {
     WithActor {
         actor: Some(actor.into()),
@@ -61,6 +108,29 @@ pub fn with_actor<F: Future>(actor: impl Into<Arc<str>>, future: F) -> WithActor
 ///
 /// The actor is also current while the inner future is *dropped*, so code that logs from a
 /// destructor (the event of a call cancelled by its client) still records who called.
+///
+/// ```
+/// use std::time::Duration;
+/// use audit_runtime::{AuditLogger, MemorySink, Status, actor, audited};
+///
+/// #[audited(action = "evaluation_start", logger = logger)]
+/// async fn train(logger: &AuditLogger) {
+///     tokio::time::sleep(Duration::from_secs(3600)).await;
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build()?.block_on(async {
+/// let sink = MemorySink::new();
+/// let logger = AuditLogger::in_memory(sink.clone());
+/// // The client gives up after 10 ms: the call's future is dropped unfinished.
+/// let call = actor::with_actor("carol", train(&logger));
+/// assert!(tokio::time::timeout(Duration::from_millis(10), call).await.is_err());
+///
+/// let event = &sink.events()[0];
+/// assert_eq!(event.status, Status::Failed);
+/// assert_eq!(event.details["actor"], "carol");
+/// # });
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct WithActor<F> {
     actor: Option<Arc<str>>,

@@ -10,6 +10,27 @@ use crate::AuditError;
 pub const FORMAT_ENV_VAR: &str = "AUDIT_LOG_FORMAT";
 
 /// Which file the logger writes.
+///
+/// Chosen with [`AuditLoggerBuilder::format`](crate::AuditLoggerBuilder::format), else by
+/// the `AUDIT_LOG_FORMAT` environment variable ([`FORMAT_ENV_VAR`]), else JSON. The names
+/// parse as the spec's reference reads the variable, ignoring case and surrounding spaces.
+///
+/// ```
+/// use audit_runtime::{AuditLogger, Format, Status};
+///
+/// assert_eq!(" CSV ".parse::<Format>()?, Format::Csv);
+/// assert_eq!(Format::Csv.file_name(), Some("audit_log.csv"));
+/// assert_eq!(Format::None.to_string(), "none");
+///
+/// // `none` writes nothing at all: auditing is off.
+/// let dir = tempfile::tempdir()?;
+/// let logger = AuditLogger::builder(dir.path()).format(Format::None).build()?;
+/// logger.log_event("pause", Status::Success, None, None)?;
+/// assert!(!logger.is_enabled());
+/// assert_eq!(logger.path(), None);
+/// assert_eq!(std::fs::read_dir(dir.path())?.count(), 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Format {
     /// `{root_log_dir}/audit_log.json`: one JSON array, newest event first.
@@ -65,6 +86,27 @@ impl FromStr for Format {
 }
 
 /// How far an event has travelled when `log_event` returns.
+///
+/// Either way the event is in the file when logging returns, for every reader to see; the
+/// difference is whether it would also survive a power cut.
+///
+/// ```
+/// use audit_runtime::{AuditLogger, Durability, Format, Status};
+/// let dir = tempfile::tempdir()?;
+/// let logger = AuditLogger::builder(dir.path())
+///     .format(Format::Csv)
+///     .durability(Durability::Synced) // on the disk before log_event returns
+///     .build()?;
+/// logger.log_event("checkpoint_restore", Status::Success, None, None)?;
+/// let csv = std::fs::read_to_string(dir.path().join("audit_log.csv"))?;
+/// assert_eq!(csv.lines().count(), 2); // the header and the event
+///
+/// // With the default, `Written`, call `flush` where a power cut must not lose events.
+/// let logger = AuditLogger::builder(dir.path().join("run_2")).format(Format::Csv).build()?;
+/// logger.log_event("pause", Status::Success, None, None)?;
+/// logger.flush()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Durability {
     /// Handed to the kernel with a write system call: survives a crash of the process

@@ -71,6 +71,24 @@ pub fn init(logger: AuditLogger) -> Result<(), InitError> {
 
 /// Replaces the global logger with `logger` (a new experiment), making everything the old
 /// one wrote durable first. Returns the old logger, if there was one.
+///
+/// ```
+/// use audit_runtime::{AuditLogger, Format, Status};
+/// let root = tempfile::tempdir()?;
+/// let open = |name: &str| AuditLogger::builder(root.path().join(name)).format(Format::Json).build();
+///
+/// audit_runtime::init(open("exp1")?)?;
+/// audit_runtime::log_event("evaluation_start", Status::Success, None, None)?;
+///
+/// let old = audit_runtime::switch_experiment(open("exp2")?)?.expect("exp1 was installed");
+/// audit_runtime::log_event("evaluation_start", Status::Success, None, None)?;
+/// audit_runtime::log_event("pause", Status::Success, None, None)?;
+///
+/// assert_eq!(old.experiment_name(), "exp1");
+/// assert_eq!(old.get_log_summary()?.total_events, 1);
+/// assert_eq!(audit_runtime::global().unwrap().get_log_summary()?.total_events, 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn switch_experiment(logger: AuditLogger) -> Result<Option<AuditLogger>, AuditError> {
     let old = {
         let mut global = write_global();
@@ -86,6 +104,25 @@ pub fn switch_experiment(logger: AuditLogger) -> Result<Option<AuditLogger>, Aud
 
 /// Removes the global logger after making its events durable, and returns it. Events logged
 /// afterwards go to the pre-init buffer again.
+///
+/// ```
+/// use audit_runtime::{AuditLogger, Format, Status};
+/// let dir = tempfile::tempdir()?;
+/// audit_runtime::init(AuditLogger::builder(dir.path()).format(Format::Json).build()?)?;
+/// audit_runtime::log_event("evaluation_start", Status::Success, None, None)?;
+///
+/// // At exit (or before handing the log to another program):
+/// let logger = audit_runtime::shutdown()?.expect("a logger was installed");
+/// assert!(audit_runtime::global().is_none());
+/// assert_eq!(logger.get_log_summary()?.total_events, 1);
+///
+/// // Now events wait for the next `init` again.
+/// audit_runtime::log_event("pause", Status::Success, None, None)?;
+/// assert_eq!(logger.get_log_summary()?.total_events, 1);
+/// audit_runtime::init(logger.clone())?;
+/// assert_eq!(logger.get_log_summary()?.total_events, 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn shutdown() -> Result<Option<AuditLogger>, AuditError> {
     let old = {
         let mut global = write_global();
@@ -102,12 +139,54 @@ pub fn shutdown() -> Result<Option<AuditLogger>, AuditError> {
 }
 
 /// The global logger, if [`init`] has installed one.
+///
+/// ```
+/// use audit_runtime::{AuditLogger, MemorySink, Status};
+/// assert!(audit_runtime::global().is_none());
+///
+/// audit_runtime::init(AuditLogger::in_memory(MemorySink::new()))?;
+/// audit_runtime::log_event("pause", Status::Success, None, None)?;
+///
+/// // A handle on the same logger (clones share it), e.g. for its counters.
+/// let logger = audit_runtime::global().expect("init installed one");
+/// assert_eq!(logger.stats().events_written, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn global() -> Option<AuditLogger> {
     GLOBAL.read().unwrap_or_else(|p| p.into_inner()).clone()
 }
 
 /// Whether an event logged now would be recorded (by the global logger, or in the pre-init
 /// buffer). One atomic load: generated code checks it before evaluating anything.
+///
+/// Check it yourself before building details that only the audit log needs:
+///
+/// ```
+/// use audit_runtime::{AuditLogger, Format, MemorySink, Status};
+/// fn log_resume(weights: &[f32]) -> Result<(), audit_runtime::AuditError> {
+///     if audit_runtime::is_active() {
+///         let norm: f32 = weights.iter().map(|w| w * w).sum::<f32>().sqrt();
+///         audit_runtime::log_event("resume", Status::Success, serde_json::json!({"norm": norm}), None)?;
+///     }
+///     Ok(())
+/// }
+///
+/// // Before `init` events are kept for the logger, so logging is active.
+/// assert!(audit_runtime::is_active());
+///
+/// // Auditing configured off (`AUDIT_LOG_FORMAT=none`):
+/// let dir = tempfile::tempdir()?;
+/// audit_runtime::init(AuditLogger::builder(dir.path()).format(Format::None).build()?)?;
+/// assert!(!audit_runtime::is_active());
+/// log_resume(&[3.0, 4.0])?; // computes nothing
+///
+/// let sink = MemorySink::new();
+/// audit_runtime::switch_experiment(AuditLogger::in_memory(sink.clone()))?;
+/// assert!(audit_runtime::is_active());
+/// log_resume(&[3.0, 4.0])?;
+/// assert_eq!(sink.events()[0].details["norm"], 5.0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[inline]
 pub fn is_active() -> bool {
     ACTIVE.load(Ordering::Relaxed)
@@ -116,6 +195,22 @@ pub fn is_active() -> bool {
 /// Logs through the global logger; before [`init`], keeps the event for it.
 ///
 /// The signature is [`AuditLogger::log_event`]'s.
+///
+/// ```
+/// use audit_runtime::{AuditLogger, MemorySink, Status};
+/// use serde_json::json;
+///
+/// // Logged before there is a logger: kept for it.
+/// audit_runtime::log_event("evaluation_start", Status::Success, json!({"epochs": 10}), None)?;
+///
+/// let sink = MemorySink::new();
+/// audit_runtime::init(AuditLogger::in_memory(sink.clone()))?;
+/// audit_runtime::log_event("pause", Status::Success, None, None)?;
+///
+/// let actions: Vec<String> = sink.events().into_iter().map(|e| e.action_type).collect();
+/// assert_eq!(actions, ["evaluation_start", "pause"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn log_event(
     action_type: &str,
     status: Status,
@@ -134,6 +229,24 @@ pub fn log_event(
 
 /// Logs a ready details object through the global logger (or into the pre-init buffer) and
 /// returns the timestamp it was written with, if it was written now.
+///
+/// ```
+/// use audit_runtime::{AuditLogger, MemorySink, Status};
+/// let mut details = serde_json::Map::new();
+/// details.insert("checkpoint_id".into(), "ckpt_001".into());
+///
+/// // Before `init` the event is kept, not written: no timestamp yet.
+/// let at = audit_runtime::log_details("checkpoint_save", Status::Success, details.clone(), None)?;
+/// assert_eq!(at, None);
+///
+/// let sink = MemorySink::new();
+/// audit_runtime::init(AuditLogger::in_memory(sink.clone()))?;
+/// let at = audit_runtime::log_details("checkpoint_restore", Status::Success, details, None)?;
+/// let events = sink.events();
+/// assert_eq!(events[0].action_type, "checkpoint_save"); // written by `init`
+/// assert_eq!(at, Some(events[1].timestamp));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn log_details(
     action_type: &str,
     status: Status,
@@ -186,6 +299,21 @@ pub(crate) fn submit(draft: Draft<'_>) -> Result<Option<Timestamp>, AuditError> 
 
 /// Sets how many events are kept before [`init`] (default [`DEFAULT_PRE_INIT_CAPACITY`]);
 /// 0 turns the buffer off, so that without a logger nothing is recorded or evaluated.
+///
+/// ```
+/// use audit_runtime::{AuditLogger, MemorySink, Status};
+/// // A tool that records nothing unless it installs a logger:
+/// audit_runtime::set_pre_init_capacity(0);
+/// assert!(!audit_runtime::is_active());
+/// audit_runtime::log_event("pause", Status::Success, None, None)?; // not kept
+///
+/// let sink = MemorySink::new();
+/// audit_runtime::init(AuditLogger::in_memory(sink.clone()))?;
+/// audit_runtime::log_event("resume", Status::Success, None, None)?;
+/// assert_eq!(sink.events().len(), 1);
+/// assert_eq!(sink.events()[0].action_type, "resume");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn set_pre_init_capacity(capacity: usize) {
     PRE_INIT_CAPACITY.store(capacity, Ordering::Release);
     let global = GLOBAL.read().unwrap_or_else(|p| p.into_inner());
@@ -199,7 +327,26 @@ pub fn set_pre_init_capacity(capacity: usize) {
     }
 }
 
-/// How many events logged before [`init`] did not fit in the buffer and were lost.
+/// How many events logged before [`init`] did not fit in the buffer and were lost: the
+/// buffer keeps the first events, and counts the ones after it is full. [`init`] and
+/// [`switch_experiment`] report the count through `tracing` (target `audit`, WARN) when
+/// they write the buffer, and start it again from 0.
+///
+/// ```
+/// use audit_runtime::{AuditLogger, MemorySink, Status};
+/// audit_runtime::set_pre_init_capacity(2);
+/// for action in ["evaluation_start", "pause", "resume"] {
+///     audit_runtime::log_event(action, Status::Success, None, None)?;
+/// }
+/// assert_eq!(audit_runtime::pre_init_dropped(), 1);
+///
+/// let sink = MemorySink::new();
+/// audit_runtime::init(AuditLogger::in_memory(sink.clone()))?;
+/// let actions: Vec<String> = sink.events().into_iter().map(|e| e.action_type).collect();
+/// assert_eq!(actions, ["evaluation_start", "pause"]);
+/// assert_eq!(audit_runtime::pre_init_dropped(), 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn pre_init_dropped() -> u64 {
     PRE_INIT_DROPPED.load(Ordering::Acquire)
 }

@@ -123,6 +123,24 @@ impl fmt::Debug for AuditLogger {
 }
 
 /// Configures an [`AuditLogger`]; see [`AuditLogger::builder`].
+///
+/// Every setting has a default: the experiment is named after the directory, the format
+/// comes from `AUDIT_LOG_FORMAT` (JSON when it is unset), events are
+/// [`Durability::Written`], and an existing log is read whole to check it.
+///
+/// ```
+/// use audit_runtime::{AuditLogger, Durability, Format};
+/// let dir = tempfile::tempdir()?;
+/// let logger = AuditLogger::builder(dir.path().join("resnet_sweep")) // created if missing
+///     .experiment("resnet sweep, run 3")
+///     .format(Format::Csv)
+///     .durability(Durability::Synced)
+///     .build()?;
+/// assert_eq!(logger.experiment_name(), "resnet sweep, run 3");
+/// assert_eq!(logger.format(), Format::Csv);
+/// assert_eq!(logger.path(), Some(dir.path().join("resnet_sweep/audit_log.csv").as_path()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 #[must_use = "call .build() to open the logger"]
 pub struct AuditLoggerBuilder {
@@ -157,6 +175,20 @@ impl AuditLoggerBuilder {
     }
 
     /// Makes an unrecognised `AUDIT_LOG_FORMAT` an error instead of a warning and JSON.
+    ///
+    /// ```
+    /// use audit_runtime::{AuditLogger, Format};
+    /// # let dir = tempfile::tempdir()?;
+    /// // A deployment that misspells the format (set here for the example):
+    /// unsafe { std::env::set_var("AUDIT_LOG_FORMAT", "xml") };
+    /// assert_eq!(AuditLogger::builder(dir.path()).build()?.format(), Format::Json); // a warning
+    /// assert!(AuditLogger::builder(dir.path()).strict(true).build().is_err());
+    ///
+    /// // A format chosen in code does not read the variable at all.
+    /// let logger = AuditLogger::builder(dir.path()).strict(true).format(Format::Csv).build()?;
+    /// assert_eq!(logger.format(), Format::Csv);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn strict(mut self, strict: bool) -> Self {
         self.strict = strict;
         self
@@ -230,6 +262,22 @@ impl AuditLoggerBuilder {
     /// An existing log is continued. One that does not parse is kept aside
     /// (`audit_log.json.corrupt-<time>`) and every complete event in it is carried over;
     /// see [`AuditLogger::recovery`].
+    ///
+    /// ```
+    /// use audit_runtime::{AuditLogger, Format, Status};
+    /// let dir = tempfile::tempdir()?;
+    /// let first_run = AuditLogger::builder(dir.path()).format(Format::Json).build()?;
+    /// first_run.log_event("evaluation_start", Status::Success, None, None)?;
+    /// drop(first_run);
+    ///
+    /// // The next run (or another process) continues the same file.
+    /// let second_run = AuditLogger::builder(dir.path()).format(Format::Json).build()?;
+    /// second_run.log_event("pause", Status::Success, None, None)?;
+    /// let summary = second_run.get_log_summary()?;
+    /// assert_eq!(summary.total_events, 2);
+    /// assert_eq!(second_run.recovery(), None); // nothing had to be repaired
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn build(self) -> Result<AuditLogger, AuditError> {
         let env_value = std::env::var(FORMAT_ENV_VAR).ok();
         let format = resolve_format(self.format, env_value.as_deref(), self.strict)?;
@@ -327,6 +375,24 @@ impl AuditLogger {
     /// are written as `{}`, an object as it is, and any other value as `{"value": ...}`.
     /// `serde_json::json!` turns NaN into `null` before this sees it; to keep NaN and
     /// infinities, use [`AuditLogger::log_serialize`].
+    ///
+    /// ```
+    /// use audit_runtime::{AuditLogger, MemorySink, Status};
+    /// use serde_json::{Value, json};
+    /// let sink = MemorySink::new();
+    /// let logger = AuditLogger::in_memory(sink.clone());
+    /// logger.log_event("hp_change", Status::Success, json!({"learning_rate": 0.01}), None)?;
+    /// logger.log_event("pause", Status::Success, None, None)?;
+    /// logger.log_event("tag_add", Status::Success, json!(["defect"]), None)?;
+    /// logger.log_event("checkpoint_restore", Status::Failed, None, Some("no such checkpoint"))?;
+    ///
+    /// let events = sink.events();
+    /// let details: Vec<Value> = events.iter().map(|e| Value::Object(e.details.clone())).collect();
+    /// assert_eq!(details, [json!({"learning_rate": 0.01}), json!({}), json!({"value": ["defect"]}), json!({})]);
+    /// assert_eq!(events[3].status, Status::Failed);
+    /// assert_eq!(events[3].error.as_deref(), Some("no such checkpoint"));
+    /// # Ok::<(), audit_runtime::AuditError>(())
+    /// ```
     pub fn log_event(
         &self,
         action_type: &str,
@@ -524,7 +590,8 @@ impl AuditLogger {
     /// The latest thing done to the log that was not a plain append, if anything: an
     /// existing log rewritten into this crate's layout or salvaged after damage (when it was
     /// opened, or later, when another program had changed it), or a torn write of a killed
-    /// writer cleared. See [`AuditLogger::recoveries`] for all of them.
+    /// writer cleared. See [`AuditLogger::recoveries`] for all of them, and [`Recovery`] for
+    /// an example.
     pub fn recovery(&self) -> Option<Recovery> {
         self.recoveries().pop()
     }

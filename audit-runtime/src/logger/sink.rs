@@ -17,6 +17,44 @@ use crate::{AuditError, AuditEvent, Status, Timestamp};
 /// An event ready to be written: its actor added, its redacted keys replaced and checked
 /// (see the crate's README, "How an event flows"). Only its timestamp is still to be
 /// decided, by the sink that is the record of truth.
+///
+/// What a [`Sink`] is given. A sink that writes the spec's event shape turns it into an
+/// [`AuditEvent`] with the timestamp it was handed:
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use audit_runtime::{AuditError, AuditLogger, FinishedEvent, Sink, Status, Timestamp};
+/// use serde_json::json;
+///
+/// /// One JSON line per event, as a log shipper would want them.
+/// #[derive(Default)]
+/// struct JsonLines(Mutex<Vec<String>>);
+///
+/// impl Sink for JsonLines {
+///     fn write(&self, event: &FinishedEvent<'_>, wanted: Timestamp) -> Result<Timestamp, AuditError> {
+///         let line = serde_json::to_string(&event.to_audit_event(wanted))
+///             .map_err(|source| AuditError::Serialize { what: "event", source })?;
+///         self.0.lock().unwrap().push(line);
+///         Ok(wanted)
+///     }
+/// }
+///
+/// # let dir = tempfile::tempdir()?;
+/// let lines = Arc::new(JsonLines::default());
+/// let logger = AuditLogger::builder(dir.path())
+///     .format(audit_runtime::Format::Json)
+///     .sink(lines.clone())
+///     .build()?;
+/// audit_runtime::actor::scope("alice", || {
+///     logger.log_event("tag_add", Status::Success, json!({"tag": "defect"}), None)
+/// })?;
+///
+/// let line: serde_json::Value = serde_json::from_str(&lines.0.lock().unwrap()[0])?;
+/// assert_eq!(line["action_type"], "tag_add");
+/// // Finished: the actor is already in the details.
+/// assert_eq!(line["details"], json!({"tag": "defect", "actor": "alice"}));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct FinishedEvent<'a> {

@@ -46,6 +46,17 @@ pub struct LoggerStats {
 }
 
 /// The latest failure a logger met.
+///
+/// ```
+/// use audit_runtime::{AuditLogger, MemorySink, Status, Timestamp};
+/// let logger = AuditLogger::in_memory(MemorySink::new());
+/// let before = Timestamp::now();
+/// assert!(logger.log_event("", Status::Success, None, None).is_err());
+///
+/// let last = logger.stats().last_error.expect("the failure is remembered");
+/// assert_eq!(last.message, "invalid event: the action type is empty");
+/// assert!(last.at >= before);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LastError {

@@ -560,6 +560,29 @@ pub struct CsvSalvageReport {
 /// (and listing) rows that are not, and stops at a record cut off inside a quoted field
 /// (a torn write). A missing or wrong header is a problem, not the end: rows after it are
 /// still read.
+///
+/// ```
+/// use audit_runtime::InvalidEventKind;
+/// use audit_runtime::read::{ScanErrorKind, salvage_csv};
+/// // A good row, a row with an empty status, and a last row cut off inside its details.
+/// let log = "timestamp,action_type,status,details,error\r\n\
+///            2026-05-27T14:30:00.123456Z,pause,success,{},\r\n\
+///            2026-05-27T14:30:01.000000Z,resume,,{},\r\n\
+///            2026-05-27T14:30:02.000000Z,hp_change,success,\"{\"\"lr\"\": 0.";
+///
+/// let mut recovered = Vec::new();
+/// let report = salvage_csv(log.as_bytes(), |position, event| {
+///     recovered.push((position.line, event.action_type));
+///     Ok::<(), std::convert::Infallible>(())
+/// })?;
+///
+/// assert_eq!(recovered, [(2, "pause".to_owned())]);
+/// let kinds: Vec<ScanErrorKind> = report.problems.iter().map(|p| p.kind).collect();
+/// assert_eq!(kinds, [ScanErrorKind::InvalidEvent(InvalidEventKind::EmptyStatus), ScanErrorKind::CutOffAtEnd]);
+/// // Where an appender would cut the file: after the last good row.
+/// assert_eq!(report.good_prefix_len as usize, log.find("2026-05-27T14:30:01").unwrap());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn salvage_csv<R: Read, E>(
     reader: R,
     mut on_event: impl FnMut(RecordPosition, AuditEvent) -> Result<(), E>,

@@ -190,6 +190,19 @@ fn event_fields(value: &Value) -> Result<Fields<'_>, InvalidEvent> {
 }
 
 /// Like [`value_to_event`], consuming the value so `details` is moved rather than copied.
+///
+/// ```
+/// use audit_runtime::read;
+/// // A whole log parsed by serde_json (fine for a small one; `read::open_events` streams).
+/// let text = r#"[
+///   {"timestamp": "2026-05-27T14:30:01.000000Z", "action_type": "resume", "status": "success", "details": {}, "error": null},
+///   {"timestamp": "2026-05-27T14:30:00.000000Z", "action_type": "pause", "status": "success", "details": {}, "error": null}
+/// ]"#;
+/// let values: Vec<serde_json::Value> = serde_json::from_str(text)?;
+/// let events = values.into_iter().map(read::value_into_event).collect::<Result<Vec<_>, _>>()?;
+/// assert_eq!(events[1].action_type, "pause");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn value_into_event(value: Value) -> Result<AuditEvent, InvalidEvent> {
     let fields = event_fields(&value)?;
     let (timestamp, status) = (fields.timestamp, fields.status);
@@ -212,6 +225,26 @@ pub fn value_into_event(value: Value) -> Result<AuditEvent, InvalidEvent> {
 }
 
 /// A parsed JSON value as an audit event, if it is a valid one (see [`check_event`]).
+///
+/// ```
+/// use audit_runtime::{InvalidEventKind, Status, read};
+/// use serde_json::json;
+/// let value = json!({"timestamp": "2026-11-25T19:03:33.539087Z", "action_type": "checkpoint_restore",
+///     "status": "failed", "details": {"checkpoint_id": "ckpt_001"}, "error": "Checkpoint file not found"});
+/// let event = read::value_to_event(&value)?;
+/// assert_eq!(event.status, Status::Failed);
+/// assert_eq!(event.error.as_deref(), Some("Checkpoint file not found"));
+///
+/// // Another writer's status is kept as written (WeightsLab v2.0's `error`).
+/// let mut other = value.clone();
+/// other["status"] = json!("error");
+/// assert_eq!(read::value_to_event(&other)?.status.as_str(), "error");
+///
+/// let mut typo = value.clone();
+/// typo["detials"] = json!({});
+/// assert_eq!(read::value_to_event(&typo).unwrap_err().kind(), InvalidEventKind::UnexpectedField);
+/// # Ok::<(), audit_runtime::InvalidEvent>(())
+/// ```
 pub fn value_to_event(value: &Value) -> Result<AuditEvent, InvalidEvent> {
     let fields = event_fields(value)?;
     Ok(AuditEvent {
@@ -243,6 +276,22 @@ struct StrictEvent {
 ///
 /// Deserialising straight into the event is several times faster than going through a
 /// `Value`; when that fails, the `Value` path decides, with its precise message.
+///
+/// For events one per line, e.g. the output of `jq -c '.[]' audit_log.json`:
+///
+/// ```
+/// use audit_runtime::{InvalidEventKind, read};
+/// let lines = br#"{"timestamp": "2026-11-25T19:03:33.541063Z", "action_type": "evaluation_start", "status": "success", "details": {"last_loss": NaN}, "error": null}
+/// {"timestamp": "2026-11-25T19:03:33.541387Z", "action_type": "pause", "status": "success"}"#;
+/// let mut lines = lines.split(|b| *b == b'\n');
+///
+/// let event = read::parse_event(lines.next().unwrap())?;
+/// assert_eq!(event.details["last_loss"], "NaN"); // Python's bare NaN, read leniently
+///
+/// let invalid = read::parse_event(lines.next().unwrap()).unwrap_err();
+/// assert_eq!(invalid.kind(), InvalidEventKind::MissingField);
+/// # Ok::<(), audit_runtime::InvalidEvent>(())
+/// ```
 pub fn parse_event(bytes: &[u8]) -> Result<AuditEvent, InvalidEvent> {
     if let Some((event, _)) = fast_event(bytes) {
         return Ok(event);
@@ -291,6 +340,26 @@ fn kind(value: &Value) -> &'static str {
 }
 
 /// What kind of problem a [`ScanError`] is.
+///
+/// ```
+/// use audit_runtime::read::{self, ScanErrorKind};
+/// # let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("audit_log.json");
+/// // A log whose last write was cut short (a full disk, a copy interrupted):
+/// std::fs::write(&path, r#"[
+/// {"timestamp":"2026-05-27T14:30:00.123456Z","action_ty"#)?;
+///
+/// let mut events = read::open_events(&path)?;
+/// assert!(events.next().unwrap().is_err());
+/// let advice = match events.problem().map(|problem| problem.kind) {
+///     Some(ScanErrorKind::CutOffAtEnd) => "cut off: opening it with an AuditLogger salvages it",
+///     Some(ScanErrorKind::InvalidEvent(_)) => "an event breaks the spec's rules",
+///     Some(_) => "not an audit log, or unreadable",
+///     None => "fine",
+/// };
+/// assert_eq!(advice, "cut off: opening it with an AuditLogger salvages it");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ScanErrorKind {
@@ -308,6 +377,23 @@ pub enum ScanErrorKind {
 }
 
 /// A problem found while reading a log, with where it is.
+///
+/// ```
+/// use audit_runtime::read::{self, ScanErrorKind};
+/// use audit_runtime::InvalidEventKind;
+/// # let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("audit_log.csv");
+/// std::fs::write(&path, "timestamp,action_type,status,details,error\n\
+///                        2026-05-27T14:30:00.123456Z,pause,,{},\n")?;
+///
+/// let mut events = read::open_events(&path)?;
+/// assert!(events.next().unwrap().is_err()); // an AuditError::Malformed, with the same text
+/// let problem = events.problem().expect("the stream keeps what ended it");
+/// assert_eq!(problem.kind, ScanErrorKind::InvalidEvent(InvalidEventKind::EmptyStatus));
+/// assert_eq!((problem.offset, problem.line), (43, 2));
+/// assert!(problem.to_string().starts_with("byte 43 (line 2): "));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScanError {
     /// What kind of problem it is.

@@ -60,6 +60,23 @@ pub fn parse_value(bytes: &[u8]) -> Result<(Value, Repairs), LenientError> {
 ///
 /// `parse` is called with a slice that lives only for the call, so it can deserialise
 /// borrowed data as long as what it returns is owned.
+///
+/// ```
+/// use audit_runtime::read::lenient::parse_with;
+/// #[derive(serde::Deserialize)]
+/// struct Loss { last_loss: String }
+///
+/// // Only the field wanted, from what Python's `json.dump` wrote:
+/// let loss_of = |bytes: &[u8]| serde_json::from_slice::<Loss>(bytes);
+/// let (loss, repairs) = parse_with(br#"{"last_loss": NaN, "epoch": 3}"#, loss_of)?;
+/// assert_eq!(loss.last_loss, "NaN");
+/// assert_eq!(repairs.non_finite_tokens, 1);
+///
+/// // Strict JSON takes the fast path: nothing mended.
+/// let (_, repairs) = parse_with(br#"{"last_loss": "0.25"}"#, loss_of)?;
+/// assert!(repairs.is_none());
+/// # Ok::<(), audit_runtime::read::lenient::LenientError>(())
+/// ```
 pub fn parse_with<T>(
     bytes: &[u8],
     mut parse: impl FnMut(&[u8]) -> Result<T, serde_json::Error>,
@@ -94,6 +111,14 @@ pub struct Repaired {
 /// was not valid UTF-8, such as an undecodable file name) by `\ufffd`, U+FFFD, the
 /// replacement character. Valid pairs are left alone. `None` when there is nothing to mend
 /// (so the caller need not copy).
+///
+/// ```
+/// use audit_runtime::read::lenient::repair;
+/// let mended = repair(br#"{"loss": -Infinity, "file": "a\udc80b", "s": "NaN is text here"}"#).unwrap();
+/// assert_eq!(mended.bytes, br#"{"loss": "-Infinity", "file": "a\ufffdb", "s": "NaN is text here"}"#);
+/// assert_eq!((mended.repairs.non_finite_tokens, mended.repairs.lone_surrogates), (1, 1));
+/// assert!(repair(br#"{"loss": 0.25}"#).is_none());
+/// ```
 pub fn repair(bytes: &[u8]) -> Option<Repaired> {
     const TOKENS: [&[u8]; 3] = [b"NaN", b"Infinity", b"-Infinity"];
     let mut out: Option<Repaired> = None;

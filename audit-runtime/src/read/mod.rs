@@ -18,6 +18,22 @@
 //!   says where its good prefix ends.
 //!
 //! This module only reads: it never changes a log file.
+//!
+//! ```
+//! use audit_runtime::{AuditLogger, Format, Status, read};
+//! let dir = tempfile::tempdir()?;
+//! for format in [Format::Json, Format::Csv] {
+//!     let logger = AuditLogger::builder(dir.path()).format(format).build()?;
+//!     logger.log_event("pause", Status::Success, None, None)?;
+//!
+//!     // A reader needs only the path: the format is told from the content.
+//!     let path = logger.path().unwrap();
+//!     assert_eq!(read::detect(path)?, format);
+//!     let events = read::open_events(path)?.collect::<Result<Vec<_>, _>>()?;
+//!     assert_eq!(events[0].action_type, "pause");
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod csv;
 mod export;
@@ -52,6 +68,24 @@ use crate::{AuditError, Format};
 /// first line starting with the CSV header's first column (`timestamp,`) is CSV. An empty or
 /// whitespace-only file goes by its extension (`.csv` is CSV, anything else JSON, the spec's
 /// default).
+///
+/// ```
+/// use audit_runtime::{Format, read};
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("exported.txt");
+///
+/// std::fs::write(&path, "timestamp,action_type,status,details,error\n")?;
+/// assert_eq!(read::detect(&path)?, Format::Csv); // by content, whatever the name
+/// std::fs::write(&path, " [\n]\n")?;
+/// assert_eq!(read::detect(&path)?, Format::Json);
+/// std::fs::write(&path, "hello")?;
+/// assert!(read::detect(&path).is_err()); // neither
+///
+/// let empty = dir.path().join("audit_log.csv");
+/// std::fs::write(&empty, "")?;
+/// assert_eq!(read::detect(&empty)?, Format::Csv); // nothing to go by but the extension
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn detect(path: impl AsRef<Path>) -> Result<Format, AuditError> {
     let path = path.as_ref();
     let file = File::open(path).map_err(|e| AuditError::io("open", path, e))?;

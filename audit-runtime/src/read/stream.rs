@@ -21,6 +21,31 @@ use crate::{AuditError, AuditEvent, Format};
 
 /// Where an event is in its file: what [`Snapshot::read_event`](super::Snapshot::read_event)
 /// needs to read it back.
+///
+/// A JSON log is stored newest first; to visit it oldest first without holding every event
+/// in memory, keep only the spans:
+///
+/// ```
+/// use audit_runtime::read::{EventSpan, Snapshot};
+/// use audit_runtime::{AuditError, AuditLogger, Format, Status};
+/// # let dir = tempfile::tempdir()?;
+/// let logger = AuditLogger::builder(dir.path()).format(Format::Json).build()?;
+/// for action in ["pause", "hp_change", "resume"] {
+///     logger.log_event(action, Status::Success, None, None)?;
+/// }
+///
+/// let snapshot = Snapshot::take(logger.path().unwrap(), Format::Json)?;
+/// let mut spans: Vec<EventSpan> = Vec::new();
+/// let mut events = snapshot.events();
+/// while let Some(located) = events.next_located() {
+///     spans.push(located?.span());
+/// }
+/// let oldest_first = spans.iter().rev()
+///     .map(|span| Ok(snapshot.read_event(*span)?.action_type))
+///     .collect::<Result<Vec<_>, AuditError>>()?;
+/// assert_eq!(oldest_first, ["pause", "hp_change", "resume"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct EventSpan {
     /// Byte offset of the event's first byte (the `{` or the row's first byte).
@@ -32,6 +57,30 @@ pub struct EventSpan {
 }
 
 /// An event with where it is in its file.
+///
+/// ```
+/// use audit_runtime::read;
+/// # let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("audit_log.json");
+/// // As the spec's Python reference writes a log: indented, with a bare `NaN`.
+/// let text = r#"[
+///   {
+///     "timestamp": "2026-11-25T19:03:33.541063Z",
+///     "action_type": "evaluation_start",
+///     "status": "success",
+///     "details": {"last_loss": NaN},
+///     "error": null
+///   }
+/// ]"#;
+/// std::fs::write(&path, text)?;
+///
+/// let located = read::open_events(&path)?.next_located().unwrap()?;
+/// assert_eq!((located.offset, located.line), (4, 2));
+/// assert!(text[located.offset as usize..located.end as usize].ends_with('}'));
+/// assert_eq!(located.repairs.non_finite_tokens, 1);
+/// assert_eq!(located.event.details["last_loss"], "NaN");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct LocatedEvent {
@@ -92,6 +141,20 @@ enum Inner {
 
 /// Opens a log, detecting its format from the content (see [`detect`]), and streams its
 /// events in stored order (newest first for JSON, oldest first for CSV).
+///
+/// ```
+/// use audit_runtime::{AuditLogger, Format, Status, read};
+/// # let dir = tempfile::tempdir()?;
+/// let logger = AuditLogger::builder(dir.path()).format(Format::Json).build()?;
+/// logger.log_event("pause", Status::Success, None, None)?;
+/// logger.log_event("resume", Status::Success, None, None)?;
+///
+/// let actions = read::open_events(logger.path().unwrap())?
+///     .map(|event| event.map(|e| e.action_type))
+///     .collect::<Result<Vec<_>, _>>()?;
+/// assert_eq!(actions, ["resume", "pause"]); // JSON: newest first
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn open_events(path: impl AsRef<Path>) -> Result<EventStream, AuditError> {
     let path = path.as_ref();
     let format = detect(path)?;
@@ -99,6 +162,24 @@ pub fn open_events(path: impl AsRef<Path>) -> Result<EventStream, AuditError> {
 }
 
 /// Like [`open_events`], with the format given.
+///
+/// For a file whose format is known (from configuration, say) rather than guessed; read as
+/// the other format, a log is not a log.
+///
+/// ```
+/// use audit_runtime::{AuditLogger, Format, Status, read};
+/// # let dir = tempfile::tempdir()?;
+/// let logger = AuditLogger::builder(dir.path()).format(Format::Csv).build()?;
+/// logger.log_event("pause", Status::Success, None, None)?;
+/// let path = logger.path().unwrap();
+///
+/// let events = read::open_events_as(path, Format::Csv)?.collect::<Result<Vec<_>, _>>()?;
+/// assert_eq!(events[0].action_type, "pause");
+///
+/// let mut as_json = read::open_events_as(path, Format::Json)?;
+/// assert!(as_json.next().unwrap().is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn open_events_as(path: impl AsRef<Path>, format: Format) -> Result<EventStream, AuditError> {
     let path = path.as_ref();
     if format == Format::None {

@@ -189,6 +189,25 @@ fn summarize_csv<R: Read>(file: R, path: &Path) -> Result<LogSummary, AuditError
 
 /// What [`EventStream::for_each_brief`](super::EventStream::for_each_brief) gives of each
 /// event: the fields a summary counts, as written.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use audit_runtime::{AuditLogger, Format, Status, actor, read};
+/// # let dir = tempfile::tempdir()?;
+/// let logger = AuditLogger::builder(dir.path()).format(Format::Json).build()?;
+/// actor::scope("alice", || logger.log_event("pause", Status::Success, None, None))?;
+/// actor::scope("alice", || logger.log_event("resume", Status::Success, None, None))?;
+/// actor::scope("bob", || logger.log_event("tag_add", Status::Failed, None, Some("no such tag")))?;
+///
+/// // Failures per actor, without deserialising the details.
+/// let mut failures: BTreeMap<String, u32> = BTreeMap::new();
+/// read::open_events(logger.path().unwrap())?.for_each_brief(|brief| {
+///     let who = brief.actor.and_then(|actor| actor.as_str()).unwrap_or("unknown");
+///     *failures.entry(who.to_owned()).or_default() += u32::from(brief.status != "success");
+/// })?;
+/// assert_eq!(failures, BTreeMap::from([("alice".to_owned(), 0), ("bob".to_owned(), 1)]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub struct EventBrief<'a> {

@@ -4,6 +4,34 @@ use std::fmt;
 use std::path::PathBuf;
 
 /// Why an existing log was rewritten when it was opened.
+///
+/// A log written by the spec's Python reference (`json.dump(..., indent=2)`, with a bare
+/// `NaN`) is valid, only laid out differently: it is relaid, every event kept.
+///
+/// ```
+/// use audit_runtime::{AuditLogger, Format, RecoveryKind};
+/// let dir = tempfile::tempdir()?;
+/// std::fs::write(dir.path().join("audit_log.json"), r#"[
+///   {
+///     "timestamp": "2026-11-25T19:03:33.541063Z",
+///     "action_type": "evaluation_start",
+///     "status": "success",
+///     "details": {
+///       "last_loss": NaN
+///     },
+///     "error": null
+///   }
+/// ]"#)?;
+///
+/// let logger = AuditLogger::builder(dir.path()).format(Format::Json).build()?;
+/// let recovery = logger.recovery().expect("the reference's layout is rewritten");
+/// assert_eq!(recovery.kind, RecoveryKind::Relaid);
+/// assert_eq!((recovery.events_kept, recovery.non_finite_converted), (1, 1));
+/// let events = audit_runtime::read::open_events(dir.path().join("audit_log.json"))?
+///     .collect::<Result<Vec<_>, _>>()?;
+/// assert_eq!(events[0].details["last_loss"], "NaN");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RecoveryKind {
@@ -23,6 +51,38 @@ pub enum RecoveryKind {
 }
 
 /// The report of a recovery: see [`crate::AuditLogger::recovery`].
+///
+/// Opening a damaged log keeps its bytes aside and continues with every complete event
+/// in it; the report says what was done, and its `Display` is one line for the
+/// application's log:
+///
+/// ```
+/// use std::io::Write;
+/// use audit_runtime::{AuditLogger, Format, RecoveryKind, Status};
+/// let dir = tempfile::tempdir()?;
+/// let logger = AuditLogger::builder(dir.path()).format(Format::Json).build()?;
+/// logger.log_event("pause", Status::Success, None, None)?;
+/// logger.log_event("resume", Status::Success, None, None)?;
+/// drop(logger);
+///
+/// // Something else damages the file: garbage after the closing `]`.
+/// let path = dir.path().join("audit_log.json");
+/// std::fs::OpenOptions::new().append(true).open(&path)?.write_all(b"garbage\n")?;
+///
+/// let logger = AuditLogger::builder(dir.path()).format(Format::Json).build()?;
+/// let recovery = logger.recovery().expect("the damaged log was salvaged");
+/// assert_eq!(recovery.kind, RecoveryKind::Salvaged);
+/// assert_eq!(recovery.events_kept, 2);
+/// let kept = recovery.original_kept_at.as_deref().expect("the damaged bytes are kept");
+/// assert!(std::fs::read(kept)?.ends_with(b"garbage\n"));
+/// assert!(recovery.to_string().contains("salvaged 2 complete events"));
+///
+/// // The log goes on, with both events.
+/// logger.log_event("pause", Status::Success, None, None)?;
+/// assert_eq!(logger.get_log_summary()?.total_events, 3);
+/// assert_eq!(logger.stats().recoveries, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Recovery {

@@ -55,7 +55,25 @@ pub use tokens::{AUTH_TOKENS_ENV_VAR, TokenMap, TokenSpecError, token_fingerprin
 /// The action a refused call is logged under when its method has no single action.
 pub const DEFAULT_REJECTION_ACTION: &str = "access_denied";
 
-/// The caller of one call, as resolved from its metadata and connection.
+/// The caller of one call, as resolved from its metadata and connection
+/// ([`IdentityLayer::resolve`]).
+///
+/// ```
+/// use audit_runtime::tonic_layer::{Caller, IdentityLayer, TokenMap, token_fingerprint};
+/// let layer = IdentityLayer::new().tokens(TokenMap::parse("alice:tok-a")?);
+/// let peer = "10.0.0.7:4242".parse().ok();
+/// let mut headers = http::HeaderMap::new();
+/// assert_eq!(layer.resolve(&headers, peer), Caller::Anonymous(Some("peer:10.0.0.7:4242".into())));
+///
+/// headers.insert("x-api-key", "tok-a".parse()?);
+/// assert_eq!(layer.resolve(&headers, peer), Caller::Known("alice".into()));
+///
+/// headers.insert("x-api-key", "tok-b".parse()?);
+/// let caller = layer.resolve(&headers, peer);
+/// assert_eq!(caller, Caller::UnknownToken(token_fingerprint("tok-b")));
+/// assert_eq!(caller.actor(), Some(token_fingerprint("tok-b").as_str()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
     /// A token that `GRPC_AUTH_TOKENS` accepts, with the actor it is logged as.
@@ -78,6 +96,16 @@ impl Caller {
 
 /// Extracts the presented token: `authorization: Bearer <token>` (scheme case-insensitive),
 /// else `x-api-key`. Empty values count as absent.
+///
+/// ```
+/// use audit_runtime::tonic_layer::presented_token;
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert("x-api-key", "tok-k".parse()?);
+/// assert_eq!(presented_token(&headers), Some("tok-k"));
+/// headers.insert("authorization", "bearer tok-b".parse()?);
+/// assert_eq!(presented_token(&headers), Some("tok-b")); // the bearer token comes first
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn presented_token(headers: &http::HeaderMap) -> Option<&str> {
     let bearer = headers
         .get(http::header::AUTHORIZATION)
@@ -322,6 +350,61 @@ impl<S> tower_layer::Layer<S> for IdentityLayer {
 }
 
 /// The service [`IdentityLayer`] wraps around a tonic server's routes.
+///
+/// What a tonic server does with it, call by call (`Routes` stands in for the server's
+/// routes and answers with the actor it sees):
+///
+/// ```
+/// # use std::convert::Infallible;
+/// # use std::task::{Context, Poll};
+/// use tower_layer::Layer;
+/// use tower_service::Service;
+/// use audit_runtime::tonic_layer::{IdentityLayer, TokenMap, token_fingerprint};
+/// use audit_runtime::{Action, AuditLogger, MemorySink, Status};
+/// # #[derive(Clone)]
+/// # struct Routes;
+/// # impl Service<http::Request<()>> for Routes {
+/// #     type Response = http::Response<String>;
+/// #     type Error = Infallible;
+/// #     type Future = std::pin::Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+/// #     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+/// #         Poll::Ready(Ok(()))
+/// #     }
+/// #     fn call(&mut self, _: http::Request<()>) -> Self::Future {
+/// #         Box::pin(async {
+/// #             let actor = audit_runtime::actor::current().map(|a| a.to_string());
+/// #             Ok(http::Response::new(actor.unwrap_or_default()))
+/// #         })
+/// #     }
+/// # }
+///
+/// let refusals = MemorySink::new();
+/// let layer = IdentityLayer::new()
+///     .tokens(TokenMap::parse("alice:tok-a")?)
+///     .logger(AuditLogger::in_memory(refusals.clone()))
+///     .action_for("/ExperimentService/RestoreCheckpoint", Action::CheckpointRestore);
+/// let mut service = layer.layer(Routes);
+/// let request = |token: &str| {
+///     http::Request::builder()
+///         .uri("/ExperimentService/RestoreCheckpoint")
+///         .header("authorization", format!("Bearer {token}"))
+///         .body(())
+/// };
+///
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// let answer = service.call(request("tok-a")?).await?;
+/// assert_eq!(answer.body(), "alice"); // the handler ran with alice as the actor
+///
+/// let refused = service.call(request("guess")?).await?;
+/// assert_eq!(refused.headers()["grpc-status"], "16"); // UNAUTHENTICATED, the handler never ran
+/// let event = &refusals.events()[0];
+/// assert_eq!(event.action_type, "checkpoint_restore");
+/// assert_eq!(event.status, Status::Failed);
+/// assert_eq!(event.details["actor"], token_fingerprint("guess").as_str());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct IdentityService<S> {
     inner: S,

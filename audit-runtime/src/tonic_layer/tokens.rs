@@ -33,6 +33,13 @@ pub fn token_fingerprint(token: &str) -> String {
 
 /// A `GRPC_AUTH_TOKENS` value that cannot be used; the message says which entry and why
 /// without repeating the token.
+///
+/// ```
+/// use audit_runtime::tonic_layer::TokenMap;
+/// let err = TokenMap::parse("alice:tok-a, bob:").unwrap_err();
+/// assert_eq!(err.entry, 2);
+/// assert_eq!(err.to_string(), "GRPC_AUTH_TOKENS: entry 2 has an empty token");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{AUTH_TOKENS_ENV_VAR}: entry {entry} {problem}")]
 pub struct TokenSpecError {

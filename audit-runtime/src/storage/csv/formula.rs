@@ -38,6 +38,13 @@ pub fn neutralise(cell: &str) -> Cow<'_, str> {
 }
 
 /// The cell as it was logged (undoes [`neutralise`]).
+///
+/// ```
+/// use audit_runtime::csv_safety::restore;
+/// assert_eq!(restore("'=HYPERLINK(\"x\")"), "=HYPERLINK(\"x\")");
+/// // A quote before anything else was the cell's own: kept.
+/// assert_eq!(restore("'tis"), "'tis");
+/// ```
 pub fn restore(cell: &str) -> &str {
     if cell.starts_with('\'') && needs_quote_prefix(cell) {
         &cell[1..]
