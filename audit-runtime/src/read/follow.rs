@@ -12,7 +12,7 @@
 //! event: the free space means nothing new; event lines are read backwards, line by line,
 //! until the free space (or the mark of an event a killed writer left unfinished) is reached
 //! again. The cost of a poll is proportional to the new events, not to the free space (which
-//! can be a quarter of the log). The writer copies a line's last two bytes last, so a line
+//! can be larger than the events). The writer copies a line's last two bytes last, so a line
 //! seen behind them is complete; each must still parse as an event newer than the one after
 //! it. Anything unexpected (the event's first bytes changed, bytes that are not the layout)
 //! reads the log again from its newest event, as does a log in another layout (whose changes

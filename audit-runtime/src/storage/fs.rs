@@ -249,7 +249,7 @@ impl<F: Borrow<File>> Seek for ReadAt<F> {
 /// without moving `source`'s own offset. Uses `copy_file_range`, so the kernel copies (or
 /// shares) the blocks instead of pulling them through user space — a rewrite of a large log
 /// copies all of it — and falls back to reading and writing where that is not supported.
-pub(crate) fn copy_range(source: &File, offset: u64, out: &mut File, len: u64) -> io::Result<()> {
+pub(crate) fn copy_range(source: &File, offset: u64, out: &File, len: u64) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     let mut done = 0u64;
     while done < len {
@@ -279,7 +279,8 @@ pub(crate) fn copy_range(source: &File, offset: u64, out: &mut File, len: u64) -
                             file: source,
                             offset: offset + done,
                         };
-                        done += io::copy(&mut rest.take(len - done), out)?;
+                        let mut out = out;
+                        done += io::copy(&mut rest.take(len - done), &mut out)?;
                         break;
                     }
                     _ => return Err(e),
@@ -294,6 +295,95 @@ pub(crate) fn copy_range(source: &File, offset: u64, out: &mut File, len: u64) -
             io::ErrorKind::UnexpectedEof,
             "the log shrank while being rewritten",
         ))
+    }
+}
+
+/// Writes a large new file in steps, starting each step's writeback as soon as it is written
+/// and waiting for the step before it: the file never holds more than two steps of dirty
+/// pages. A background rewrite writes as much as three times the log; left to the kernel, that
+/// much dirty data makes it throttle every writer of the machine (the writers of the log
+/// included, in 10 ms sleeps), which is the stall the rewrite is built in the background to
+/// avoid.
+#[derive(Debug)]
+pub(crate) struct PacedWriter<'a> {
+    file: &'a File,
+    written: u64,
+    flushed: u64,
+}
+
+impl<'a> PacedWriter<'a> {
+    const STEP: u64 = 8 << 20;
+
+    /// Writes at `file`'s current position, which must be its start.
+    pub(crate) fn new(file: &'a File) -> PacedWriter<'a> {
+        PacedWriter {
+            file,
+            written: 0,
+            flushed: 0,
+        }
+    }
+
+    /// Appends `bytes`.
+    pub(crate) fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let mut out = self.file;
+        out.write_all(bytes)?;
+        self.advance(bytes.len() as u64)
+    }
+
+    /// Appends `len` bytes of `source` from `offset` on.
+    pub(crate) fn copy(&mut self, source: &File, offset: u64, len: u64) -> io::Result<()> {
+        let mut done = 0;
+        while done < len {
+            let step = (len - done).min(Self::STEP);
+            copy_range(source, offset + done, self.file, step)?;
+            self.advance(step)?;
+            done += step;
+        }
+        Ok(())
+    }
+
+    fn advance(&mut self, len: u64) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        self.written += len;
+        if self.written - self.flushed < Self::STEP {
+            return Ok(());
+        }
+        let fd = self.file.as_raw_fd();
+        // Wait for the previous step, then start this one: at most two steps in flight.
+        let range = |from: u64, to: u64, flags| {
+            // SAFETY: a valid descriptor and a range inside the file; the call only starts or
+            // waits for writeback.
+            let r = unsafe {
+                libc::sync_file_range(
+                    fd,
+                    from as libc::off64_t,
+                    (to - from) as libc::off64_t,
+                    flags,
+                )
+            };
+            if r == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error())
+            }
+        };
+        let previous = self.flushed.saturating_sub(Self::STEP);
+        let waited = range(
+            previous,
+            self.flushed.max(previous + 1),
+            libc::SYNC_FILE_RANGE_WAIT_BEFORE
+                | libc::SYNC_FILE_RANGE_WRITE
+                | libc::SYNC_FILE_RANGE_WAIT_AFTER,
+        )
+        .and_then(|()| range(self.flushed, self.written, libc::SYNC_FILE_RANGE_WRITE));
+        if let Err(e) = waited {
+            // Not every file system has it; pacing is an optimisation, the final sync is not.
+            if e.raw_os_error() != Some(libc::ENOSYS) && e.raw_os_error() != Some(libc::EINVAL) {
+                return Err(e);
+            }
+        }
+        self.flushed = self.written;
+        Ok(())
     }
 }
 
@@ -576,29 +666,83 @@ pub(crate) fn replace_atomically_then(
     fill: impl FnOnce(&mut File) -> io::Result<()>,
     before_rename: impl FnOnce() -> io::Result<()>,
 ) -> Result<File, AuditError> {
+    prepare_replacement(path, mode, fill)?.commit(before_rename)
+}
+
+/// The first half of [`replace_atomically`]: writes a new file with `fill` and makes it
+/// durable, without putting it at `path` yet. The JSON writer builds a rewritten log this way
+/// without holding the lock, and commits it under the lock.
+pub(crate) fn prepare_replacement(
+    path: &Path,
+    mode: u32,
+    fill: impl FnOnce(&mut File) -> io::Result<()>,
+) -> Result<Replacement, AuditError> {
     let permissions = Permissions::for_replacing(path, mode);
     let (mut file, temp) = create_temp(path)?;
-    let result = (|| {
-        fill(&mut file)
-            .and_then(|()| file.flush())
-            .and_then(|()| adopt_permissions(&file, permissions, path))
-            .and_then(|()| file.sync_all())
-            .map_err(|e| AuditError::io("rewrite", path, detail(e, &temp)))?;
-        before_rename().map_err(|e| AuditError::io("mark the old version of", path, e))?;
-        fs::rename(&temp, path)
-            .map_err(|e| AuditError::io("rename into place", path, detail(e, &temp)))?;
-        Ok(())
-    })();
-    match result {
-        Ok(()) => {
-            if let Some(dir) = path.parent() {
-                sync_dir(dir)?;
-            }
-            Ok(file)
+    let replacement = Replacement {
+        file: Some(
+            file.try_clone()
+                .map_err(|e| AuditError::io("rewrite", path, e))?,
+        ),
+        temp,
+        path: path.to_owned(),
+    };
+    fill(&mut file)
+        .and_then(|()| file.flush())
+        .and_then(|()| adopt_permissions(&file, permissions, path))
+        .and_then(|()| file.sync_all())
+        .map_err(|e| AuditError::io("rewrite", path, detail(e, &replacement.temp)))?;
+    Ok(replacement)
+}
+
+/// A complete, durable new version of a file, under a temporary name next to it until
+/// [`commit`](Self::commit) renames it into place. Dropped uncommitted, it is removed.
+#[derive(Debug)]
+pub(crate) struct Replacement {
+    file: Option<File>,
+    temp: PathBuf,
+    path: PathBuf,
+}
+
+impl Replacement {
+    /// The new file, open for reading and writing.
+    pub(crate) fn file(&self) -> Option<&File> {
+        self.file.as_ref()
+    }
+
+    /// Runs `before_rename`, then renames the new file over the path and syncs the
+    /// directory. If `before_rename` or the rename fails, nothing is replaced.
+    pub(crate) fn commit(
+        self,
+        before_rename: impl FnOnce() -> io::Result<()>,
+    ) -> Result<File, AuditError> {
+        self.commit_with(before_rename, true)
+    }
+
+    /// [`commit`](Self::commit), syncing the directory only if `sync_dir`: without it a
+    /// power loss may leave the old file at the path (a crash of the process cannot).
+    pub(crate) fn commit_with(
+        mut self,
+        before_rename: impl FnOnce() -> io::Result<()>,
+        sync_dir_after: bool,
+    ) -> Result<File, AuditError> {
+        let path = self.path.clone();
+        before_rename().map_err(|e| AuditError::io("mark the old version of", &path, e))?;
+        fs::rename(&self.temp, &path)
+            .map_err(|e| AuditError::io("rename into place", &path, detail(e, &self.temp)))?;
+        let file = self.file.take();
+        if sync_dir_after && let Some(dir) = path.parent() {
+            sync_dir(dir)?;
         }
-        Err(e) => {
-            let _ = fs::remove_file(&temp);
-            Err(e)
+        file.ok_or_else(|| AuditError::io("rewrite", &path, io::Error::other("no file")))
+    }
+}
+
+impl Drop for Replacement {
+    fn drop(&mut self) {
+        // Still holding the file means it was never renamed into place.
+        if self.file.is_some() {
+            let _ = fs::remove_file(&self.temp);
         }
     }
 }
@@ -693,8 +837,9 @@ fn same_bytes(a: &File, b: &File, len: u64) -> io::Result<bool> {
 }
 
 /// Removes temporary files left by a process that died while replacing `path` or keeping a
-/// copy of it. Only call with the lock held: both happen entirely under it, so any such file
-/// belongs to a writer that is gone.
+/// copy of it. A temporary's name carries the process id of its writer: those of processes
+/// still running are left alone, because the JSON writer builds a rewrite outside the lock
+/// (in this process too).
 pub(crate) fn remove_stale_temps(path: &Path) {
     let Some(dir) = path.parent() else {
         return;
@@ -704,10 +849,31 @@ pub(crate) fn remove_stale_temps(path: &Path) {
         return;
     };
     for entry in entries.flatten() {
-        if entry.file_name().to_string_lossy().starts_with(&prefix) {
-            let _ = fs::remove_file(entry.path());
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let Some(rest) = name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let writer = rest
+            .split('-')
+            .next()
+            .and_then(|pid| pid.parse::<i32>().ok());
+        if writer.is_some_and(process_is_running) {
+            continue;
         }
+        let _ = fs::remove_file(entry.path());
     }
+}
+
+/// Whether a process with this id exists (a signal-0 probe: `EPERM` means it exists but is
+/// another user's).
+fn process_is_running(pid: i32) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: kill with signal 0 sends nothing; it only checks that the process exists.
+    let found = unsafe { libc::kill(pid, 0) } == 0;
+    found || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 #[cfg(test)]

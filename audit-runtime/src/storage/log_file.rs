@@ -118,6 +118,11 @@ impl<S: OpenState> LogFile<S> {
         &self.path
     }
 
+    /// Whether `log_event` waits for the disk.
+    pub(crate) fn durability(&self) -> Durability {
+        self.durability
+    }
+
     pub(crate) fn ctx(&self) -> Ctx<'_> {
         Ctx {
             path: &self.path,

@@ -15,12 +15,20 @@
 //! becomes the gap's new end. Every event sits on a line of its own, newest first, and the
 //! bytes at and after the first event never change in place.
 //!
-//! When the gap is too small, the file is rewritten once with a gap of 64 KiB plus a quarter
-//! of its content (so the gap never costs more disk than that), to a temporary file that is
+//! When the gap runs low, the file is rewritten once with a gap of 64 KiB plus twice its
+//! events (so the file is at most three times its events), to a temporary file that is
 //! synced and renamed over the log: a crash at any instant leaves the old or the new file.
 //! Rewrites copy O(n) bytes but happen after O(n) bytes of new events, so each event costs
 //! O(1) amortised; most events cost a lock, a 43-byte read and one write.
 //!
+//! No writer waits for that copy. Once half the gap is used (and the events take more than
+//! a megabyte), a background thread builds the new file from the events as they are, without
+//! the lock: they never change in place. Writers meanwhile fill the rest of the old gap; the
+//! thread copies those arrivals too, in rounds, reading only whole lines. The next writer to
+//! find the new file ready copies the last few arrivals under the lock and renames it into
+//! place. If another process rewrote the log first, the copy is dropped. Smaller logs are
+//! rewritten under the lock when the gap is full, which takes a few milliseconds.
+
 //! # Several writers
 //! Threads share one handle under a mutex; processes exclude each other with an advisory lock
 //! on `.audit_log.json.lock`, a sidecar that is never replaced by us (and is re-created and
@@ -46,7 +54,8 @@ use std::fs::File;
 use std::io::{self, Read, Seek, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 use crate::storage::encode::{Record, with_wall_clock};
 use crate::storage::fs::{self, Access, FileId, ReadAt, open_regular, read_at_most};
@@ -62,7 +71,7 @@ use self::layout::{
 use crate::read::summary::{LogSummary, summarize_json_snapshot};
 use crate::read::{JsonElement, JsonScanner, SalvageError, salvage_json};
 use crate::storage::recovery::{Recovery, RecoveryKind};
-use crate::{AuditError, Timestamp};
+use crate::{AuditError, Durability, Timestamp};
 
 #[derive(Debug)]
 pub(crate) struct State {
@@ -72,6 +81,23 @@ pub(crate) struct State {
     /// it is the newline that ends the gap. May be stale (too high) when another process
     /// wrote since; [`JsonLog::locate_gap`] corrects it.
     gap_end: u64,
+    /// The file's length, read once per file: it does not change until the file is
+    /// replaced (events go into the gap, never at the end).
+    len: Option<u64>,
+    /// The rewrite being built for this file outside the lock, if one is.
+    rewrite: Option<RewriteHandle>,
+}
+
+impl State {
+    fn at(file: File, id: FileId, gap_end: u64) -> State {
+        State {
+            file: Arc::new(file),
+            id,
+            gap_end,
+            len: None,
+            rewrite: None,
+        }
+    }
 }
 
 impl OpenState for State {
@@ -125,6 +151,7 @@ impl LogFile<State> {
                 .extend_from_slice(if newest.is_some() { b",\n" } else { b"\n" });
             let chunk = &line.bytes;
             let len = chunk.len() as u64;
+            self.settle_rewrite(&mut state, len);
             if state.gap_end > len {
                 let at = state.gap_end - len;
                 let mark_at = state.gap_end - 2;
@@ -140,6 +167,7 @@ impl LogFile<State> {
                     return Err(AuditError::io("write event to", &self.path, e));
                 }
                 state.gap_end = at + 1;
+                self.start_rewrite_if_due(&mut state);
             } else {
                 self.regrow(&mut state, chunk)?;
             }
@@ -231,6 +259,146 @@ impl LogFile<State> {
         Ok(newest)
     }
 
+    /// With the lock held, after an event went into the gap: starts building the next file
+    /// in the background once the gap is running low (see [`layout::rewrite_is_due`]).
+    fn start_rewrite_if_due(&self, state: &mut State) {
+        if state.rewrite.is_some() {
+            return;
+        }
+        let len = match state.len {
+            Some(len) => len,
+            None => match state.file.metadata() {
+                Ok(meta) => *state.len.insert(meta.len()),
+                Err(_) => return,
+            },
+        };
+        let content = len.saturating_sub(state.gap_end);
+        let remaining = state.gap_end.saturating_sub(2);
+        if !layout::rewrite_is_due(remaining, content) {
+            return;
+        }
+        let rewrite = Arc::new(Rewrite {
+            source: state.id,
+            copied_from: state.gap_end,
+            outcome: Mutex::new(None),
+            done: Condvar::new(),
+            abandoned: AtomicBool::new(false),
+        });
+        let source = Source {
+            file: state.file.clone(),
+            path: self.path.clone(),
+            file_mode: self.ctx().file_mode,
+            len,
+        };
+        let worker = Arc::clone(&rewrite);
+        let spawned = std::thread::Builder::new()
+            .name("audit-log-rewrite".to_owned())
+            .spawn(move || worker.build(&source, gap_for(content)));
+        match spawned {
+            Ok(_) => state.rewrite = Some(RewriteHandle(rewrite)),
+            // The rewrite is then made under the lock when the gap runs out, as for small
+            // logs; nothing is lost but the head start.
+            Err(e) => tracing::warn!(
+                target: "audit",
+                path = %self.path.display(),
+                error = %e,
+                "cannot start a thread to rewrite the log in the background"
+            ),
+        }
+    }
+
+    /// With the lock held, before an event of `needed` bytes: moves to the file the
+    /// background rewrite built once it is ready, waiting for it only when the gap cannot
+    /// take the event without it. A failed or outdated rewrite is dropped; when the gap runs
+    /// out, [`regrow`](Self::regrow) then rewrites under the lock and reports any error to the
+    /// caller.
+    fn settle_rewrite(&self, state: &mut State, needed: u64) {
+        let Some(RewriteHandle(rewrite)) = &state.rewrite else {
+            return;
+        };
+        let rewrite = Arc::clone(rewrite);
+        let outcome = if state.gap_end > needed {
+            match rewrite.try_take() {
+                Some(outcome) => outcome,
+                None => return,
+            }
+        } else {
+            rewrite.wait()
+        };
+        state.rewrite = None;
+        if let Err(e) = outcome.and_then(|built| self.commit_rewrite(state, &rewrite, built)) {
+            tracing::warn!(
+                target: "audit",
+                path = %self.path.display(),
+                error = %e,
+                "a background rewrite of the log failed; it will be rewritten when its free space runs out"
+            );
+        }
+    }
+
+    /// Under the lock: copies the events written into the old file's gap while the new file
+    /// was being built into the new file's gap (just before the events it copied), makes that
+    /// durable, marks the old file replaced and renames the new one into place.
+    fn commit_rewrite(
+        &self,
+        state: &mut State,
+        rewrite: &Rewrite,
+        built: Built,
+    ) -> Result<(), AuditError> {
+        let (gap_end, copied_from) = (state.gap_end, built.copied_from);
+        // Another process rewrote the log meanwhile, or the file changed under us: what was
+        // built is a copy of an old version. Dropping it removes it.
+        if state.id != rewrite.source || gap_end > copied_from {
+            return Ok(());
+        }
+        let arrived = copied_from - gap_end;
+        let Some(new_gap_end) = built.events_at.checked_sub(arrived).filter(|&end| end > 2) else {
+            return Ok(());
+        };
+        let Some(file) = built.replacement.file() else {
+            return Ok(());
+        };
+        let io_err = |e| AuditError::io("rewrite", &self.path, e);
+        // The arrivals are whole event lines, `{..},\n` each, the last one ending where the
+        // copied events begin; a newline before them ends the new gap.
+        file.write_all_at(b"\n", new_gap_end - 1).map_err(io_err)?;
+        if arrived > 0 {
+            use std::io::{Seek, SeekFrom};
+            let mut at = file;
+            at.seek(SeekFrom::Start(new_gap_end)).map_err(io_err)?;
+            fs::copy_range(&state.file, gap_end, file, arrived).map_err(io_err)?;
+        }
+        // The bulk of the new file was synced before it was published; what was written
+        // since (the arrivals and the newline) needs a sync under the lock only when events
+        // are acknowledged once on disk. With `Durability::Written` a power loss may cost
+        // events written since the last sync anyway, and whatever of these bytes it loses
+        // leaves the synced spaces there: the file stays valid. A process crash loses nothing
+        // either way (the page cache survives it).
+        let durable = self.durability() == Durability::Synced;
+        if durable {
+            file.sync_data().map_err(io_err)?;
+        }
+        let old = state.file.clone();
+        let mark_at = gap_end - 1;
+        let file = built
+            .replacement
+            .commit_with(|| old.write_all_at(&[REPLACED_MARK], mark_at), durable)
+            .inspect_err(|_| {
+                let _ = old.write_all_at(b"\n", mark_at);
+            })?;
+        let id = FileId::of_file(&file, &self.path)?;
+        *state = State::at(file, id, new_gap_end);
+        // The old file is no longer at the path; closing its last descriptor frees all its
+        // blocks, which takes the closing thread a while for a large log. Not this one.
+        let closer = std::thread::Builder::new()
+            .name("audit-log-close".to_owned())
+            .spawn(move || drop(old));
+        if let Err(e) = closer {
+            tracing::debug!(target: "audit", error = %e, "closing the old log in this thread");
+        }
+        Ok(())
+    }
+
     /// The gap is too small for `chunk`: rewrites the file with `[`, a new gap, the chunk and
     /// the existing events, and switches to it.
     fn regrow(&self, state: &mut State, chunk: &[u8]) -> Result<(), AuditError> {
@@ -268,9 +436,8 @@ impl LogFile<State> {
             // left behind is turned back by the next writer).
             let _ = old.write_all_at(b"\n", mark_at);
         })?;
-        state.id = FileId::of_file(&file, &self.path)?;
-        state.file = Arc::new(file);
-        state.gap_end = 1 + gap + 1;
+        let id = FileId::of_file(&file, &self.path)?;
+        *state = State::at(file, id, 1 + gap + 1);
         Ok(())
     }
 
@@ -289,6 +456,149 @@ impl LogFile<State> {
             (state.file.clone(), state.gap_end, len)
         };
         summarize_json_snapshot(ReadAt { file, offset: 0 }, first, len)
+    }
+}
+
+/// The next file of a log, built by a background thread from a copy of the current one's
+/// events, while writers go on filling the current one's gap. Events at and after the gap
+/// never change in place, so the copy needs no lock; only the events that arrive meanwhile
+/// are copied again, under the lock, when the new file takes the path
+/// ([`JsonLog::commit_rewrite`]). So no writer waits for a copy of the whole log.
+#[derive(Debug)]
+struct Rewrite {
+    /// The file being copied.
+    source: FileId,
+    /// Where its events began when the copy started.
+    copied_from: u64,
+    outcome: Mutex<Option<Result<Built, AuditError>>>,
+    done: Condvar,
+    /// Set when the log no longer wants this rewrite (it moved to another file, or closed):
+    /// the worker then removes what it built.
+    abandoned: AtomicBool,
+}
+
+/// What the worker needs of the log: the file to copy and how to name and create the new one.
+struct Source {
+    file: Arc<File>,
+    path: PathBuf,
+    file_mode: u32,
+    len: u64,
+}
+
+/// A new file, durable but not yet at the path: `[`, the new gap, then from `events_at` on
+/// the old file's events from `copied_from` on.
+#[derive(Debug)]
+struct Built {
+    replacement: fs::Replacement,
+    events_at: u64,
+    copied_from: u64,
+}
+
+/// Events that arrive while the new file is built are copied into it outside the lock too,
+/// in rounds, until a round finds less than this: the rest is copied under the lock.
+const CATCH_UP_ENOUGH: u64 = 256 * 1024;
+const CATCH_UP_ROUNDS: usize = 8;
+
+impl Built {
+    /// Copies into the new file the complete event lines written into the old file's gap
+    /// since the copy started, without the lock: a writer's chunk lands page by page in
+    /// order and ends with the line's last bytes, so a line [`layout::probe`] sees before
+    /// the copied events is whole (as `read::Follow` relies on). Stops at anything else (a
+    /// torn write, another rewrite); whatever is left is copied under the lock.
+    fn catch_up(&mut self, old: &File) {
+        for _ in 0..CATCH_UP_ROUNDS {
+            let mut from = self.copied_from;
+            while let Ok(Probe::LineBefore(start)) = layout::probe(old, from) {
+                from = start;
+            }
+            let arrived = self.copied_from - from;
+            let Some(file) = self.replacement.file() else {
+                return;
+            };
+            if arrived < CATCH_UP_ENOUGH || self.events_at < arrived + 3 {
+                return;
+            }
+            let at = self.events_at - arrived;
+            let copied = {
+                use std::io::{Seek, SeekFrom};
+                let mut seek = file;
+                seek.seek(SeekFrom::Start(at))
+                    .and_then(|_| fs::copy_range(old, from, file, arrived))
+                    .and_then(|()| file.sync_data())
+            };
+            if copied.is_err() {
+                // The commit copies these lines again, over whatever reached the file.
+                return;
+            }
+            self.events_at = at;
+            self.copied_from = from;
+        }
+    }
+}
+
+/// The log's hold on a rewrite in progress; dropping it abandons the rewrite.
+#[derive(Debug)]
+pub(crate) struct RewriteHandle(Arc<Rewrite>);
+
+impl Drop for RewriteHandle {
+    fn drop(&mut self) {
+        self.0.abandoned.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Rewrite {
+    /// Runs on the worker thread.
+    fn build(&self, source: &Source, gap: u64) {
+        let copied_from = self.copied_from;
+        let events = source.len.saturating_sub(copied_from);
+        let built = fs::prepare_replacement(&source.path, source.file_mode, |out| {
+            let mut paced = fs::PacedWriter::new(out);
+            let spaces = vec![b' '; 1 << 20];
+            paced.write(b"[")?;
+            let mut left = gap;
+            while left > 0 {
+                let take = left.min(spaces.len() as u64);
+                paced.write(&spaces[..take as usize])?;
+                left -= take;
+            }
+            paced.write(b"\n")?;
+            paced.copy(&source.file, copied_from, events)
+        })
+        .map(|replacement| {
+            let mut built = Built {
+                replacement,
+                events_at: 1 + gap + 1,
+                copied_from,
+            };
+            built.catch_up(&source.file);
+            built
+        });
+        if self.abandoned.load(Ordering::Relaxed) {
+            // Dropping `built` removes the new file.
+            return;
+        }
+        *self.outcome.lock().unwrap_or_else(|p| p.into_inner()) = Some(built);
+        self.done.notify_all();
+    }
+
+    /// The outcome, if the worker is done.
+    fn try_take(&self) -> Option<Result<Built, AuditError>> {
+        self.outcome
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+
+    /// The outcome, waiting for the worker (which needs neither the lock nor the log's state,
+    /// so waiting while holding them cannot deadlock).
+    fn wait(&self) -> Result<Built, AuditError> {
+        let mut outcome = self.outcome.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(outcome) = outcome.take() {
+                return outcome;
+            }
+            outcome = self.done.wait(outcome).unwrap_or_else(|p| p.into_inner());
+        }
     }
 }
 
@@ -355,14 +665,7 @@ fn load_checked(
     }
     let already_checked = checked.is_some_and(|c| c.len == len && c.id == id);
     let (state, recovery) = match quick {
-        Some(layout) if !verify || already_checked => (
-            State {
-                id,
-                file: Arc::new(file),
-                gap_end: layout.gap_end,
-            },
-            torn,
-        ),
+        Some(layout) if !verify || already_checked => (State::at(file, id, layout.gap_end), torn),
         _ => {
             let (state, recovery) = full_load(ctx, file, len)?;
             (state, recovery.or(torn))
@@ -380,11 +683,8 @@ fn create_empty(ctx: &Ctx<'_>) -> Result<State, AuditError> {
         write_spaces(out, MIN_GAP)?;
         out.write_all(b"\n]\n")
     })?;
-    Ok(State {
-        id: FileId::of_file(&file, ctx.path)?,
-        file: Arc::new(file),
-        gap_end: 1 + MIN_GAP + 1,
-    })
+    let id = FileId::of_file(&file, ctx.path)?;
+    Ok(State::at(file, id, 1 + MIN_GAP + 1))
 }
 
 fn is_blank(file: &File, len: u64, path: &Path) -> Result<bool, AuditError> {
@@ -415,10 +715,9 @@ fn full_load(ctx: &Ctx<'_>, file: File, len: u64) -> Result<(State, Option<Recov
         let gap_end = scan.first_start.unwrap_or(end);
         if head_is_gap(&file, gap_end).map_err(io_err)? {
             return Ok((
-                State {
-                    id: FileId::of_file(&file, path)?,
-                    file: Arc::new(file),
-                    gap_end,
+                {
+                    let id = FileId::of_file(&file, path)?;
+                    State::at(file, id, gap_end)
                 },
                 None,
             ));
@@ -469,14 +768,8 @@ fn full_load(ctx: &Ctx<'_>, file: File, len: u64) -> Result<(State, Option<Recov
         problems: salvage.problems.iter().map(ToString::to_string).collect(),
         bytes_cleared: 0,
     };
-    Ok((
-        State {
-            id: FileId::of_file(&rewritten, path)?,
-            file: Arc::new(rewritten),
-            gap_end: 1 + gap + 1,
-        },
-        Some(recovery),
-    ))
+    let id = FileId::of_file(&rewritten, path)?;
+    Ok((State::at(rewritten, id, 1 + gap + 1), Some(recovery)))
 }
 
 /// What a strict pass over a JSON log found, for deciding whether it is in our layout.
