@@ -377,12 +377,13 @@ fn log_section(format: Format, config: &Config, dir: &Path) -> Result<Vec<Row>, 
                         "fdatasync outside mutex",
                     );
                 }
+                if threads > 1 {
+                    let one = find(&results, &ours_key(format, durability, 1, size))?;
+                    row = row.vs(m, one, Metric::Rate, "1 thread");
+                }
                 if size > 0 {
                     let empty = find(&results, &ours_key(format, durability, threads, 0))?;
                     row = row.vs(m, empty, Metric::PerOp, "empty log");
-                } else if threads > 1 {
-                    let one = find(&results, &ours_key(format, durability, 1, 0))?;
-                    row = row.vs(m, one, Metric::Rate, "1 thread");
                 }
                 measured_rows.push(row);
             }
@@ -507,24 +508,11 @@ fn fill_row(group: &str, threads: usize, size: u64, fill: &ours::Fill) -> Row {
     if threads == 1 {
         row.note(&format!("slowest: event #{}", thousands(h.max_at() + 1)));
     }
-    let slow = h.count() - rank_at_or_below(h, 1_000_000);
-    row.note(&format!("{} events over 1 ms", thousands(slow)));
+    row.note(&format!(
+        "{} events over 1 ms",
+        thousands(h.count_above(1_000_000))
+    ));
     row
-}
-
-/// How many recorded values are at or below `nanos` (to bucket precision), found by
-/// bisecting on quantiles.
-fn rank_at_or_below(h: &stats::Histogram, nanos: u64) -> u64 {
-    let (mut lo, mut hi) = (0u64, h.count());
-    while lo < hi {
-        let mid = (lo + hi).div_ceil(2);
-        if h.quantile(mid as f64 / h.count() as f64) <= nanos {
-            lo = mid;
-        } else {
-            hi = mid - 1;
-        }
-    }
-    lo
 }
 
 /// The reference's algorithm at 1k and 10k events against ours on logs of those sizes.

@@ -5,7 +5,7 @@
 //! between two contenders *within* a round.
 
 use std::error::Error;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::stats::{Histogram, median};
 use crate::sys;
@@ -179,40 +179,50 @@ pub fn run_threads<G>(
     init: impl Fn() -> G + Sync,
     op: impl Fn(usize) -> Result<(), BoxError> + Sync,
 ) -> Result<Batch, BoxError> {
-    let barrier = std::sync::Barrier::new(threads + 1);
+    let barrier = std::sync::Barrier::new(threads);
     let (latencies, wall) = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|t| {
                 let (barrier, init, op) = (&barrier, &init, &op);
                 // Thread t does its share; the first ones take the remainder.
                 let n = ops / threads as u64 + u64::from((t as u64) < ops % threads as u64);
-                scope.spawn(move || -> Result<Histogram, BoxError> {
+                scope.spawn(move || -> Result<(Histogram, Instant, Instant), BoxError> {
                     let _guard = init();
                     let mut hist = Histogram::default();
                     barrier.wait();
+                    let first = Instant::now();
                     for _ in 0..n {
-                        let start = std::time::Instant::now();
+                        let start = Instant::now();
                         op(t)?;
                         hist.record(start.elapsed().as_nanos() as u64);
                     }
-                    Ok(hist)
+                    Ok((hist, first, Instant::now()))
                 })
             })
             .collect();
-        barrier.wait();
-        let start = std::time::Instant::now();
+        // The batch lasts from the first thread's start to the last one's end, as the
+        // threads saw them: with more threads than cores, a coordinating thread may well
+        // be scheduled only after the workers have done much of their work.
         let mut all = Histogram::default();
+        let mut span: Option<(Instant, Instant)> = None;
         let mut failure = None;
         for worker in workers {
             match worker.join() {
-                Ok(Ok(hist)) => all.merge(&hist),
+                Ok(Ok((hist, first, last))) => {
+                    all.merge(&hist);
+                    span = Some(match span {
+                        None => (first, last),
+                        Some((a, b)) => (a.min(first), b.max(last)),
+                    });
+                }
                 Ok(Err(e)) => failure = Some(e),
                 Err(_) => failure = Some("a benchmark thread panicked".into()),
             }
         }
-        match failure {
-            Some(e) => Err(e),
-            None => Ok((all, start.elapsed())),
+        match (failure, span) {
+            (Some(e), _) => Err(e),
+            (None, Some((first, last))) => Ok((all, last - first)),
+            (None, None) => Err("no benchmark thread ran".into()),
         }
     })?;
     Ok(Batch {

@@ -126,7 +126,16 @@ impl Contender for Floor {
                 let gap = self.ops * self.bytes.len() as u64 + 64 * 1024;
                 let mut file = File::create(&path)?;
                 file.write_all(b"[")?;
-                file.write_all(&vec![b' '; gap as usize])?;
+                // In 64 KiB writes, as the logger lays out its gap: one multi-megabyte write
+                // leaves the page cache with large folios, into which each small `pwrite`
+                // later costs several times more (measured: 1.1 µs instead of 0.27 µs).
+                let block = [b' '; 64 * 1024];
+                let mut left = gap;
+                while left > 0 {
+                    let n = left.min(block.len() as u64) as usize;
+                    file.write_all(&block[..n])?;
+                    left -= n as u64;
+                }
                 file.write_all(b"\n]\n")?;
                 // The newline that ends the gap, which each chunk's last byte overwrites.
                 (file, 1 + gap + 1)

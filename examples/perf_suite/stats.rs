@@ -88,6 +88,11 @@ impl Histogram {
         self.max_at
     }
 
+    /// How many values were above `nanos` (to bucket precision).
+    pub fn count_above(&self, nanos: u64) -> u64 {
+        self.counts[bucket_of(nanos) + 1..].iter().sum()
+    }
+
     /// The smallest value at least a fraction `q` of the values are at or below (to bucket
     /// precision); the maximum itself for `q = 1`.
     pub fn quantile(&self, q: f64) -> u64 {
