@@ -151,7 +151,10 @@ impl Config {
 }
 
 fn main() -> Result<(), BoxError> {
-    let config = Config::from_args()?;
+    let config = Config::from_args().unwrap_or_else(|usage| {
+        eprintln!("{usage}");
+        std::process::exit(2);
+    });
     // No global logger is ever set; with the pre-init buffer off too, `#[audited]` on a
     // function without `logger =` finds auditing off, which is one of the contenders.
     audited::set_pre_init_capacity(0);
@@ -191,12 +194,14 @@ fn main() -> Result<(), BoxError> {
     println!("## Performance: `cargo run --release --example perf_suite{flags}`");
     println!();
     println!(
-        "{} (UTC); {} CPUs ({}), {} memory, {}; temp dir on {}; {} build; {} rounds; took {:.0} s.",
+        "{} (UTC); {} CPUs ({}), {} memory, {}, load average {} at the start; temp dir on {}; \
+         {} build; {} rounds; took {:.0} s.",
         date.get(..19).unwrap_or(&date),
         machine.cpus,
         machine.cpu_model,
         machine.memory,
         machine.kernel,
+        machine.load,
         machine.filesystem,
         if cfg!(debug_assertions) {
             "debug"
@@ -683,7 +688,6 @@ fn grpc_section(config: &Config, dir: &Path) -> Result<Vec<Row>, BoxError> {
             .map(|c| format!("server CPU {}/req", ns(c)))
             .unwrap_or_default()
     };
-    let connections = format!("{} tasks", grpc::CLIENT_TASKS);
     let rows = vec![
         Row::measured(
             group,
@@ -692,8 +696,7 @@ fn grpc_section(config: &Config, dir: &Path) -> Result<Vec<Row>, BoxError> {
             "",
             none,
         )
-        .with_note(&cpu(none))
-        .with_note(&connections),
+        .with_note(&cpu(none)),
         Row::measured(
             group,
             "example server, --format json",

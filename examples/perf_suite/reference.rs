@@ -142,6 +142,7 @@ fn log_event_rust(path: &PathBuf) -> Result<(), BoxError> {
         Err(e) if e.kind() == ErrorKind::NotFound => "[]".to_owned(),
         Err(e) => return Err(e.into()),
     };
+    // A file it cannot parse starts a new array, as the reference does.
     let mut events: Vec<Value> = serde_json::from_str(&text).unwrap_or_default();
     events.insert(0, event_value());
     let mut out = BufWriter::new(File::create(path)?);

@@ -70,6 +70,8 @@ pub struct Machine {
     pub cpu_model: String,
     pub kernel: String,
     pub memory: String,
+    /// The 1-minute load average: on a shared machine, how busy the others were.
+    pub load: String,
     pub filesystem: String,
 }
 
@@ -102,6 +104,10 @@ pub fn machine(dir: &Path) -> Machine {
             .map(|k| format!("Linux {}", k.trim()))
             .unwrap_or_else(|_| std::env::consts::OS.to_owned()),
         memory,
+        load: fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+            .unwrap_or_else(|| "unknown".to_owned()),
         filesystem: filesystem_of(dir).unwrap_or_else(|| "unknown".to_owned()),
     }
 }
