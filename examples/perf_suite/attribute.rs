@@ -3,15 +3,17 @@
 //! against logging the same five details by hand.
 
 use std::hint::black_box;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use audited::{AuditLogger, Durability, Format, MemorySink, Status, audited};
 use serde_json::{Map, Value};
 
-use crate::bench::{Batch, BoxError, Contender, run_threads};
+use crate::Config;
+use crate::bench::{Batch, BoxError, Contender, Metric, find, run_rounds, run_threads};
 use crate::event::{ACTOR, BATCH_SIZE, LEARNING_RATE, RUN_ID, STEP};
 use crate::ours;
+use crate::table::Row;
 
 // Each function is kept out of line, so that every contender is one call of the same shape
 // and the attribute's code is measured where a real caller would meet it.
@@ -238,4 +240,61 @@ impl Contender for Attribute {
             ),
         }
     }
+}
+
+/// `#[audited]` off and on.
+pub fn section(config: &Config, dir: &Path) -> Result<Vec<Row>, BoxError> {
+    eprintln!("#[audited]:");
+    check_same_event()?;
+    let variants = [
+        Variant::Plain,
+        Variant::OffGlobal,
+        Variant::OffFormatNone,
+        Variant::ByHandJson,
+        Variant::AuditedJson,
+    ];
+    let contenders: Vec<Box<dyn Contender>> = variants
+        .iter()
+        .map(|&v| {
+            let ops = match v {
+                Variant::ByHandJson | Variant::AuditedJson => config.attribute_on,
+                _ => config.attribute_off,
+            };
+            Box::new(Attribute::new(
+                v,
+                ops,
+                dir.join(v.name().replace([' ', '#', '[', ']', ','], "-")),
+            )) as Box<dyn Contender>
+        })
+        .collect();
+    let results = run_rounds("#[audited]", contenders, config.rounds)?;
+    let group = "#[audited]";
+    let get = |v: Variant| find(&results, v.name());
+    let plain = get(Variant::Plain)?;
+    let by_hand = get(Variant::ByHandJson)?;
+    let mut rows = vec![Row::measured(group, Variant::Plain.name(), 1, "", plain)];
+    for v in [Variant::OffGlobal, Variant::OffFormatNone] {
+        let m = get(v)?;
+        rows.push(Row::measured(group, v.name(), 1, "", m).vs(
+            m,
+            plain,
+            Metric::PerOpDiff,
+            "without",
+        ));
+    }
+    rows.push(Row::measured(
+        group,
+        Variant::ByHandJson.name(),
+        1,
+        "0",
+        by_hand,
+    ));
+    let on = get(Variant::AuditedJson)?;
+    rows.push(
+        Row::measured(group, Variant::AuditedJson.name(), 1, "0", on)
+            .vs(on, by_hand, Metric::PerOpDiff, "by hand")
+            .vs(on, by_hand, Metric::PerOp, "by hand"),
+    );
+    let _ = std::fs::remove_dir_all(dir);
+    Ok(rows)
 }

@@ -7,7 +7,7 @@
 //! window, so the clients' work is not in it. Every request is an `ExperimentCommand` that
 //! changes the learning rate (one `hp_change` event each, with the caller as the actor).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -17,9 +17,11 @@ use experiment_service::proto::{HyperParameterCommand, HyperParameters, TrainerC
 use experiment_service::testing::{LocalServer, LocalServerOptions};
 use tokio::runtime::Runtime;
 
-use crate::bench::{Batch, BoxError, Contender};
+use crate::Config;
+use crate::bench::{Batch, BoxError, Contender, Measured, Metric, find, run_rounds};
 use crate::stats::Histogram;
 use crate::sys;
+use crate::table::{Row, ns};
 
 const SERVER_THREADS: &str = "perf-server";
 const TOKEN: &str = "perf-token";
@@ -199,4 +201,55 @@ fn set_learning_rate(lr: f32) -> TrainerCommand {
         }),
         ..Default::default()
     }
+}
+
+/// Requests/s through the example server, JSON log against format `none`.
+pub fn section(config: &Config, dir: &Path) -> Result<Vec<Row>, BoxError> {
+    eprintln!("gRPC:");
+    let runtimes = Runtimes::new()?;
+    let results = {
+        let contenders: Vec<Box<dyn Contender + '_>> = [Format::None, Format::Json]
+            .into_iter()
+            .map(|format| {
+                Box::new(Grpc::new(
+                    format,
+                    &runtimes,
+                    dir.join(format.as_str()),
+                    config.grpc_warmup,
+                    config.grpc_window,
+                )) as Box<dyn Contender + '_>
+            })
+            .collect();
+        run_rounds("gRPC", contenders, config.rounds)?
+    };
+    let group = "gRPC";
+    let none = find(&results, &Grpc::key(Format::None))?;
+    let json = find(&results, &Grpc::key(Format::Json))?;
+    let cpu = |m: &Measured| {
+        m.cpu_per_op()
+            .map(|c| format!("server CPU {}/req", ns(c)))
+            .unwrap_or_default()
+    };
+    let rows = vec![
+        Row::measured(
+            group,
+            "example server, --format none",
+            CLIENT_TASKS,
+            "",
+            none,
+        )
+        .with_note(&cpu(none)),
+        Row::measured(
+            group,
+            "example server, --format json",
+            CLIENT_TASKS,
+            "0",
+            json,
+        )
+        .with_note(&cpu(json))
+        .vs(json, none, Metric::Rate, "none")
+        .vs(json, none, Metric::CpuDiff, "none"),
+    ];
+    let _ = std::fs::remove_dir_all(dir);
+    Ok(rows)
 }

@@ -7,15 +7,19 @@
 
 use std::fs::{self, File};
 use std::io::{BufWriter, ErrorKind, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
-use audited::Timestamp;
+use audited::{Durability, Format, Timestamp};
 use serde_json::{Value, json};
 
-use crate::bench::{Batch, BoxError, Contender, run_threads};
+use crate::Config;
+use crate::bench::{Batch, BoxError, Contender, Metric, find, run_rounds, run_threads};
 use crate::event;
+use crate::ours::{Log, Ours};
+use crate::table::{Row, count};
 
 const PYTHON_REFERENCE: &str = r#"
 import datetime, json, resource, sys, threading, time
@@ -91,7 +95,7 @@ pub struct Reference {
     pub key: String,
     runtime: Runtime,
     /// The log as it is before each round (shared by the contenders of one size).
-    start: std::sync::Arc<Vec<u8>>,
+    start: Arc<Vec<u8>>,
     ops: u64,
     path: PathBuf,
 }
@@ -100,7 +104,7 @@ impl Reference {
     pub fn new(
         key: String,
         runtime: Runtime,
-        start: std::sync::Arc<Vec<u8>>,
+        start: Arc<Vec<u8>>,
         ops: u64,
         path: PathBuf,
     ) -> Reference {
@@ -189,4 +193,86 @@ impl Reference {
         batch.wall = Duration::from_nanos(total);
         Ok(batch)
     }
+}
+
+/// The reference's algorithm at 1k and 10k events against ours on logs of those sizes.
+pub fn section(config: &Config, dir: &Path) -> Result<Vec<Row>, BoxError> {
+    eprintln!("reference:");
+    std::fs::create_dir_all(dir)?;
+    let python = python_available();
+    if !python {
+        eprintln!("  no python3: the Python reference is skipped");
+    }
+    let sizes = [1_000u64, 10_000];
+    let mut contenders: Vec<Box<dyn Contender>> = Vec::new();
+    for (i, &size) in sizes.iter().enumerate() {
+        let start = Arc::new(prefilled(size)?);
+        let log = Log::fresh(
+            dir.join(format!("ours-{size}")),
+            Format::Json,
+            Durability::Written,
+            size,
+        );
+        let ours_ops = (config.written / 20).max(100);
+        contenders.push(Box::new(Ours::new(
+            format!("ours {size}"),
+            log,
+            1,
+            ours_ops,
+        )));
+        contenders.push(Box::new(Reference::new(
+            format!("rust {size}"),
+            Runtime::Rust,
+            start.clone(),
+            config.reference_rust[i],
+            dir.join(format!("rust-{size}.json")),
+        )));
+        if python {
+            contenders.push(Box::new(Reference::new(
+                format!("python {size}"),
+                Runtime::Python,
+                start,
+                config.reference_python[i],
+                dir.join(format!("python-{size}.json")),
+            )));
+        }
+    }
+    let results = run_rounds("reference", contenders, config.rounds)?;
+    let group = "reference";
+    let mut rows = Vec::new();
+    for size in sizes {
+        let ours = find(&results, &format!("ours {size}"))?;
+        let rust = find(&results, &format!("rust {size}"))?;
+        let mut row = Row::measured(group, "ours, JSON, Written", 1, &count(size), ours).vs(
+            ours,
+            rust,
+            Metric::PerOp,
+            "Rust reference",
+        );
+        let python = python
+            .then(|| find(&results, &format!("python {size}")))
+            .transpose()?;
+        if let Some(py) = python {
+            row = row.vs(ours, py, Metric::PerOp, "Python reference");
+        }
+        rows.push(row);
+        rows.push(Row::measured(
+            group,
+            "reference algorithm, Rust (serde_json)",
+            1,
+            &count(size),
+            rust,
+        ));
+        if let Some(py) = python {
+            rows.push(Row::measured(
+                group,
+                "reference algorithm, Python 3 (json)",
+                1,
+                &count(size),
+                py,
+            ));
+        }
+    }
+    std::fs::remove_dir_all(dir)?;
+    Ok(rows)
 }
