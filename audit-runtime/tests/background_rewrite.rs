@@ -27,6 +27,18 @@ fn json_logger(dir: &Path) -> AuditLogger {
         .expect("open log")
 }
 
+/// Logs event `seq` of `writer`, padded to two kilobytes.
+fn log_padded(logger: &AuditLogger, writer: u64, seq: u64, pad: &str) {
+    logger
+        .log_event(
+            "tag_add",
+            Status::Success,
+            json!({"writer": writer, "seq": seq, "pad": pad}),
+            None,
+        )
+        .expect("log");
+}
+
 /// The `(writer, seq)` pairs in the log, checking that it is one valid array with strictly
 /// decreasing timestamps.
 fn logged(dir: &Path) -> Vec<(u64, u64)> {
@@ -86,14 +98,7 @@ fn events_written_while_the_log_is_rewritten_in_the_background_are_all_kept() {
             let (logger, pad) = (&logger, &pad);
             s.spawn(move || {
                 for seq in 0..per_thread {
-                    logger
-                        .log_event(
-                            "tag_add",
-                            Status::Success,
-                            json!({"writer": writer, "seq": seq, "pad": pad}),
-                            None,
-                        )
-                        .expect("log");
+                    log_padded(logger, writer, seq, pad);
                 }
             });
         }
@@ -140,14 +145,7 @@ fn two_loggers_racing_to_rewrite_one_log_lose_nothing() {
             let pad = &pad;
             s.spawn(move || {
                 for seq in 0..per_logger {
-                    logger
-                        .log_event(
-                            "tag_add",
-                            Status::Success,
-                            json!({"writer": writer, "seq": seq, "pad": pad}),
-                            None,
-                        )
-                        .expect("log");
+                    log_padded(logger, writer as u64, seq, pad);
                 }
             });
         }
@@ -170,14 +168,7 @@ fn a_logger_dropped_while_a_rewrite_is_built_leaves_no_temporary_and_loses_nothi
     for round in 0..6u64 {
         let logger = json_logger(dir.path());
         for seq in 0..(300 + round * 170) {
-            logger
-                .log_event(
-                    "tag_add",
-                    Status::Success,
-                    json!({"writer": round, "seq": seq, "pad": pad}),
-                    None,
-                )
-                .expect("log");
+            log_padded(&logger, round, seq, &pad);
             expected += 1;
         }
         drop(logger);
