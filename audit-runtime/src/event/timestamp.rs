@@ -31,6 +31,10 @@ impl Timestamp {
     /// The latest timestamp with a four-digit year.
     pub const MAX: Timestamp = Timestamp(253_402_300_799_999_999); // 9999-12-31T23:59:59.999999Z
 
+    /// What an encoded event holds where its timestamp goes until the writer, under the log's
+    /// lock, knows the timestamp: [`Timestamp::MIN`]'s text, always the same width.
+    pub(crate) const PLACEHOLDER: [u8; TIMESTAMP_LEN] = *b"0001-01-01T00:00:00.000000Z";
+
     /// The current wall-clock time.
     pub fn now() -> Timestamp {
         // `SystemTime` directly: chrono's `Utc::now` builds a calendar date on the way, which
@@ -71,7 +75,7 @@ impl Timestamp {
         // Two digits at a time from a table: every event is stamped under the log's lock,
         // and a division per digit was most of the stamp's cost.
         let year = year as u32;
-        *out = PLACEHOLDER;
+        *out = Timestamp::PLACEHOLDER;
         put_two(out, 0, year / 100);
         put_two(out, 2, year % 100);
         put_two(out, 5, month);
@@ -134,10 +138,6 @@ impl fmt::Display for Timestamp {
         f.write_str(std::str::from_utf8(&bytes).map_err(|_| fmt::Error)?)
     }
 }
-
-/// What an encoded event holds where its timestamp goes until the writer, under the log's
-/// lock, knows the timestamp: [`Timestamp::MIN`]'s text, always the same width.
-pub(crate) const PLACEHOLDER: [u8; TIMESTAMP_LEN] = *b"0001-01-01T00:00:00.000000Z";
 
 /// `"00"` to `"99"`, two bytes each.
 const TWO_DIGITS: &[u8; 200] = b"\
@@ -303,7 +303,7 @@ mod tests {
 
     #[test]
     fn the_placeholder_is_the_earliest_timestamp() {
-        assert_eq!(PLACEHOLDER, Timestamp::MIN.to_bytes());
+        assert_eq!(Timestamp::PLACEHOLDER, Timestamp::MIN.to_bytes());
     }
 
     proptest::proptest! {
