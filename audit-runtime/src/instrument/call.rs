@@ -2,6 +2,14 @@
 //! finished with its outcome, and [`Scoped`], the body's future polled with the call's scope
 //! current. A panic in the body is logged and then continues unchanged; a call dropped
 //! before it finished (a cancelled future) logs a failed event.
+//!
+//! # Cost when auditing is off
+//! What the generated code inlines into the user's function is only the test of whether the
+//! call is recorded (one relaxed atomic load, or the logger's format) and the tests of
+//! `state` that follow it, which the optimiser folds into that branch. Everything a recorded
+//! call does is out of line and `#[cold]`, so the function, when auditing is off, stays what
+//! it was: no frame or registers spent on the audit path, no calls. A recorded call costs
+//! microseconds in the log file anyway; the few cycles a cold call adds there do not show.
 
 use std::any::Any;
 use std::future::Future;
@@ -30,24 +38,37 @@ pub struct Call {
 
 impl Call {
     /// A call logged through the global logger, or an inactive one when auditing is off.
-    #[inline]
+    #[inline(always)]
     pub fn start(site: &'static Site) -> Call {
-        if !crate::is_active() {
-            return Call { state: None };
+        if crate::is_active() {
+            Call::begin_global(site)
+        } else {
+            Call { state: None }
         }
-        Call::begin(site, None)
     }
 
     /// A call logged through `logger`, or an inactive one when it is disabled.
-    #[inline]
+    #[inline(always)]
     pub fn start_with(site: &'static Site, logger: &AuditLogger) -> Call {
-        if !logger.is_enabled() {
-            return Call { state: None };
+        if logger.is_enabled() {
+            Call::begin_with(site, logger)
+        } else {
+            Call { state: None }
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn begin_global(site: &'static Site) -> Call {
+        Call::begin(site, None)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn begin_with(site: &'static Site, logger: &AuditLogger) -> Call {
         Call::begin(site, Some(logger.clone()))
     }
 
-    #[inline(never)]
     fn begin(site: &'static Site, logger: Option<AuditLogger>) -> Call {
         Call {
             state: Some(Box::new(State {
@@ -66,93 +87,177 @@ impl Call {
 
     /// Whether this call is recorded; the generated code evaluates `details`, `capture` and
     /// the outcome only then.
-    #[inline]
+    #[inline(always)]
     pub fn is_active(&self) -> bool {
         self.state.is_some()
     }
 
     /// Adds a `details(key = value)` entry.
+    #[inline(always)]
     pub fn detail<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) {
-        if let Some(state) = &mut self.state {
-            state.details.insert(key.to_owned(), to_detail(value));
+        if let Some(state) = self.state.take() {
+            self.state = with_detail(state, key, value);
         }
     }
 
     /// Records `capture` before the body.
+    #[inline(always)]
     pub fn capture_before<T: Serialize + ?Sized>(&mut self, value: &T) {
-        if let Some(state) = &mut self.state {
-            state.details.insert("before".to_owned(), to_detail(value));
+        if let Some(state) = self.state.take() {
+            self.state = with_detail(state, "before", value);
         }
     }
 
     /// Records `capture` after the body, and the keys that changed.
+    #[inline(always)]
     pub fn capture_after<T: Serialize + ?Sized>(&mut self, value: &T) {
-        if let Some(state) = &mut self.state {
-            let after = to_detail(value);
-            if let (Some(Value::Object(before)), Value::Object(after)) =
-                (state.details.get("before"), &after)
-            {
-                let changed = changed_keys(before, after);
-                state
-                    .details
-                    .insert("after".to_owned(), Value::Object(after.clone()));
-                state
-                    .details
-                    .insert("changed".to_owned(), Value::Object(changed));
-            } else {
-                state.details.insert("after".to_owned(), after);
-            }
+        if let Some(state) = self.state.take() {
+            self.state = with_capture_after(state, value);
         }
     }
 
     /// Runs a sync body with this call's scope current. A panic is logged (as failed, with
     /// its message) and then continues unchanged.
-    #[inline]
+    #[inline(always)]
     pub fn run_sync<R>(&mut self, body: impl FnOnce() -> R) -> R {
-        let Some(state) = self.state.take() else {
-            return body();
-        };
-        let previous = scope::enter(state);
-        let result = catch_unwind(AssertUnwindSafe(body));
-        self.state = scope::exit(previous);
-        match result {
-            Ok(value) => value,
-            Err(payload) => self.panicked(payload),
+        match self.state.take() {
+            None => body(),
+            Some(state) => {
+                let (value, state) = run_recorded(state, body);
+                self.state = state;
+                value
+            }
         }
     }
 
     /// Wraps the body's future so that this call's scope is current during each poll and a
     /// panic is logged before it continues.
-    #[inline]
+    #[inline(always)]
     pub fn scoped<F: Future>(&mut self, body: F) -> Scoped<'_, F> {
         Scoped { call: self, body }
     }
 
-    fn panicked(&mut self, payload: Box<dyn Any + Send>) -> ! {
-        let message = panic_message(&*payload);
-        self.finish(Outcome::failed(format!("panicked: {message}")));
-        resume_unwind(payload)
-    }
-
     /// Logs the call's events with `outcome`. Called once, when the body has returned.
+    #[inline(always)]
     pub fn finish(&mut self, outcome: Outcome) {
         if let Some(state) = self.state.take() {
-            write_events(*state, outcome);
+            finish_recorded(state, outcome);
         }
     }
 }
 
 impl Drop for Call {
+    #[inline(always)]
     fn drop(&mut self) {
         if let Some(state) = self.state.take() {
-            let error = if std::thread::panicking() {
-                "panicked"
-            } else {
-                "cancelled"
-            };
-            write_events(*state, Outcome::failed(error));
+            unfinished(state);
         }
     }
+}
+
+// The recorded call's work, out of line. Each function takes the state and hands it back
+// rather than taking `&mut Call`: a `Call` whose address never leaves the user's function
+// stays in a register there, so the tests of it after the body fold into the first one.
+
+/// A recorded call's state while out-of-line code works on it: a panic that unwinds
+/// through (a `Serialize` impl of a detail) logs the call as unfinished, as dropping the
+/// `Call` holding it would have.
+struct Held(Option<Box<State>>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(state) = self.0.take() {
+            unfinished(state);
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn with_detail<T: Serialize + ?Sized>(
+    state: Box<State>,
+    key: &'static str,
+    value: &T,
+) -> Option<Box<State>> {
+    let mut held = Held(Some(state));
+    if let Some(state) = &mut held.0 {
+        state.details.insert(key.to_owned(), to_detail(value));
+    }
+    held.0.take()
+}
+
+#[cold]
+#[inline(never)]
+fn with_capture_after<T: Serialize + ?Sized>(state: Box<State>, value: &T) -> Option<Box<State>> {
+    let mut held = Held(Some(state));
+    if let Some(state) = &mut held.0 {
+        let after = to_detail(value);
+        if let (Some(Value::Object(before)), Value::Object(after)) =
+            (state.details.get("before"), &after)
+        {
+            let changed = changed_keys(before, after);
+            state
+                .details
+                .insert("after".to_owned(), Value::Object(after.clone()));
+            state
+                .details
+                .insert("changed".to_owned(), Value::Object(changed));
+        } else {
+            state.details.insert("after".to_owned(), after);
+        }
+    }
+    held.0.take()
+}
+
+/// Runs the body with the call's scope current; hands the state back with its result.
+#[cold]
+#[inline(never)]
+fn run_recorded<R>(state: Box<State>, body: impl FnOnce() -> R) -> (R, Option<Box<State>>) {
+    let previous = scope::enter(state);
+    let result = catch_unwind(AssertUnwindSafe(body));
+    let state = scope::exit(previous);
+    match result {
+        Ok(value) => (value, state),
+        Err(payload) => panicked(state, payload),
+    }
+}
+
+/// Logs the call as failed with the panic's message, then continues the panic.
+#[cold]
+#[inline(never)]
+fn panicked(state: Option<Box<State>>, payload: Box<dyn Any + Send>) -> ! {
+    if let Some(state) = state {
+        let message = panic_message(&*payload);
+        write_events(*state, Outcome::failed(format!("panicked: {message}")));
+    }
+    resume_unwind(payload)
+}
+
+#[cold]
+#[inline(never)]
+#[expect(
+    clippy::boxed_local,
+    reason = "one pointer from the inlined caller, not the state moved there"
+)]
+fn finish_recorded(state: Box<State>, outcome: Outcome) {
+    write_events(*state, outcome);
+}
+
+/// A call dropped before it finished: its future was dropped, or a panic outside the body
+/// (in `capture`, say) unwound through it.
+#[cold]
+#[inline(never)]
+#[expect(
+    clippy::boxed_local,
+    reason = "one pointer from the inlined caller, not the state moved there"
+)]
+fn unfinished(state: Box<State>) {
+    let error = if std::thread::panicking() {
+        "panicked"
+    } else {
+        "cancelled"
+    };
+    write_events(*state, Outcome::failed(error));
 }
 
 /// The body's future, polled with its call's scope current; see [`Call::scoped`].
@@ -164,23 +269,38 @@ pub struct Scoped<'a, F> {
 impl<F: Future> Future for Scoped<'_, F> {
     type Output = F::Output;
 
-    #[inline]
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         // SAFETY: `body` is structurally pinned: it is never moved out of `self` and
         // `Scoped` has no `Drop` impl; `call` is a plain reference and is not pinned.
         let this = unsafe { self.get_unchecked_mut() };
         // SAFETY: see above; `this` came from a pinned reference.
         let body = unsafe { Pin::new_unchecked(&mut this.body) };
-        let Some(state) = this.call.state.take() else {
-            return body.poll(cx);
-        };
-        let previous = scope::enter(state);
-        let result = catch_unwind(AssertUnwindSafe(|| body.poll(cx)));
-        this.call.state = scope::exit(previous);
-        match result {
-            Ok(poll) => poll,
-            Err(payload) => this.call.panicked(payload),
+        match this.call.state.take() {
+            None => body.poll(cx),
+            Some(state) => {
+                let (poll, state) = poll_recorded(state, body, cx);
+                this.call.state = state;
+                poll
+            }
         }
+    }
+}
+
+/// One poll of a recorded call's body, with its scope current; hands the state back.
+#[cold]
+#[inline(never)]
+fn poll_recorded<F: Future>(
+    state: Box<State>,
+    body: Pin<&mut F>,
+    cx: &mut Context<'_>,
+) -> (Poll<F::Output>, Option<Box<State>>) {
+    let previous = scope::enter(state);
+    let result = catch_unwind(AssertUnwindSafe(|| body.poll(cx)));
+    let state = scope::exit(previous);
+    match result {
+        Ok(poll) => (poll, state),
+        Err(payload) => panicked(state, payload),
     }
 }
 
@@ -197,6 +317,99 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::instrument::site::declare;
+    use crate::{Action, MemorySink};
+
+    static SITE: Site = Site {
+        actions: &[declare(&Action::Pause)],
+        redact: &[],
+    };
+
+    struct Panics;
+
+    impl Serialize for Panics {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            panic!("no serialising this")
+        }
+    }
+
+    fn recorded() -> (MemorySink, AuditLogger) {
+        let sink = MemorySink::new();
+        let logger = AuditLogger::in_memory(sink.clone());
+        (sink, logger)
+    }
+
+    #[test]
+    fn a_panic_while_recording_a_detail_logs_the_call_as_panicked() {
+        let (sink, logger) = recorded();
+        let caught = catch_unwind(AssertUnwindSafe(|| {
+            let mut call = Call::start_with(&SITE, &logger);
+            call.detail("before_the_panic", &1);
+            call.detail("boom", &Panics);
+            unreachable!("the detail panicked");
+        }));
+        assert!(caught.is_err());
+        let events = sink.events();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].error.as_deref(), Some("panicked"));
+        assert_eq!(events[0].details["before_the_panic"], 1);
+    }
+
+    #[test]
+    fn a_panic_in_capture_after_logs_the_call_as_panicked() {
+        let (sink, logger) = recorded();
+        let caught = catch_unwind(AssertUnwindSafe(|| {
+            let mut call = Call::start_with(&SITE, &logger);
+            call.capture_before(&serde_json::json!({"lr": 1}));
+            call.run_sync(|| ());
+            call.capture_after(&Panics);
+        }));
+        assert!(caught.is_err());
+        let events = sink.events();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].error.as_deref(), Some("panicked"));
+        assert_eq!(events[0].details["before"], serde_json::json!({"lr": 1}));
+    }
+
+    #[test]
+    fn a_call_dropped_unfinished_is_cancelled_and_a_finished_one_logs_once() {
+        let (sink, logger) = recorded();
+        drop(Call::start_with(&SITE, &logger));
+        let mut call = Call::start_with(&SITE, &logger);
+        assert_eq!(call.run_sync(|| 7), 7);
+        call.finish(Outcome::success());
+        drop(call);
+        let events = sink.events();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].error.as_deref(), Some("cancelled"));
+        assert_eq!(events[1].error, None);
+    }
+
+    #[test]
+    fn a_panic_in_the_body_is_logged_with_its_message_and_continues() {
+        let (sink, logger) = recorded();
+        let caught = catch_unwind(AssertUnwindSafe(|| {
+            let mut call = Call::start_with(&SITE, &logger);
+            call.run_sync(|| panic!("body failed"))
+        }));
+        assert!(caught.is_err());
+        let events = sink.events();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].error.as_deref(), Some("panicked: body failed"));
+    }
+
+    #[test]
+    fn an_inactive_call_runs_the_body_and_records_nothing() {
+        let logger = AuditLogger::builder(std::env::temp_dir())
+            .format(crate::Format::None)
+            .build()
+            .unwrap();
+        let mut call = Call::start_with(&SITE, &logger);
+        assert!(!call.is_active());
+        call.detail("never", &Panics);
+        assert_eq!(call.run_sync(|| 7), 7);
+        call.finish(Outcome::success());
+    }
 
     #[test]
     fn panic_messages() {
