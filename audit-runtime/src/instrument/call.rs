@@ -144,6 +144,18 @@ impl Call {
             finish_recorded(state, outcome);
         }
     }
+
+    /// Logs the call's events with the outcome `outcome` reads from the body's `result`, and
+    /// hands the result back. The generated code passes the result through rather than
+    /// borrowing it, so that when auditing is off its address is never taken and it goes
+    /// straight to the function's return value.
+    #[inline(always)]
+    pub fn finish_with<R>(&mut self, result: R, outcome: impl FnOnce(&R) -> Outcome) -> R {
+        match self.state.take() {
+            None => result,
+            Some(state) => finish_with_recorded(state, result, outcome),
+        }
+    }
 }
 
 impl Drop for Call {
@@ -241,6 +253,19 @@ fn panicked(state: Option<Box<State>>, payload: Box<dyn Any + Send>) -> ! {
 )]
 fn finish_recorded(state: Box<State>, outcome: Outcome) {
     write_events(*state, outcome);
+}
+
+#[cold]
+#[inline(never)]
+fn finish_with_recorded<R>(state: Box<State>, result: R, outcome: impl FnOnce(&R) -> Outcome) -> R {
+    // A panic while the outcome is read (a user's `AuditOutcome`) logs the call as
+    // unfinished, as it did when the state stayed in the `Call` meanwhile.
+    let mut held = Held(Some(state));
+    let outcome = outcome(&result);
+    if let Some(state) = held.0.take() {
+        write_events(*state, outcome);
+    }
+    result
 }
 
 /// A call dropped before it finished: its future was dropped, or a panic outside the body
@@ -383,6 +408,22 @@ mod tests {
         assert_eq!(events.len(), 2);
         assert_eq!(events[0].error.as_deref(), Some("cancelled"));
         assert_eq!(events[1].error, None);
+    }
+
+    #[test]
+    fn finish_with_hands_the_result_back_and_a_panic_reading_it_is_logged() {
+        let (sink, logger) = recorded();
+        let mut call = Call::start_with(&SITE, &logger);
+        let result = call.run_sync(|| Err::<u8, _>("no".to_owned()));
+        let result = call.finish_with(result, |r| Outcome::failed(r.clone().unwrap_err()));
+        assert_eq!(result, Err("no".to_owned()));
+        let caught = catch_unwind(AssertUnwindSafe(|| {
+            let mut call = Call::start_with(&SITE, &logger);
+            call.finish_with(1, |_| panic!("outcome failed"))
+        }));
+        assert!(caught.is_err());
+        let errors: Vec<_> = sink.events().into_iter().map(|e| e.error).collect();
+        assert_eq!(errors, [Some("no".to_owned()), Some("panicked".to_owned())]);
     }
 
     #[test]
