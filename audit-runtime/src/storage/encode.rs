@@ -13,8 +13,8 @@
 //! serde_json's serializer was most of an event's encoding cost: a call per string fragment
 //! through `io::Write`, a byte-at-a-time escape scan, and the `Serialize` plumbing around each
 //! value. The writer here produces exactly serde_json's compact output for a `Value` (the
-//! tests compare the two over random values) with one bounds check per string and a scan
-//! eight bytes at a time for the bytes JSON escapes. Floats still go through serde_json, so
+//! tests compare the two over random values): a text that needs no escape (most keys and
+//! values) is found so eight bytes at a time and copied whole. Floats still go through serde_json, so
 //! that their shortest form is always the one it writes. For the CSV file it can write the
 //! JSON with every `"` doubled, which is the details cell's quoting, in the same pass.
 
@@ -268,6 +268,17 @@ pub(crate) fn write_str<Q: Quoting>(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2 * Q::QUOTE.len());
     out.extend_from_slice(Q::QUOTE);
+    // Keys, actions and most values need no escape at all: then the text is copied whole.
+    if needs_escape(bytes) {
+        write_escaped::<Q>(out, bytes);
+    } else {
+        out.extend_from_slice(bytes);
+    }
+    out.extend_from_slice(Q::QUOTE);
+}
+
+#[inline(never)]
+fn write_escaped<Q: Quoting>(out: &mut Vec<u8>, bytes: &[u8]) {
     let mut run = 0;
     let mut at = find_escape(bytes, 0);
     while let Some(&byte) = bytes.get(at) {
@@ -294,31 +305,55 @@ pub(crate) fn write_str<Q: Quoting>(out: &mut Vec<u8>, s: &str) {
         at = find_escape(bytes, run);
     }
     out.extend_from_slice(&bytes[run..]);
-    out.extend_from_slice(Q::QUOTE);
+}
+
+// Exact tests for "some byte of the word is ...": below 0x20, or equal to `"` or `\` (a byte
+// equal to c makes `word ^ c*ONES` have a zero byte). Bit hacks from
+// <https://graphics.stanford.edu/~seander/bithacks.html#HasLessInWord>; the borrows they
+// ignore can only mark a byte above one that is already marked, so "none marked" is exact.
+macro_rules! word_needs_escape {
+    ($name:ident, $word:ty) => {
+        #[inline(always)]
+        fn $name(word: $word) -> bool {
+            const ONES: $word = <$word>::MAX / 0xFF;
+            const HIGH: $word = ONES * 0x80;
+            let quote = word ^ (ONES * b'"' as $word);
+            let backslash = word ^ (ONES * b'\\' as $word);
+            let marks = (word.wrapping_sub(ONES * 0x20) & !word)
+                | (quote.wrapping_sub(ONES) & !quote)
+                | (backslash.wrapping_sub(ONES) & !backslash);
+            marks & HIGH != 0
+        }
+    };
+}
+word_needs_escape!(u64_needs_escape, u64);
+word_needs_escape!(u32_needs_escape, u32);
+
+/// Whether any byte of `bytes` is one JSON escapes: whole words at a time, the last one
+/// overlapping the one before, so that no byte is looked at alone unless the text is
+/// shorter than four bytes.
+#[inline]
+fn needs_escape(bytes: &[u8]) -> bool {
+    if let Some(last) = bytes.last_chunk::<8>() {
+        let (words, _) = bytes.as_chunks::<8>();
+        words
+            .iter()
+            .any(|word| u64_needs_escape(u64::from_ne_bytes(*word)))
+            || u64_needs_escape(u64::from_ne_bytes(*last))
+    } else if let (Some(first), Some(last)) = (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) {
+        u32_needs_escape(u32::from_ne_bytes(*first)) || u32_needs_escape(u32::from_ne_bytes(*last))
+    } else {
+        bytes.iter().any(|&b| ESCAPE[b as usize] != 0)
+    }
 }
 
 /// The index of the first byte at or after `from` that JSON escapes, or `bytes.len()`.
-#[inline]
 fn find_escape(bytes: &[u8], from: usize) -> usize {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-    // Exact tests for "some byte of the word is ...": below 0x20, or equal to `"` or `\`
-    // (a byte equal to c makes `word ^ c*ONES` have a zero byte). Bit hacks from
-    // <https://graphics.stanford.edu/~seander/bithacks.html#HasLessInWord>.
-    fn has_zero(word: u64) -> bool {
-        word.wrapping_sub(ONES) & !word & HIGH != 0
-    }
-    fn needs_escape(word: u64) -> bool {
-        word.wrapping_sub(ONES * 0x20) & !word & HIGH != 0
-            || has_zero(word ^ (ONES * u64::from(b'"')))
-            || has_zero(word ^ (ONES * u64::from(b'\\')))
-    }
     let mut at = from;
     if let Some(rest) = bytes.get(from..) {
-        for chunk in rest.chunks_exact(8) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            if needs_escape(u64::from_ne_bytes(word)) {
+        let (words, _) = rest.as_chunks::<8>();
+        for word in words {
+            if u64_needs_escape(u64::from_ne_bytes(*word)) {
                 break;
             }
             at += 8;
@@ -430,16 +465,18 @@ pub(crate) mod tests {
 
     #[test]
     fn every_byte_is_escaped_as_serde_json_escapes_it_wherever_it_sits() {
-        // Each ASCII character at every offset of a 17-byte string, so that it lands in the
-        // word-at-a-time scan, at a word's edges, and in the byte-at-a-time tail.
+        // Each ASCII character at every offset of texts of 1 to 17 bytes, so that it lands
+        // in every word of the scan (the overlapping last one included) and in texts too
+        // short for words.
+        let filler = "abcdefghijklmnopq";
         for c in (0u8..0x80).map(char::from).chain(['é', '\u{2028}', '😀']) {
-            for at in 0..17 {
-                let mut text: String = "abcdefghijklmnopq".chars().take(at).collect();
-                text.push(c);
-                text.push_str(&"rstuvwxyzABCDEFGH"[..17 - at]);
-                let mut out = Vec::new();
-                write_str::<Plain>(&mut out, &text);
-                assert_eq!(out, serde_json::to_vec(&text).unwrap(), "{c:?} at {at}");
+            for len in 1..=filler.len() {
+                for at in 0..len {
+                    let text = format!("{}{c}{}", &filler[..at], &filler[at + 1..len]);
+                    let mut out = Vec::new();
+                    write_str::<Plain>(&mut out, &text);
+                    assert_eq!(out, serde_json::to_vec(&text).unwrap(), "{text:?}");
+                }
             }
         }
     }
