@@ -102,14 +102,22 @@ impl Timestamp {
         {
             return None;
         }
-        let two = |at: usize| -> Option<i64> {
-            let (hi, lo) = (b[at].wrapping_sub(b'0'), b[at + 1].wrapping_sub(b'0'));
-            (hi < 10 && lo < 10).then(|| i64::from(hi) * 10 + i64::from(lo))
-        };
-        let year = two(0)? * 100 + two(2)?;
-        let (month, day) = (two(5)?, two(8)?);
-        let (hour, minute, second) = (two(11)?, two(14)?, two(17)?);
-        let micros = two(20)? * 10_000 + two(22)? * 100 + two(24)?;
+        // Every digit position checked at once, then read without further checks.
+        const DIGITS: [usize; 20] = [
+            0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22, 23, 24, 25,
+        ];
+        let mut not_digits = 0u8;
+        for at in DIGITS {
+            not_digits |= u8::from(b[at].wrapping_sub(b'0') > 9);
+        }
+        if not_digits != 0 {
+            return None;
+        }
+        let two = |at: usize| i64::from(b[at] - b'0') * 10 + i64::from(b[at + 1] - b'0');
+        let year = two(0) * 100 + two(2);
+        let (month, day) = (two(5), two(8));
+        let (hour, minute, second) = (two(11), two(14), two(17));
+        let micros = two(20) * 10_000 + two(22) * 100 + two(24);
         if !(1..=12).contains(&month)
             || !(1..=31).contains(&day)
             || hour > 23
