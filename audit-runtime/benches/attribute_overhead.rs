@@ -16,6 +16,13 @@
 //!
 //! Run: `cargo bench -p audit-runtime --bench attribute_overhead`.
 //!
+//! On a shared machine criterion's one-benchmark-after-another runs drift with the load.
+//! `ATTRIBUTE_OVERHEAD_ROUNDS=<r>` instead runs every case for a fixed number of calls, case
+//! after case, `r` times, and prints each case's median time per call and the median of its
+//! per-round difference from its reference (the plain function, or logging by hand), so the
+//! load is the same for both sides of each difference. The counts are fixed, not timed, so
+//! that two builds compared with it write the same logs.
+//!
 //! For instruction counts, `ATTRIBUTE_OVERHEAD_RUN=<case>:<n>` runs one case `n` times
 //! without criterion (cases: the function names below, e.g. `audited_none_logger`), so
 //! that two runs under `valgrind --tool=callgrind` with different `n` give the per-call
@@ -314,13 +321,111 @@ criterion_group! {
     targets = off, on, on_cheap_sink, log
 }
 
-fn main() {
-    match std::env::var("ATTRIBUTE_OVERHEAD_RUN") {
-        Ok(spec) => run_case(&spec),
-        Err(_) => {
-            benches();
-            Criterion::default().configure_from_args().final_summary();
+/// A case of the rounds: its name, its reference's name, the calls per round, and the call.
+type Timed = (&'static str, &'static str, u64, fn(u64));
+
+const TIMED: &[Timed] = &[
+    ("off/plain", "off/plain", 1_000_000, |x| {
+        drop(black_box(plain(x)))
+    }),
+    ("off/audited_global_inactive", "off/plain", 1_000_000, |x| {
+        drop(black_box(audited_global(x)))
+    }),
+    (
+        "off/audited_logger_format_none",
+        "off/plain",
+        1_000_000,
+        |x| drop(black_box(audited_none_logger(x))),
+    ),
+    (
+        "on_cheap_sink/by_hand_global",
+        "on_cheap_sink/by_hand_global",
+        20_000,
+        |x| drop(black_box(by_hand_global(x))),
+    ),
+    (
+        "on_cheap_sink/audited_global",
+        "on_cheap_sink/by_hand_global",
+        20_000,
+        |x| drop(black_box(audited_global(x))),
+    ),
+    (
+        "on_cheap_sink/by_hand_global_5keys",
+        "on_cheap_sink/by_hand_global_5keys",
+        20_000,
+        |x| drop(black_box(by_hand_global_5keys(x))),
+    ),
+    (
+        "on_cheap_sink/audited_global_5keys",
+        "on_cheap_sink/by_hand_global_5keys",
+        20_000,
+        |x| drop(black_box(audited_global_5keys(TAG, &IDS, x))),
+    ),
+    ("on/by_hand_json", "on/by_hand_json", 2_000, |x| {
+        drop(black_box(by_hand_json(x)))
+    }),
+    ("on/audited_json", "on/by_hand_json", 2_000, |x| {
+        drop(black_box(audited_json(x)))
+    }),
+    (
+        "on/by_hand_json_5keys",
+        "on/by_hand_json_5keys",
+        2_000,
+        |x| drop(black_box(by_hand_json_5keys(x))),
+    ),
+    (
+        "on/audited_json_5keys",
+        "on/by_hand_json_5keys",
+        2_000,
+        |x| drop(black_box(audited_json_5keys(TAG, &IDS, x))),
+    ),
+    ("log/csv_5keys", "log/csv_5keys", 2_000, |x| {
+        drop(black_box(by_hand_csv_5keys(x)))
+    }),
+];
+
+/// `ATTRIBUTE_OVERHEAD_ROUNDS=<r>`: see the module docs.
+fn run_rounds(rounds: usize) {
+    let mut times = vec![Vec::with_capacity(rounds); TIMED.len()];
+    for _ in 0..rounds {
+        for (i, &(name, _, calls, one)) in TIMED.iter().enumerate() {
+            if name.starts_with("off/") {
+                audit_off();
+            } else if name.starts_with("on_cheap_sink/") {
+                cheap_sink();
+            }
+            let start = std::time::Instant::now();
+            for x in 0..calls {
+                one(black_box(x));
+            }
+            times[i].push(start.elapsed().as_secs_f64() * 1e9 / calls as f64);
         }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    for (i, &(name, reference, _, _)) in TIMED.iter().enumerate() {
+        let Some(r) = TIMED.iter().position(|t| t.0 == reference) else {
+            continue;
+        };
+        let diffs = times[i].iter().zip(&times[r]).map(|(a, b)| a - b).collect();
+        println!(
+            "{name:40} {:10.2} ns  {:+9.2} ns vs {reference}",
+            median(times[i].clone()),
+            median(diffs)
+        );
+    }
+}
+
+fn main() {
+    if let Ok(spec) = std::env::var("ATTRIBUTE_OVERHEAD_RUN") {
+        run_case(&spec);
+    } else if let Ok(rounds) = std::env::var("ATTRIBUTE_OVERHEAD_ROUNDS") {
+        run_rounds(rounds.parse().expect("ATTRIBUTE_OVERHEAD_ROUNDS=<rounds>"));
+    } else {
+        benches();
+        Criterion::default().configure_from_args().final_summary();
     }
     // The statics are never dropped, so their temporary directories (which the file
     // benches fill with hundreds of megabytes) are removed here.
