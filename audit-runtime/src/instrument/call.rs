@@ -204,18 +204,18 @@ fn with_capture_after<T: Serialize + ?Sized>(state: Box<State>, value: &T) -> Op
     let mut held = Held(Some(state));
     if let Some(state) = &mut held.0 {
         let after = to_detail(value);
-        if let (Some(Value::Object(before)), Value::Object(after)) =
-            (state.details.get("before"), &after)
-        {
-            let changed = changed_keys(before, after);
-            state
-                .details
-                .insert("after".to_owned(), Value::Object(after.clone()));
+        // `changed` is read from both sides first, so that `after` moves in uncopied.
+        let changed = match (state.details.get("before"), &after) {
+            (Some(Value::Object(before)), Value::Object(after)) => {
+                Some(changed_keys(before, after))
+            }
+            _ => None,
+        };
+        state.details.insert("after".to_owned(), after);
+        if let Some(changed) = changed {
             state
                 .details
                 .insert("changed".to_owned(), Value::Object(changed));
-        } else {
-            state.details.insert("after".to_owned(), after);
         }
     }
     held.0.take()
