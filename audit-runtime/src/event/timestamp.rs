@@ -68,13 +68,16 @@ impl Timestamp {
 
     /// Writes the fixed-width form into `out` (exactly [`TIMESTAMP_LEN`] bytes).
     pub(crate) fn write_to(self, out: &mut [u8; TIMESTAMP_LEN]) {
-        let secs = self.0.div_euclid(1_000_000);
-        let micros = self.0.rem_euclid(1_000_000) as u32;
-        let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
-        let of_day = secs.rem_euclid(86_400) as u32;
+        // Counted from MIN (a midnight), which every timestamp is at or after: unsigned
+        // arithmetic throughout, cheaper than flooring signed divisions, and every event is
+        // stamped under the log's lock.
+        let since_min = u64::try_from(self.0 - Timestamp::MIN.0).unwrap_or(0);
+        let micros = (since_min % 1_000_000) as u32;
+        let secs = since_min / 1_000_000;
+        let of_day = (secs % 86_400) as u32;
+        let (year, month, day) = civil_from_days_since_year_1(secs / 86_400);
         // Two digits at a time from a table: every event is stamped under the log's lock,
         // and a division per digit was most of the stamp's cost.
-        let year = year as u32;
         *out = Timestamp::PLACEHOLDER;
         put_two(out, 0, year / 100);
         put_two(out, 2, year % 100);
@@ -163,7 +166,25 @@ fn put_two(out: &mut [u8; TIMESTAMP_LEN], at: usize, value: u32) {
     out[at + 1] = TWO_DIGITS[i + 1];
 }
 
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+/// Days since 0001-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm,
+/// in unsigned arithmetic: the years this crate writes are all after its epoch).
+fn civil_from_days_since_year_1(days: u64) -> (u32, u32, u32) {
+    // Days since 0000-03-01, the start of the algorithm's 400-year eras.
+    let z = days + 306;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = (yoe + era * 400) as u32 + u32::from(month <= 2);
+    (year, month, day)
+}
+
+/// Days since 1970-01-01 to (year, month, day), as Hinnant writes it: the reference the
+/// unsigned version is checked against.
+#[cfg(test)]
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -177,7 +198,8 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
-/// The inverse of [`civil_from_days`].
+/// Days since 1970-01-01 of a (year, month, day), proleptic Gregorian (H. Hinnant's
+/// algorithm).
 fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let year = if month <= 2 { year - 1 } else { year };
     let era = year.div_euclid(400);
@@ -306,6 +328,16 @@ mod tests {
             let chrono = DateTime::from_timestamp_micros(micros)
                 .map(|d| d.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string());
             assert_eq!(Some(ours), chrono);
+        }
+    }
+
+    #[test]
+    fn unsigned_civil_dates_agree_with_the_signed_algorithm() {
+        let first = days_from_civil(1, 1, 1);
+        for days in first..=days_from_civil(9999, 12, 31) {
+            let (year, month, day) = civil_from_days(days);
+            let unsigned = civil_from_days_since_year_1((days - first) as u64);
+            assert_eq!(unsigned, (year as u32, month, day), "{days}");
         }
     }
 
