@@ -95,24 +95,24 @@ impl Call {
     /// Adds a `details(key = value)` entry.
     #[inline(always)]
     pub fn detail<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) {
-        if let Some(state) = self.state.take() {
-            self.state = with_detail(state, key, value);
+        if let Some(state) = &mut self.state {
+            add_detail(state, key, value);
         }
     }
 
     /// Records `capture` before the body.
     #[inline(always)]
     pub fn capture_before<T: Serialize + ?Sized>(&mut self, value: &T) {
-        if let Some(state) = self.state.take() {
-            self.state = with_detail(state, "before", value);
+        if let Some(state) = &mut self.state {
+            add_detail(state, "before", value);
         }
     }
 
     /// Records `capture` after the body, and the keys that changed.
     #[inline(always)]
     pub fn capture_after<T: Serialize + ?Sized>(&mut self, value: &T) {
-        if let Some(state) = self.state.take() {
-            self.state = with_capture_after(state, value);
+        if let Some(state) = &mut self.state {
+            add_capture_after(state, value);
         }
     }
 
@@ -167,13 +167,16 @@ impl Drop for Call {
     }
 }
 
-// The recorded call's work, out of line. Each function takes the state and hands it back
-// rather than taking `&mut Call`: a `Call` whose address never leaves the user's function
-// stays in a register there, so the tests of it after the body fold into the first one.
+// The recorded call's work, out of line. Each function is given the state (the heap
+// pointer the `Call` holds, or the box itself when the state must move) rather than
+// `&mut Call`: a `Call` whose address never leaves the user's function stays in a register
+// there, so the tests of it after the body fold into the first one. A state lent by
+// pointer stays owned by the `Call`, so a panic meanwhile (a detail's `Serialize`) drops
+// the `Call` with it and logs the call as unfinished.
 
-/// A recorded call's state while out-of-line code works on it: a panic that unwinds
-/// through (a `Serialize` impl of a detail) logs the call as unfinished, as dropping the
-/// `Call` holding it would have.
+/// A recorded call's state moved into out-of-line code: a panic that unwinds through (a
+/// user's `AuditOutcome`) logs the call as unfinished, as dropping the `Call` holding it
+/// would have.
 struct Held(Option<Box<State>>);
 
 impl Drop for Held {
@@ -184,45 +187,28 @@ impl Drop for Held {
     }
 }
 
-#[cold]
 #[inline(never)]
-fn with_detail<T: Serialize + ?Sized>(
-    state: Box<State>,
-    key: &'static str,
-    value: &T,
-) -> Option<Box<State>> {
-    let mut held = Held(Some(state));
-    if let Some(state) = &mut held.0 {
-        state.details.insert(key.to_owned(), to_detail(value));
-    }
-    held.0.take()
+fn add_detail<T: Serialize + ?Sized>(state: &mut State, key: &'static str, value: &T) {
+    state.details.insert(key.to_owned(), to_detail(value));
 }
 
-#[cold]
 #[inline(never)]
-fn with_capture_after<T: Serialize + ?Sized>(state: Box<State>, value: &T) -> Option<Box<State>> {
-    let mut held = Held(Some(state));
-    if let Some(state) = &mut held.0 {
-        let after = to_detail(value);
-        // `changed` is read from both sides first, so that `after` moves in uncopied.
-        let changed = match (state.details.get("before"), &after) {
-            (Some(Value::Object(before)), Value::Object(after)) => {
-                Some(changed_keys(before, after))
-            }
-            _ => None,
-        };
-        state.details.insert("after".to_owned(), after);
-        if let Some(changed) = changed {
-            state
-                .details
-                .insert("changed".to_owned(), Value::Object(changed));
-        }
+fn add_capture_after<T: Serialize + ?Sized>(state: &mut State, value: &T) {
+    let after = to_detail(value);
+    // `changed` is read from both sides first, so that `after` moves in uncopied.
+    let changed = match (state.details.get("before"), &after) {
+        (Some(Value::Object(before)), Value::Object(after)) => Some(changed_keys(before, after)),
+        _ => None,
+    };
+    state.details.insert("after".to_owned(), after);
+    if let Some(changed) = changed {
+        state
+            .details
+            .insert("changed".to_owned(), Value::Object(changed));
     }
-    held.0.take()
 }
 
 /// Runs the body with the call's scope current; hands the state back with its result.
-#[cold]
 #[inline(never)]
 fn run_recorded<R>(state: Box<State>, body: impl FnOnce() -> R) -> (R, Option<Box<State>>) {
     let previous = scope::enter(state);
@@ -245,7 +231,6 @@ fn panicked(state: Option<Box<State>>, payload: Box<dyn Any + Send>) -> ! {
     resume_unwind(payload)
 }
 
-#[cold]
 #[inline(never)]
 #[expect(
     clippy::boxed_local,
@@ -255,7 +240,6 @@ fn finish_recorded(state: Box<State>, outcome: Outcome) {
     write_events(*state, outcome);
 }
 
-#[cold]
 #[inline(never)]
 fn finish_with_recorded<R>(state: Box<State>, result: R, outcome: impl FnOnce(&R) -> Outcome) -> R {
     // A panic while the outcome is read (a user's `AuditOutcome`) logs the call as
@@ -313,7 +297,6 @@ impl<F: Future> Future for Scoped<'_, F> {
 }
 
 /// One poll of a recorded call's body, with its scope current; hands the state back.
-#[cold]
 #[inline(never)]
 fn poll_recorded<F: Future>(
     state: Box<State>,
