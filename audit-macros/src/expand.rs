@@ -20,9 +20,12 @@
 //!     let __audited_result = __audited_call.run_sync(|| { FAKE_RETURN_FOR_INFERENCE; BODY });
 //!     if __audited_call.is_active() {
 //!         __audited_call.capture_after(&(self.hparams()));
-//!         let __audited_outcome = match &__audited_result { Ok(v) => probe(v), Err(e) => probe(e) };
-//!         __audited_call.finish(__audited_outcome);
 //!     }
+//!     // passed through, not borrowed: when off, the result goes straight to the return value
+//!     let __audited_result = __audited_call.finish_with(__audited_result, |r| match r {
+//!         Ok(v) => probe(v),
+//!         Err(e) => probe(e),
+//!     });
 //!     __audited_result
 //! }
 //! ```
@@ -157,9 +160,7 @@ pub fn audited(args: Args, func: ItemFn) -> syn::Result<TokenStream> {
             async move {
                 let mut __audited_call = __audited_call;
                 let __audited_result #result_type = __audited_call.scoped(__audited_future).await;
-                if __audited_call.is_active() {
-                    #finish
-                }
+                #finish
                 __audited_result
             }
         };
@@ -226,7 +227,8 @@ impl Template {
     /// let mut __audited_call = Call::start(&__AUDITED_SITE);
     /// if __audited_call.is_active() { DETAILS; CAPTURE_BEFORE }
     /// let __audited_result: R = RUN;
-    /// if __audited_call.is_active() { CAPTURE_AFTER; FINISH(R) }
+    /// if __audited_call.is_active() { CAPTURE_AFTER }
+    /// let __audited_result = FINISH(R, __audited_result);
     /// __audited_result
     /// ```
     fn around(
@@ -255,8 +257,8 @@ impl Template {
             let __audited_result #result_type = #run;
             if __audited_call.is_active() {
                 #capture_after
-                #finish
             }
+            #finish
             __audited_result
         }
     }
@@ -351,23 +353,25 @@ impl<'ast> Visit<'ast> for ImplTraitFinder {
     }
 }
 
-/// Decides the outcome from `__audited_result` and logs. Return types spelled `..Result<..>`
-/// are matched so that the `Ok` and `Err` values are probed separately (a response that says
-/// it failed, a `tonic::Status` with its code); anything else is probed whole.
+/// Decides the outcome from `__audited_result`, logs, and gives `__audited_result` back:
+/// `let __audited_result = __audited_call.finish_with(__audited_result, |r| OUTCOME);`.
+/// The result is passed through rather than borrowed so that, when auditing is off, nothing
+/// takes its address and it goes straight to the return value. Return types spelled
+/// `..Result<..>` are matched so that the `Ok` and `Err` values are probed separately (a
+/// response that says it failed, a `tonic::Status` with its code); anything else is probed
+/// whole.
 fn finish(output: Option<&Type>, krate: &TokenStream) -> TokenStream {
     let probe = quote!(#krate::__private::probe);
-    let Some(ty) = output else {
-        return quote!(__audited_call.finish(#krate::Outcome::success()););
-    };
-    if is_result(ty) {
-        quote! {
-            let __audited_outcome = {
+    let outcome = match output {
+        None => quote!(|_| #krate::Outcome::success()),
+        Some(ty) if is_result(ty) => quote! {
+            |__audited_result| {
                 #[allow(unused_imports)]
                 use #probe::{
                     ErrDebug as _, ErrDisplay as _, ErrOpaque as _, ErrSaysItself as _,
                     OkIsSuccess as _, OkSaysItself as _,
                 };
-                match &__audited_result {
+                match __audited_result {
                     ::core::result::Result::Ok(__audited_ok) => {
                         (&&#probe::Probe(__audited_ok)).__audited_ok_outcome()
                     }
@@ -375,18 +379,18 @@ fn finish(output: Option<&Type>, krate: &TokenStream) -> TokenStream {
                         (&&&&#probe::Probe(__audited_err)).__audited_err_outcome()
                     }
                 }
-            };
-            __audited_call.finish(__audited_outcome);
-        }
-    } else {
-        quote! {
-            let __audited_outcome = {
+            }
+        },
+        Some(_) => quote! {
+            |__audited_result| {
                 #[allow(unused_imports)]
                 use #probe::{ValueIsResult as _, ValueIsSuccess as _, ValueSaysItself as _};
-                (&&&#probe::Probe(&__audited_result)).__audited_value_outcome()
-            };
-            __audited_call.finish(__audited_outcome);
-        }
+                (&&&#probe::Probe(__audited_result)).__audited_value_outcome()
+            }
+        },
+    };
+    quote! {
+        let __audited_result = __audited_call.finish_with(__audited_result, #outcome);
     }
 }
 

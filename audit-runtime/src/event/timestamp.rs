@@ -6,8 +6,9 @@
 use std::fmt;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Length in bytes of a formatted timestamp (`YYYY-MM-DDTHH:MM:SS.ffffffZ`).
@@ -30,9 +31,23 @@ impl Timestamp {
     /// The latest timestamp with a four-digit year.
     pub const MAX: Timestamp = Timestamp(253_402_300_799_999_999); // 9999-12-31T23:59:59.999999Z
 
+    /// What an encoded event holds where its timestamp goes until the writer, under the log's
+    /// lock, knows the timestamp: [`Timestamp::MIN`]'s text, always the same width.
+    pub(crate) const PLACEHOLDER: [u8; TIMESTAMP_LEN] = *b"0001-01-01T00:00:00.000000Z";
+
     /// The current wall-clock time.
     pub fn now() -> Timestamp {
-        Timestamp::from_micros(Utc::now().timestamp_micros())
+        // `SystemTime` directly: chrono's `Utc::now` builds a calendar date on the way, which
+        // is most of its cost, and every event takes this. Before the epoch the value is
+        // rounded down, as chrono's `timestamp_micros` does.
+        let micros = match SystemTime::now().duration_since(UNIX_EPOCH) {
+            Ok(after) => i64::try_from(after.as_micros()).unwrap_or(i64::MAX),
+            Err(before) => {
+                let nanos = before.duration().as_nanos();
+                i64::try_from(nanos.div_ceil(1000)).map_or(i64::MIN, |m| -m)
+            }
+        };
+        Timestamp::from_micros(micros)
     }
 
     /// From microseconds since the epoch, clamped to the range with a four-digit year.
@@ -53,34 +68,35 @@ impl Timestamp {
 
     /// Writes the fixed-width form into `out` (exactly [`TIMESTAMP_LEN`] bytes).
     pub(crate) fn write_to(self, out: &mut [u8; TIMESTAMP_LEN]) {
-        let secs = self.0.div_euclid(1_000_000);
-        let micros = self.0.rem_euclid(1_000_000) as u32;
-        let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
-        let of_day = secs.rem_euclid(86_400) as u32;
-        let fields: [(usize, u32, usize); 7] = [
-            (0, year as u32, 4),
-            (5, month, 2),
-            (8, day, 2),
-            (11, of_day / 3600, 2),
-            (14, of_day / 60 % 60, 2),
-            (17, of_day % 60, 2),
-            (20, micros, 6),
-        ];
-        *out = *b"0000-00-00T00:00:00.000000Z";
-        for (start, mut value, width) in fields {
-            for i in (start..start + width).rev() {
-                out[i] = b'0' + (value % 10) as u8;
-                value /= 10;
-            }
-        }
+        // Counted from MIN (a midnight), which every timestamp is at or after: unsigned
+        // arithmetic throughout, cheaper than flooring signed divisions, and every event is
+        // stamped under the log's lock.
+        let since_min = u64::try_from(self.0 - Timestamp::MIN.0).unwrap_or(0);
+        let micros = (since_min % 1_000_000) as u32;
+        let secs = since_min / 1_000_000;
+        let of_day = (secs % 86_400) as u32;
+        let (year, month, day) = civil_from_days_since_year_1(secs / 86_400);
+        // Two digits at a time from a table: every event is stamped under the log's lock,
+        // and a division per digit was most of the stamp's cost.
+        *out = Timestamp::PLACEHOLDER;
+        put_two(out, 0, year / 100);
+        put_two(out, 2, year % 100);
+        put_two(out, 5, month);
+        put_two(out, 8, day);
+        put_two(out, 11, of_day / 3600);
+        put_two(out, 14, of_day / 60 % 60);
+        put_two(out, 17, of_day % 60);
+        put_two(out, 20, micros / 10_000);
+        put_two(out, 22, micros / 100 % 100);
+        put_two(out, 24, micros % 100);
     }
 
     /// Parses exactly the fixed-width form this crate writes, without the general parser
     /// (writers read the newest timestamp back before every event).
     pub(crate) fn parse_fixed(bytes: &[u8]) -> Option<Timestamp> {
         let b: &[u8; TIMESTAMP_LEN] = bytes.try_into().ok()?;
-        if &b[4..5] != b"-"
-            || &b[7..8] != b"-"
+        if b[4] != b'-'
+            || b[7] != b'-'
             || b[10] != b'T'
             || b[13] != b':'
             || b[16] != b':'
@@ -89,13 +105,22 @@ impl Timestamp {
         {
             return None;
         }
-        let num = |range: std::ops::Range<usize>| -> Option<i64> {
-            b[range].iter().try_fold(0i64, |acc, &c| {
-                c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
-            })
-        };
-        let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-        let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+        // Every digit position checked at once, then read without further checks.
+        const DIGITS: [usize; 20] = [
+            0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22, 23, 24, 25,
+        ];
+        let mut not_digits = 0u8;
+        for at in DIGITS {
+            not_digits |= u8::from(b[at].wrapping_sub(b'0') > 9);
+        }
+        if not_digits != 0 {
+            return None;
+        }
+        let two = |at: usize| i64::from(b[at] - b'0') * 10 + i64::from(b[at + 1] - b'0');
+        let year = two(0) * 100 + two(2);
+        let (month, day) = (two(5), two(8));
+        let (hour, minute, second) = (two(11), two(14), two(17));
+        let micros = two(20) * 10_000 + two(22) * 100 + two(24);
         if !(1..=12).contains(&month)
             || !(1..=31).contains(&day)
             || hour > 23
@@ -106,7 +131,7 @@ impl Timestamp {
         }
         let days = days_from_civil(year, month as u32, day as u32);
         let secs = days * 86_400 + hour * 3600 + minute * 60 + second;
-        Some(Timestamp::from_micros(secs * 1_000_000 + num(20..26)?))
+        Some(Timestamp::from_micros(secs * 1_000_000 + micros))
     }
 
     /// The fixed-width form as bytes.
@@ -125,7 +150,41 @@ impl fmt::Display for Timestamp {
     }
 }
 
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+/// `"00"` to `"99"`, two bytes each.
+const TWO_DIGITS: &[u8; 200] = b"\
+    0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
+/// Writes `value` (below 100) as two digits at `out[at..at + 2]`.
+#[inline]
+fn put_two(out: &mut [u8; TIMESTAMP_LEN], at: usize, value: u32) {
+    let i = (value % 100) as usize * 2;
+    out[at] = TWO_DIGITS[i];
+    out[at + 1] = TWO_DIGITS[i + 1];
+}
+
+/// Days since 0001-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm,
+/// in unsigned arithmetic: the years this crate writes are all after its epoch).
+fn civil_from_days_since_year_1(days: u64) -> (u32, u32, u32) {
+    // Days since 0000-03-01, the start of the algorithm's 400-year eras.
+    let z = days + 306;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = (yoe + era * 400) as u32 + u32::from(month <= 2);
+    (year, month, day)
+}
+
+/// Days since 1970-01-01 to (year, month, day), as Hinnant writes it: the reference the
+/// unsigned version is checked against.
+#[cfg(test)]
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -139,7 +198,8 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
-/// The inverse of [`civil_from_days`].
+/// Days since 1970-01-01 of a (year, month, day), proleptic Gregorian (H. Hinnant's
+/// algorithm).
 fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let year = if month <= 2 { year - 1 } else { year };
     let era = year.div_euclid(400);
@@ -269,6 +329,42 @@ mod tests {
                 .map(|d| d.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string());
             assert_eq!(Some(ours), chrono);
         }
+    }
+
+    #[test]
+    fn unsigned_civil_dates_agree_with_the_signed_algorithm() {
+        let first = days_from_civil(1, 1, 1);
+        for days in first..=days_from_civil(9999, 12, 31) {
+            let (year, month, day) = civil_from_days(days);
+            let unsigned = civil_from_days_since_year_1((days - first) as u64);
+            assert_eq!(unsigned, (year as u32, month, day), "{days}");
+        }
+    }
+
+    #[test]
+    fn the_placeholder_is_the_earliest_timestamp() {
+        assert_eq!(Timestamp::PLACEHOLDER, Timestamp::MIN.to_bytes());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn formatting_and_fixed_parsing_agree_with_chrono_over_the_whole_range(
+            micros in Timestamp::MIN.0..=Timestamp::MAX.0,
+        ) {
+            let ts = Timestamp::from_micros(micros);
+            let chrono = DateTime::from_timestamp_micros(micros)
+                .map(|d| d.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string());
+            proptest::prop_assert_eq!(Some(ts.to_string()), chrono);
+            proptest::prop_assert_eq!(Timestamp::parse_fixed(&ts.to_bytes()), Some(ts));
+        }
+    }
+
+    #[test]
+    fn now_agrees_with_chrono() {
+        let before = chrono::Utc::now().timestamp_micros();
+        let now = Timestamp::now().as_micros();
+        let after = chrono::Utc::now().timestamp_micros();
+        assert!(before <= now && now <= after, "{before} {now} {after}");
     }
 
     #[test]

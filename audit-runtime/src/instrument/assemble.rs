@@ -47,7 +47,10 @@ pub(super) fn write_events(state: State, outcome: Outcome) {
         mut error,
         details: outcome_details,
     } = outcome;
-    details.extend(outcome_details);
+    // Most outcomes add nothing; extending by an empty map still reserves and walks it.
+    if !outcome_details.is_empty() {
+        details.extend(outcome_details);
+    }
     let action = match chosen {
         Some(name) => name,
         None if site.actions.len() <= 1 => site.primary(),

@@ -2,6 +2,16 @@
 //! finished with its outcome, and [`Scoped`], the body's future polled with the call's scope
 //! current. A panic in the body is logged and then continues unchanged; a call dropped
 //! before it finished (a cancelled future) logs a failed event.
+//!
+//! # Cost when auditing is off
+//! What the generated code inlines into the user's function is only the test of whether the
+//! call is recorded (one relaxed atomic load, or the logger's format) and the tests of
+//! `state` that follow it, which the optimiser folds into that branch. Everything a recorded
+//! call does is out of line, and its entry (`begin_*`) is `#[cold]`, so the recorded path
+//! is laid out away from the function's own code and no call is made when auditing is off.
+//! (The functions of the recorded path itself are not `#[cold]`: that made the optimiser
+//! stop inlining the serialisation inside them.) A recorded call costs microseconds in the
+//! log file anyway; the calls out of line add a few nanoseconds there.
 
 use std::any::Any;
 use std::future::Future;
@@ -30,24 +40,37 @@ pub struct Call {
 
 impl Call {
     /// A call logged through the global logger, or an inactive one when auditing is off.
-    #[inline]
+    #[inline(always)]
     pub fn start(site: &'static Site) -> Call {
-        if !crate::is_active() {
-            return Call { state: None };
+        if crate::is_active() {
+            Call::begin_global(site)
+        } else {
+            Call { state: None }
         }
-        Call::begin(site, None)
     }
 
     /// A call logged through `logger`, or an inactive one when it is disabled.
-    #[inline]
+    #[inline(always)]
     pub fn start_with(site: &'static Site, logger: &AuditLogger) -> Call {
-        if !logger.is_enabled() {
-            return Call { state: None };
+        if logger.is_enabled() {
+            Call::begin_with(site, logger)
+        } else {
+            Call { state: None }
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn begin_global(site: &'static Site) -> Call {
+        Call::begin(site, None)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn begin_with(site: &'static Site, logger: &AuditLogger) -> Call {
         Call::begin(site, Some(logger.clone()))
     }
 
-    #[inline(never)]
     fn begin(site: &'static Site, logger: Option<AuditLogger>) -> Call {
         Call {
             state: Some(Box::new(State {
@@ -66,93 +89,186 @@ impl Call {
 
     /// Whether this call is recorded; the generated code evaluates `details`, `capture` and
     /// the outcome only then.
-    #[inline]
+    #[inline(always)]
     pub fn is_active(&self) -> bool {
         self.state.is_some()
     }
 
     /// Adds a `details(key = value)` entry.
+    #[inline(always)]
     pub fn detail<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) {
         if let Some(state) = &mut self.state {
-            state.details.insert(key.to_owned(), to_detail(value));
+            add_detail(state, key, value);
         }
     }
 
     /// Records `capture` before the body.
+    #[inline(always)]
     pub fn capture_before<T: Serialize + ?Sized>(&mut self, value: &T) {
         if let Some(state) = &mut self.state {
-            state.details.insert("before".to_owned(), to_detail(value));
+            add_detail(state, "before", value);
         }
     }
 
     /// Records `capture` after the body, and the keys that changed.
+    #[inline(always)]
     pub fn capture_after<T: Serialize + ?Sized>(&mut self, value: &T) {
         if let Some(state) = &mut self.state {
-            let after = to_detail(value);
-            if let (Some(Value::Object(before)), Value::Object(after)) =
-                (state.details.get("before"), &after)
-            {
-                let changed = changed_keys(before, after);
-                state
-                    .details
-                    .insert("after".to_owned(), Value::Object(after.clone()));
-                state
-                    .details
-                    .insert("changed".to_owned(), Value::Object(changed));
-            } else {
-                state.details.insert("after".to_owned(), after);
-            }
+            add_capture_after(state, value);
         }
     }
 
     /// Runs a sync body with this call's scope current. A panic is logged (as failed, with
     /// its message) and then continues unchanged.
-    #[inline]
+    #[inline(always)]
     pub fn run_sync<R>(&mut self, body: impl FnOnce() -> R) -> R {
-        let Some(state) = self.state.take() else {
-            return body();
-        };
-        let previous = scope::enter(state);
-        let result = catch_unwind(AssertUnwindSafe(body));
-        self.state = scope::exit(previous);
-        match result {
-            Ok(value) => value,
-            Err(payload) => self.panicked(payload),
+        match self.state.take() {
+            None => body(),
+            Some(state) => {
+                let (value, state) = run_recorded(state, body);
+                self.state = state;
+                value
+            }
         }
     }
 
     /// Wraps the body's future so that this call's scope is current during each poll and a
     /// panic is logged before it continues.
-    #[inline]
+    #[inline(always)]
     pub fn scoped<F: Future>(&mut self, body: F) -> Scoped<'_, F> {
         Scoped { call: self, body }
     }
 
-    fn panicked(&mut self, payload: Box<dyn Any + Send>) -> ! {
-        let message = panic_message(&*payload);
-        self.finish(Outcome::failed(format!("panicked: {message}")));
-        resume_unwind(payload)
-    }
-
     /// Logs the call's events with `outcome`. Called once, when the body has returned.
+    #[inline(always)]
     pub fn finish(&mut self, outcome: Outcome) {
         if let Some(state) = self.state.take() {
-            write_events(*state, outcome);
+            finish_recorded(state, outcome);
+        }
+    }
+
+    /// Logs the call's events with the outcome `outcome` reads from the body's `result`, and
+    /// hands the result back. The generated code passes the result through rather than
+    /// borrowing it, so that when auditing is off its address is never taken and it goes
+    /// straight to the function's return value.
+    #[inline(always)]
+    pub fn finish_with<R>(&mut self, result: R, outcome: impl FnOnce(&R) -> Outcome) -> R {
+        match self.state.take() {
+            None => result,
+            Some(state) => finish_with_recorded(state, result, outcome),
         }
     }
 }
 
 impl Drop for Call {
+    #[inline(always)]
     fn drop(&mut self) {
         if let Some(state) = self.state.take() {
-            let error = if std::thread::panicking() {
-                "panicked"
-            } else {
-                "cancelled"
-            };
-            write_events(*state, Outcome::failed(error));
+            unfinished(state);
         }
     }
+}
+
+// The recorded call's work, out of line. Each function is given the state (the heap
+// pointer the `Call` holds, or the box itself when the state must move) rather than
+// `&mut Call`: a `Call` whose address never leaves the user's function stays in a register
+// there, so the tests of it after the body fold into the first one. A state lent by
+// pointer stays owned by the `Call`, so a panic meanwhile (a detail's `Serialize`) drops
+// the `Call` with it and logs the call as unfinished.
+
+/// A recorded call's state moved into out-of-line code: a panic that unwinds through (a
+/// user's `AuditOutcome`) logs the call as unfinished, as dropping the `Call` holding it
+/// would have.
+struct Held(Option<Box<State>>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(state) = self.0.take() {
+            unfinished(state);
+        }
+    }
+}
+
+#[inline(never)]
+fn add_detail<T: Serialize + ?Sized>(state: &mut State, key: &'static str, value: &T) {
+    state.details.insert(key.to_owned(), to_detail(value));
+}
+
+#[inline(never)]
+fn add_capture_after<T: Serialize + ?Sized>(state: &mut State, value: &T) {
+    let after = to_detail(value);
+    // `changed` is read from both sides first, so that `after` moves in uncopied.
+    let changed = match (state.details.get("before"), &after) {
+        (Some(Value::Object(before)), Value::Object(after)) => Some(changed_keys(before, after)),
+        _ => None,
+    };
+    state.details.insert("after".to_owned(), after);
+    if let Some(changed) = changed {
+        state
+            .details
+            .insert("changed".to_owned(), Value::Object(changed));
+    }
+}
+
+/// Runs the body with the call's scope current; hands the state back with its result.
+#[inline(never)]
+fn run_recorded<R>(state: Box<State>, body: impl FnOnce() -> R) -> (R, Option<Box<State>>) {
+    let previous = scope::enter(state);
+    let result = catch_unwind(AssertUnwindSafe(body));
+    let state = scope::exit(previous);
+    match result {
+        Ok(value) => (value, state),
+        Err(payload) => panicked(state, payload),
+    }
+}
+
+/// Logs the call as failed with the panic's message, then continues the panic.
+#[cold]
+#[inline(never)]
+fn panicked(state: Option<Box<State>>, payload: Box<dyn Any + Send>) -> ! {
+    if let Some(state) = state {
+        let message = panic_message(&*payload);
+        write_events(*state, Outcome::failed(format!("panicked: {message}")));
+    }
+    resume_unwind(payload)
+}
+
+#[inline(never)]
+#[expect(
+    clippy::boxed_local,
+    reason = "one pointer from the inlined caller, not the state moved there"
+)]
+fn finish_recorded(state: Box<State>, outcome: Outcome) {
+    write_events(*state, outcome);
+}
+
+#[inline(never)]
+fn finish_with_recorded<R>(state: Box<State>, result: R, outcome: impl FnOnce(&R) -> Outcome) -> R {
+    // A panic while the outcome is read (a user's `AuditOutcome`) logs the call as
+    // unfinished, as it did when the state stayed in the `Call` meanwhile.
+    let mut held = Held(Some(state));
+    let outcome = outcome(&result);
+    if let Some(state) = held.0.take() {
+        write_events(*state, outcome);
+    }
+    result
+}
+
+/// A call dropped before it finished: its future was dropped, or a panic outside the body
+/// (in `capture`, say) unwound through it.
+#[cold]
+#[inline(never)]
+#[expect(
+    clippy::boxed_local,
+    reason = "one pointer from the inlined caller, not the state moved there"
+)]
+fn unfinished(state: Box<State>) {
+    let error = if std::thread::panicking() {
+        "panicked"
+    } else {
+        "cancelled"
+    };
+    write_events(*state, Outcome::failed(error));
 }
 
 /// The body's future, polled with its call's scope current; see [`Call::scoped`].
@@ -164,23 +280,37 @@ pub struct Scoped<'a, F> {
 impl<F: Future> Future for Scoped<'_, F> {
     type Output = F::Output;
 
-    #[inline]
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         // SAFETY: `body` is structurally pinned: it is never moved out of `self` and
         // `Scoped` has no `Drop` impl; `call` is a plain reference and is not pinned.
         let this = unsafe { self.get_unchecked_mut() };
         // SAFETY: see above; `this` came from a pinned reference.
         let body = unsafe { Pin::new_unchecked(&mut this.body) };
-        let Some(state) = this.call.state.take() else {
-            return body.poll(cx);
-        };
-        let previous = scope::enter(state);
-        let result = catch_unwind(AssertUnwindSafe(|| body.poll(cx)));
-        this.call.state = scope::exit(previous);
-        match result {
-            Ok(poll) => poll,
-            Err(payload) => this.call.panicked(payload),
+        match this.call.state.take() {
+            None => body.poll(cx),
+            Some(state) => {
+                let (poll, state) = poll_recorded(state, body, cx);
+                this.call.state = state;
+                poll
+            }
         }
+    }
+}
+
+/// One poll of a recorded call's body, with its scope current; hands the state back.
+#[inline(never)]
+fn poll_recorded<F: Future>(
+    state: Box<State>,
+    body: Pin<&mut F>,
+    cx: &mut Context<'_>,
+) -> (Poll<F::Output>, Option<Box<State>>) {
+    let previous = scope::enter(state);
+    let result = catch_unwind(AssertUnwindSafe(|| body.poll(cx)));
+    let state = scope::exit(previous);
+    match result {
+        Ok(poll) => (poll, state),
+        Err(payload) => panicked(state, payload),
     }
 }
 
@@ -197,6 +327,115 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::instrument::site::declare;
+    use crate::{Action, MemorySink};
+
+    static SITE: Site = Site {
+        actions: &[declare(&Action::Pause)],
+        redact: &[],
+    };
+
+    struct Panics;
+
+    impl Serialize for Panics {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            panic!("no serialising this")
+        }
+    }
+
+    fn recorded() -> (MemorySink, AuditLogger) {
+        let sink = MemorySink::new();
+        let logger = AuditLogger::in_memory(sink.clone());
+        (sink, logger)
+    }
+
+    #[test]
+    fn a_panic_while_recording_a_detail_logs_the_call_as_panicked() {
+        let (sink, logger) = recorded();
+        let caught = catch_unwind(AssertUnwindSafe(|| {
+            let mut call = Call::start_with(&SITE, &logger);
+            call.detail("before_the_panic", &1);
+            call.detail("boom", &Panics);
+            unreachable!("the detail panicked");
+        }));
+        assert!(caught.is_err());
+        let events = sink.events();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].error.as_deref(), Some("panicked"));
+        assert_eq!(events[0].details["before_the_panic"], 1);
+    }
+
+    #[test]
+    fn a_panic_in_capture_after_logs_the_call_as_panicked() {
+        let (sink, logger) = recorded();
+        let caught = catch_unwind(AssertUnwindSafe(|| {
+            let mut call = Call::start_with(&SITE, &logger);
+            call.capture_before(&serde_json::json!({"lr": 1}));
+            call.run_sync(|| ());
+            call.capture_after(&Panics);
+        }));
+        assert!(caught.is_err());
+        let events = sink.events();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].error.as_deref(), Some("panicked"));
+        assert_eq!(events[0].details["before"], serde_json::json!({"lr": 1}));
+    }
+
+    #[test]
+    fn a_call_dropped_unfinished_is_cancelled_and_a_finished_one_logs_once() {
+        let (sink, logger) = recorded();
+        drop(Call::start_with(&SITE, &logger));
+        let mut call = Call::start_with(&SITE, &logger);
+        assert_eq!(call.run_sync(|| 7), 7);
+        call.finish(Outcome::success());
+        drop(call);
+        let events = sink.events();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].error.as_deref(), Some("cancelled"));
+        assert_eq!(events[1].error, None);
+    }
+
+    #[test]
+    fn finish_with_hands_the_result_back_and_a_panic_reading_it_is_logged() {
+        let (sink, logger) = recorded();
+        let mut call = Call::start_with(&SITE, &logger);
+        let result = call.run_sync(|| Err::<u8, _>("no".to_owned()));
+        let result = call.finish_with(result, |r| Outcome::failed(r.clone().unwrap_err()));
+        assert_eq!(result, Err("no".to_owned()));
+        let caught = catch_unwind(AssertUnwindSafe(|| {
+            let mut call = Call::start_with(&SITE, &logger);
+            call.finish_with(1, |_| panic!("outcome failed"))
+        }));
+        assert!(caught.is_err());
+        let errors: Vec<_> = sink.events().into_iter().map(|e| e.error).collect();
+        assert_eq!(errors, [Some("no".to_owned()), Some("panicked".to_owned())]);
+    }
+
+    #[test]
+    fn a_panic_in_the_body_is_logged_with_its_message_and_continues() {
+        let (sink, logger) = recorded();
+        let caught = catch_unwind(AssertUnwindSafe(|| {
+            let mut call = Call::start_with(&SITE, &logger);
+            call.run_sync(|| panic!("body failed"))
+        }));
+        assert!(caught.is_err());
+        let events = sink.events();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].error.as_deref(), Some("panicked: body failed"));
+    }
+
+    #[test]
+    fn an_inactive_call_runs_the_body_and_records_nothing() {
+        let logger = AuditLogger::builder(std::env::temp_dir())
+            .format(crate::Format::None)
+            .build()
+            .unwrap();
+        let mut call = Call::start_with(&SITE, &logger);
+        assert!(!call.is_active());
+        call.detail("never", &Panics);
+        assert_eq!(call.run_sync(|| 7), 7);
+        call.finish(Outcome::success());
+    }
 
     #[test]
     fn panic_messages() {

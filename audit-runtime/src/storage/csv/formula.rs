@@ -16,7 +16,8 @@ use std::borrow::Cow;
 
 const TRIGGERS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 
-fn needs_quote_prefix(cell: &str) -> bool {
+/// Whether the cell is written with a `'` in front (see the module docs).
+pub(crate) fn needs_quote_prefix(cell: &str) -> bool {
     cell.trim_start_matches('\'')
         .starts_with(|c: char| TRIGGERS.contains(&c))
 }

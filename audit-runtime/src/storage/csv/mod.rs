@@ -74,8 +74,11 @@ impl Handoff {
     fn read(guard: &LockGuard<'_>) -> Result<Handoff, AuditError> {
         let mut buf = [0u8; Handoff::LEN];
         let n = guard.read_payload(&mut buf)?;
-        let word =
-            |i: usize| u64::from_le_bytes(buf[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+        let word = |i: usize| {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(&buf[i * 8..i * 8 + 8]);
+            u64::from_le_bytes(bytes)
+        };
         Ok(Handoff {
             newest: (n >= 8).then(|| Timestamp::from_micros(word(0) as i64)),
             end: (n == Handoff::LEN).then(|| {
@@ -125,19 +128,21 @@ impl LogFile<State> {
         record: &Record<'_>,
         wanted: Timestamp,
     ) -> Result<Timestamp, AuditError> {
+        // Encoded before the state's mutex and the file's lock, so that threads and
+        // processes wait for each other only for the syscalls. The line ending is the file's,
+        // known only under the lock (the file may have been replaced meanwhile); it is the
+        // row's last bytes and changes nothing before them, so it is added there.
+        let mut row = encode::csv_row(record, b"")?;
         let (ts, seq) = {
             let mut state = self.state();
-            let mut row = encode::csv_row(record, state.terminator)?;
             let guard = self.lock.lock()?;
-            let terminator = state.terminator;
             let (handoff, len) = self.settle(&mut state, &guard)?;
             let stamp = self.stamp(handoff.newest, wanted);
             if let Some(wall_clock) = stamp.wall_clock {
                 let details = with_wall_clock(record.details, wall_clock);
-                row = encode::csv_row(&record.with_details(&details), state.terminator)?;
-            } else if state.terminator != terminator {
-                row = encode::csv_row(record, state.terminator)?;
+                row = encode::csv_row(&record.with_details(&details), b"")?;
             }
+            row.bytes.extend_from_slice(state.terminator);
             row.set_timestamp(stamp.timestamp);
             if let Err((written, e)) = append_all(&state.file, &row.bytes) {
                 // Cut off whatever part of the row made it, so the next row starts cleanly.
