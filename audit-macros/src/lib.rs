@@ -28,12 +28,12 @@
 //!                                                                  // panics logged, then resumed
 //!     if __audited_call.is_active() {
 //!         __audited_call.capture_after(&(self.hparams()));
-//!         let __audited_outcome = match &__audited_result {
-//!             Ok(v) => (&&Probe(v)).__audited_ok_outcome(),     // AuditOutcome, else success
-//!             Err(e) => (&&&&Probe(e)).__audited_err_outcome(), // AuditFailure, Display, Debug
-//!         };
-//!         __audited_call.finish(__audited_outcome);
 //!     }
+//!     // passed through, not borrowed: when off, the result goes straight to the return value
+//!     let __audited_result = __audited_call.finish_with(__audited_result, |r| match r {
+//!         Ok(v) => (&&Probe(v)).__audited_ok_outcome(),     // AuditOutcome, else success
+//!         Err(e) => (&&&&Probe(e)).__audited_err_outcome(), // AuditFailure, Display, Debug
+//!     });
 //!     __audited_result
 //! }
 //! ```
