@@ -298,6 +298,19 @@ pub(crate) fn copy_range(source: &File, offset: u64, out: &File, len: u64) -> io
     }
 }
 
+/// [`copy_range`] to offset `at` of `out` (which moves `out`'s own offset there).
+pub(crate) fn copy_range_at(
+    source: &File,
+    offset: u64,
+    out: &File,
+    at: u64,
+    len: u64,
+) -> io::Result<()> {
+    let mut seek = out;
+    seek.seek(SeekFrom::Start(at))?;
+    copy_range(source, offset, out, len)
+}
+
 /// Writes a large new file in steps, starting each step's writeback as soon as it is written
 /// and waiting for the step before it: the file never holds more than two steps of dirty
 /// pages. A background rewrite writes as much as three times the log; left to the kernel, that

@@ -363,10 +363,7 @@ impl LogFile<State> {
         // copied events begin; a newline before them ends the new gap.
         file.write_all_at(b"\n", new_gap_end - 1).map_err(io_err)?;
         if arrived > 0 {
-            use std::io::{Seek, SeekFrom};
-            let mut at = file;
-            at.seek(SeekFrom::Start(new_gap_end)).map_err(io_err)?;
-            fs::copy_range(&state.file, gap_end, file, arrived).map_err(io_err)?;
+            fs::copy_range_at(&state.file, gap_end, file, new_gap_end, arrived).map_err(io_err)?;
         }
         // The bulk of the new file was synced before it was published; what was written
         // since (the arrivals and the newline) needs a sync under the lock only when events
@@ -519,13 +516,8 @@ impl Built {
                 return;
             }
             let at = self.events_at - arrived;
-            let copied = {
-                use std::io::{Seek, SeekFrom};
-                let mut seek = file;
-                seek.seek(SeekFrom::Start(at))
-                    .and_then(|_| fs::copy_range(old, from, file, arrived))
-                    .and_then(|()| file.sync_data())
-            };
+            let copied =
+                fs::copy_range_at(old, from, file, at, arrived).and_then(|()| file.sync_data());
             if copied.is_err() {
                 // The commit copies these lines again, over whatever reached the file.
                 return;
