@@ -11,6 +11,7 @@ use crate::event::MonotonicClock;
 use crate::storage::commit::GroupCommit;
 use crate::storage::fs::{self, FileId, LockFile, WatchedPath};
 use crate::storage::recovery::Recovery;
+use crate::storage::watch::DirWatch;
 use crate::{AuditError, Durability, Timestamp};
 
 /// How far past the wall clock an event's timestamp may be pushed (to stay after the newest
@@ -20,6 +21,11 @@ use crate::{AuditError, Durability, Timestamp};
 /// the future (a clock that jumped, or an edit), and every later event would otherwise
 /// silently carry that time too.
 pub const CLOCK_SKEW_TOLERANCE_MICROS: i64 = 1_000_000;
+
+/// The log's name among the watched names of its directory.
+const WATCH_LOG: usize = 0;
+/// The lock file's.
+const WATCH_LOCK: usize = 1;
 
 /// How many recovery reports a log keeps for [`crate::AuditLogger::recoveries`].
 const KEPT_RECOVERIES: usize = 32;
@@ -53,6 +59,9 @@ pub(crate) struct Options {
 pub(crate) struct LogFile<S> {
     pub(crate) path: PathBuf,
     watched: WatchedPath,
+    /// The log's directory, watched for the log's and the lock's names ([`WATCH_LOG`],
+    /// [`WATCH_LOCK`]).
+    watch: Arc<DirWatch>,
     pub(crate) lock: LockFile,
     state: Mutex<S>,
     pub(crate) clock: MonotonicClock,
@@ -83,7 +92,14 @@ impl<S: OpenState> LogFile<S> {
         options: Options,
         load: impl FnOnce(&Ctx<'_>) -> Result<(S, Option<Recovery>), AuditError>,
     ) -> Result<Self, AuditError> {
-        let lock = LockFile::open(fs::lock_path(&path), options.file_mode)?;
+        let lock_path = fs::lock_path(&path);
+        // Before anything at either path is looked at, so that no change after that goes
+        // unnoticed (every name counts as changed at first).
+        let watch = Arc::new(DirWatch::new(
+            path.parent().unwrap_or(Path::new(".")),
+            &[fs::file_name_os(&path), fs::file_name_os(&lock_path)],
+        ));
+        let lock = LockFile::open(lock_path, options.file_mode, Arc::clone(&watch), WATCH_LOCK)?;
         let clock = MonotonicClock::new();
         let (state, recovery) = {
             let _guard = lock.lock()?;
@@ -96,6 +112,7 @@ impl<S: OpenState> LogFile<S> {
         };
         let log = LogFile {
             watched: WatchedPath::new(&path)?,
+            watch,
             path,
             lock,
             state: Mutex::new(state),
@@ -166,17 +183,23 @@ impl<S: OpenState> LogFile<S> {
             .clone()
     }
 
-    /// With the lock held: what is at the path now if it is still the file `state` writes
-    /// to, `None` if the log was rotated (`mv`), removed or replaced since. One `lstat` per
-    /// event: cheaper than the write it guards (see the README's performance notes), and
-    /// without it events would go on into a renamed or deleted file.
-    /// Returns the file's length when it is.
-    pub(crate) fn still_at_path(&self, state: &S) -> Result<Option<u64>, AuditError> {
-        Ok(self
+    /// With the lock held (after [`LockFile::lock`], which reads the directory watch):
+    /// whether the file at the path is still the one `state` writes to, `false` if the log
+    /// was rotated (`mv`), removed or replaced since. Without this check events would go on
+    /// into a renamed or deleted file. It looks the path up only when the watch says the
+    /// name may have changed ([`crate::storage::watch`]).
+    pub(crate) fn still_at_path(&self, state: &S) -> Result<bool, AuditError> {
+        if !self.watch.needs_check(WATCH_LOG) {
+            return Ok(true);
+        }
+        let ours = self
             .watched
             .identity()?
-            .filter(|(id, _)| *id == state.id())
-            .map(|(_, len)| len))
+            .is_some_and(|(id, _)| id == state.id());
+        if ours {
+            self.watch.confirmed(WATCH_LOG);
+        }
+        Ok(ours)
     }
 
     /// With the lock held: the timestamp for the next event, strictly after `newest` (the

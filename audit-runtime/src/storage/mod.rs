@@ -9,7 +9,8 @@
 //! - [`csv`]: `audit_log.csv`, appended, with the lock file's record of the last complete row.
 //! - Shared by both: [`log_file`] (the open log: lock, state, clock, recoveries, group
 //!   commit), [`fs`] (opening without following links, the lock file, atomic replacement,
-//!   copies kept aside), [`commit`] (group commit), [`recovery`] (what was done to a log).
+//!   copies kept aside), [`commit`] (group commit), [`recovery`] (what was done to a log),
+//!   [`watch`] (noticing that the log's or the lock's name now means another file).
 
 pub(crate) mod commit;
 pub(crate) mod csv;
@@ -18,6 +19,7 @@ pub(crate) mod fs;
 pub(crate) mod json;
 pub(crate) mod log_file;
 pub(crate) mod recovery;
+pub(crate) mod watch;
 
 pub use log_file::CLOCK_SKEW_TOLERANCE_MICROS;
 pub use recovery::{Recovery, RecoveryKind};

@@ -173,14 +173,11 @@ impl LogFile<State> {
         guard: &LockGuard<'_>,
     ) -> Result<(Handoff, u64), AuditError> {
         let handoff = Handoff::read(guard)?;
-        let mut len = match self.still_at_path(state)? {
-            Some(len) => len,
-            None => {
-                let fresh = load(&self.ctx(), false)?;
-                self.adopt(state, fresh);
-                self.file_len(state)?
-            }
-        };
+        if !self.still_at_path(state)? {
+            let fresh = load(&self.ctx(), false)?;
+            self.adopt(state, fresh);
+        }
+        let mut len = self.file_len(state)?;
         match handoff.end_of(state.id) {
             Some(end) if end == len => {}
             Some(end) if end < len => len = self.cut_torn_row(state, end, len)?,
@@ -204,11 +201,7 @@ impl LogFile<State> {
     }
 
     fn file_len(&self, state: &State) -> Result<u64, AuditError> {
-        Ok(state
-            .file
-            .metadata()
-            .map_err(|e| AuditError::io("inspect", &self.path, e))?
-            .len())
+        fs::len_of(&state.file).map_err(|e| AuditError::io("inspect", &self.path, e))
     }
 
     /// The file is longer than the last complete row we know of (`end`): keeps the complete

@@ -181,7 +181,7 @@ impl LogFile<State> {
     /// gap ends now, clearing what a writer killed mid-event left. Returns the newest
     /// event's timestamp (`None` for an empty log).
     fn locate_gap(&self, state: &mut State) -> Result<Option<Timestamp>, AuditError> {
-        if self.still_at_path(state)?.is_none() {
+        if !self.still_at_path(state)? {
             self.reload_replaced(state)?;
         }
         loop {
