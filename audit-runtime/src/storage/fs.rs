@@ -12,6 +12,7 @@ use std::fs::{self, File, Metadata, OpenOptions, TryLockError};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -419,12 +420,25 @@ pub(crate) struct LockFile {
     mode: u32,
     /// The open sidecar and its identity; replaced when the path changed.
     current: Mutex<(Arc<File>, FileId)>,
+    /// Non-zero while the lock is held with no guard alive: kept by the last event for a
+    /// thread of this process queued behind it ([`LockGuard::keep_if`]); the number of
+    /// events written under the hold so far.
+    kept: AtomicU32,
 }
 
-/// Holds the cross-process lock until dropped.
+/// How many events in a row one process writes under one hold of the lock before letting
+/// other processes have it: a few hundred microseconds of writing at most.
+const MAX_KEPT_EVENTS: u32 = 64;
+
+/// Holds the cross-process lock until dropped (or kept for the next event).
 pub(crate) struct LockGuard<'a> {
     file: Arc<File>,
-    path: &'a Path,
+    lock: &'a LockFile,
+    /// Whether the lock was held without a break since this process's previous event: no
+    /// other process can have written since.
+    pub(crate) continued: bool,
+    kept_for: u32,
+    release: bool,
 }
 
 impl LockFile {
@@ -444,42 +458,44 @@ impl LockFile {
             path,
             mode,
             current: Mutex::new((file, id)),
+            kept: AtomicU32::new(0),
         })
     }
 
     /// Takes the lock. Only one thread of a process may hold it at a time (callers hold the
     /// log's state mutex first): `flock` does not exclude threads sharing one descriptor.
     pub(crate) fn lock(&self) -> Result<LockGuard<'_>, AuditError> {
+        // Kept by the previous event for us: already ours, nothing to wait for.
+        let mut kept_for = self.kept.swap(0, Ordering::Relaxed);
         loop {
             let (file, id) = self
                 .current
                 .lock()
                 .map(|c| c.clone())
                 .unwrap_or_else(|p| p.into_inner().clone());
-            file.lock()
-                .map_err(|e| AuditError::io("lock", &self.path, e))?;
+            if kept_for == 0 {
+                file.lock()
+                    .map_err(|e| AuditError::io("lock", &self.path, e))?;
+            }
+            let guard = LockGuard {
+                file,
+                lock: self,
+                continued: kept_for > 0,
+                kept_for,
+                release: true,
+            };
             self.watch.refresh();
             if !self.watch.needs_check(self.watch_index) {
-                return Ok(LockGuard {
-                    file,
-                    path: &self.path,
-                });
+                return Ok(guard);
             }
-            let at_path = match self.watched.identity() {
-                Ok(at_path) => at_path.map(|(id, _)| id),
-                Err(e) => {
-                    let _ = file.unlock();
-                    return Err(e);
-                }
-            };
+            // Dropping the guard on an error or a mismatch releases the lock.
+            let at_path = self.watched.identity()?.map(|(id, _)| id);
             if at_path == Some(id) {
                 self.watch.confirmed(self.watch_index);
-                return Ok(LockGuard {
-                    file,
-                    path: &self.path,
-                });
+                return Ok(guard);
             }
-            let _ = file.unlock();
+            drop(guard);
+            kept_for = 0;
             tracing::warn!(
                 target: "audit",
                 path = %self.path.display(),
@@ -560,21 +576,36 @@ fn open_lock(path: &Path, mode: u32) -> Result<(Arc<File>, FileId), AuditError> 
 impl LockGuard<'_> {
     /// Reads the sidecar's small payload (what a format keeps for the next writer).
     pub(crate) fn read_payload(&self, buf: &mut [u8]) -> Result<usize, AuditError> {
-        read_at_most(&self.file, buf, 0).map_err(|e| AuditError::io("read", self.path, e))
+        read_at_most(&self.file, buf, 0).map_err(|e| AuditError::io("read", &self.lock.path, e))
     }
 
     /// Replaces the payload.
     pub(crate) fn write_payload(&self, bytes: &[u8]) -> Result<(), AuditError> {
         self.file
             .write_all_at(bytes, 0)
-            .map_err(|e| AuditError::io("write", self.path, e))
+            .map_err(|e| AuditError::io("write", &self.lock.path, e))
+    }
+
+    /// Ends an event that was written: when `queued` (another thread of this process is
+    /// waiting for the log's state mutex to write one, and will take the lock next), keeps
+    /// the lock for it instead of releasing and re-taking it, at most [`MAX_KEPT_EVENTS`] in
+    /// a row so that other processes get their turn. The next [`LockFile::lock`] then costs
+    /// no `flock`, and the writer knows nobody else wrote in between.
+    pub(crate) fn keep_if(mut self, queued: bool) {
+        if queued && self.kept_for + 1 < MAX_KEPT_EVENTS {
+            self.lock.kept.store(self.kept_for + 1, Ordering::Relaxed);
+            self.release = false;
+        }
     }
 }
 
 impl Drop for LockGuard<'_> {
     fn drop(&mut self) {
-        // Closing the descriptor would release it too; an unlock error leaves nothing to do.
-        let _ = self.file.unlock();
+        if self.release {
+            // Closing the descriptor would release it too; an unlock error leaves nothing to
+            // do.
+            let _ = self.file.unlock();
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::event::MonotonicClock;
@@ -72,6 +72,8 @@ pub(crate) struct LogFile<S> {
     /// Every recovery, also those no longer kept in `recoveries`.
     recovered: AtomicU64,
     bytes_written: AtomicU64,
+    /// Threads waiting for `state` to write an event; see [`LogFile::state_for_event`].
+    queued: AtomicUsize,
     /// Whether the last event's timestamp had to be pushed past the wall clock by more than
     /// [`CLOCK_SKEW_TOLERANCE_MICROS`] (warned about once per episode, not per event).
     skewed: AtomicBool,
@@ -123,6 +125,7 @@ impl<S: OpenState> LogFile<S> {
             recoveries: Mutex::new(Vec::new()),
             recovered: AtomicU64::new(0),
             bytes_written: AtomicU64::new(0),
+            queued: AtomicUsize::new(0),
             skewed: AtomicBool::new(false),
         };
         if let Some(recovery) = recovery {
@@ -152,6 +155,24 @@ impl<S: OpenState> LogFile<S> {
         // A panic while holding the mutex cannot leave the file half-updated (each update is
         // a single write or an atomic rename), so the state is still usable.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// [`state`](Self::state) for writing an event, counted while waiting for it, so that the
+    /// thread writing before keeps the cross-process lock for this one
+    /// ([`fs::LockGuard::keep_if`] with [`others_queued`](Self::others_queued)). The caller
+    /// must take the lock next, before anything that can fail: a kept lock is released only
+    /// by the next event.
+    pub(crate) fn state_for_event(&self) -> MutexGuard<'_, S> {
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        let state = self.state();
+        self.queued.fetch_sub(1, Ordering::Relaxed);
+        state
+    }
+
+    /// With the state mutex held: whether another thread is waiting for it to write an
+    /// event (it cannot have stopped waiting: that takes the mutex).
+    pub(crate) fn others_queued(&self) -> bool {
+        self.queued.load(Ordering::Relaxed) > 0
     }
 
     /// Switches `state` to a freshly loaded one, recording what was done to the file if it

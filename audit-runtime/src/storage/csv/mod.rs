@@ -43,6 +43,9 @@ pub(crate) struct State {
     file: Arc<File>,
     id: FileId,
     terminator: &'static [u8],
+    /// The timestamp and end of the last row this process appended to this file: the
+    /// lock file's record and the file's length, as long as the lock was not released since.
+    last_written: Option<(Timestamp, u64)>,
 }
 
 impl OpenState for State {
@@ -134,7 +137,7 @@ impl LogFile<State> {
         // row's last bytes and changes nothing before them, so it is added there.
         let mut row = encode::csv_row(record, b"")?;
         let (ts, seq) = {
-            let mut state = self.state();
+            let mut state = self.state_for_event();
             let guard = self.lock.lock()?;
             let (handoff, len) = self.settle(&mut state, &guard)?;
             let stamp = self.stamp(handoff.newest, wanted);
@@ -152,12 +155,10 @@ impl LogFile<State> {
                 }
                 return Err(AuditError::io("append event to", &self.path, e));
             }
-            Handoff::write(
-                &guard,
-                stamp.timestamp,
-                state.id,
-                len + row.bytes.len() as u64,
-            )?;
+            let end = len + row.bytes.len() as u64;
+            Handoff::write(&guard, stamp.timestamp, state.id, end)?;
+            state.last_written = Some((stamp.timestamp, end));
+            guard.keep_if(self.others_queued());
             (stamp.timestamp, self.note_write(row.bytes.len() as u64))
         };
         self.after_write(seq)?;
@@ -172,8 +173,21 @@ impl LogFile<State> {
         state: &mut State,
         guard: &LockGuard<'_>,
     ) -> Result<(Handoff, u64), AuditError> {
+        let at_path = self.still_at_path(state)?;
+        if at_path
+            && guard.continued
+            && let Some((newest, end)) = state.last_written
+        {
+            // Nobody else held the lock since our last row: the record and the length are
+            // what we left.
+            let handoff = Handoff {
+                newest: Some(newest),
+                end: Some((state.id, end)),
+            };
+            return Ok((handoff, end));
+        }
         let handoff = Handoff::read(guard)?;
-        if !self.still_at_path(state)? {
+        if !at_path {
             let fresh = load(&self.ctx(), false)?;
             self.adopt(state, fresh);
         }
@@ -293,6 +307,7 @@ fn state_for(path: &Path, file: File, terminator: &'static [u8]) -> Result<State
         id: FileId::of_file(&file, path)?,
         file: Arc::new(file),
         terminator,
+        last_written: None,
     })
 }
 

@@ -86,6 +86,9 @@ pub(crate) struct State {
     len: Option<u64>,
     /// The rewrite being built for this file outside the lock, if one is.
     rewrite: Option<RewriteHandle>,
+    /// The timestamp of the last event this process wrote into this file, which is the
+    /// newest in it as long as the lock was not released since.
+    newest: Option<Timestamp>,
 }
 
 impl State {
@@ -96,6 +99,7 @@ impl State {
             gap_end,
             len: None,
             rewrite: None,
+            newest: None,
         }
     }
 }
@@ -137,9 +141,9 @@ impl LogFile<State> {
     ) -> Result<Timestamp, AuditError> {
         let mut line = encode::json_line(b"\n", record)?;
         let (ts, seq) = {
-            let mut state = self.state();
-            let _guard = self.lock.lock()?;
-            let newest = self.locate_gap(&mut state)?;
+            let mut state = self.state_for_event();
+            let guard = self.lock.lock()?;
+            let newest = self.locate_gap(&mut state, guard.continued)?;
             let stamp = self.stamp(newest, wanted);
             if let Some(wall_clock) = stamp.wall_clock {
                 let details = with_wall_clock(record.details, wall_clock);
@@ -171,6 +175,8 @@ impl LogFile<State> {
             } else {
                 self.regrow(&mut state, chunk)?;
             }
+            state.newest = Some(stamp.timestamp);
+            guard.keep_if(self.others_queued());
             (stamp.timestamp, self.note_write(len))
         };
         self.after_write(seq)?;
@@ -179,10 +185,18 @@ impl LogFile<State> {
 
     /// With the lock held: makes sure `state` describes the file at the path and where its
     /// gap ends now, clearing what a writer killed mid-event left. Returns the newest
-    /// event's timestamp (`None` for an empty log).
-    fn locate_gap(&self, state: &mut State) -> Result<Option<Timestamp>, AuditError> {
+    /// event's timestamp (`None` for an empty log). `continued`: the lock was held without a
+    /// break since this process's last event, so no other writer can have touched the gap
+    /// and the file need not be read.
+    fn locate_gap(
+        &self,
+        state: &mut State,
+        continued: bool,
+    ) -> Result<Option<Timestamp>, AuditError> {
         if !self.still_at_path(state)? {
             self.reload_replaced(state)?;
+        } else if continued && let Some(newest) = state.newest {
+            return Ok(Some(newest));
         }
         loop {
             let probed = layout::probe(&state.file, state.gap_end)
@@ -444,7 +458,7 @@ impl LogFile<State> {
         let (file, first, len) = {
             let mut state = self.state();
             let _guard = self.lock.lock()?;
-            self.locate_gap(&mut state)?;
+            self.locate_gap(&mut state, false)?;
             let len = state
                 .file
                 .metadata()
