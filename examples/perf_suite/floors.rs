@@ -7,6 +7,12 @@
 //! - CSV: `write` to a file opened with `O_APPEND` (the kernel orders concurrent appends).
 //! - Locked: the same under a mutex (threads) and `flock` on a sidecar lock file, taken and
 //!   released per event: what excluding other processes costs at the least.
+//! - Our syscalls: the locked floor plus the other system calls the logger makes per event
+//!   for its guarantees, with nothing else: the non-blocking read of the directory watch's
+//!   inotify queue (a rotated, removed or replaced log or lock file), and for JSON the read
+//!   of the bytes around the gap's end (what other processes wrote since), for CSV the lock
+//!   file's record read and written and the file's length (`lseek`). Ours minus this floor is
+//!   what the logger spends outside the kernel.
 //! - Durable: `fsync` per event inside the mutex (every writer waits for every sync), and
 //!   the write inside the mutex with `fdatasync` outside it, called by each thread itself,
 //!   so concurrent syncs are merged by the file system. Neither takes the `flock`: next to
@@ -34,6 +40,7 @@ pub enum Target {
 pub enum Discipline {
     Bare,
     Flock,
+    OurSyscalls,
     FsyncUnderMutex,
     FdatasyncOutside,
 }
@@ -52,6 +59,8 @@ impl Discipline {
             (Target::Gap, Discipline::Flock) => "floor: pwrite + flock",
             (Target::Append, Discipline::Bare) => "floor: O_APPEND write",
             (Target::Append, Discipline::Flock) => "floor: O_APPEND write + flock",
+            (Target::Gap, Discipline::OurSyscalls) => "floor: our syscalls (JSON)",
+            (Target::Append, Discipline::OurSyscalls) => "floor: our syscalls (CSV)",
             (_, Discipline::FsyncUnderMutex) => "floor: write + fsync under mutex",
             (_, Discipline::FdatasyncOutside) => "floor: write, fdatasync outside mutex",
         }
@@ -74,6 +83,8 @@ pub struct Floor {
 struct Open {
     file: File,
     lock: File,
+    /// An inotify instance watching the directory, as the logger's.
+    watch: std::os::fd::OwnedFd,
     mutex: Mutex<()>,
     /// Where the next JSON chunk ends (the gap shrinks from its end towards the `[`).
     gap_end: AtomicU64,
@@ -124,7 +135,13 @@ impl Contender for Floor {
         let (file, gap_end) = match self.target {
             Target::Gap => {
                 let gap = self.ops * self.bytes.len() as u64 + 64 * 1024;
-                let mut file = File::create(&path)?;
+                // Readable too: the our-syscalls floor reads around the gap's end.
+                let mut file = OpenOptions::new()
+                    .create(true)
+                    .truncate(true)
+                    .read(true)
+                    .write(true)
+                    .open(&path)?;
                 file.write_all(b"[")?;
                 // In 64 KiB writes, as the logger lays out its gap: one multi-megabyte write
                 // leaves the page cache with large folios, into which each small `pwrite`
@@ -157,6 +174,7 @@ impl Contender for Floor {
         self.open = Some(Open {
             file,
             lock,
+            watch: watch_dir(&self.dir)?,
             mutex: Mutex::new(()),
             gap_end: AtomicU64::new(gap_end),
         });
@@ -190,6 +208,26 @@ impl Contender for Floor {
                         flock(&open.lock, libc::LOCK_UN)?;
                         written?;
                     }
+                    Discipline::OurSyscalls => {
+                        let _threads = open.mutex.lock().map_err(|_| "poisoned")?;
+                        flock(&open.lock, libc::LOCK_EX)?;
+                        drain(&open.watch);
+                        let mut record = [0u8; 43];
+                        let written = match target {
+                            Target::Gap => open
+                                .file
+                                .read_at(&mut record, open.gap_end.load(Ordering::Relaxed) - 2)
+                                .and_then(|_| write()),
+                            Target::Append => open
+                                .lock
+                                .read_at(&mut record[..32], 0)
+                                .and_then(|_| seek_end(&open.file))
+                                .and_then(|()| write())
+                                .and_then(|()| open.lock.write_all_at(&record[..32], 0)),
+                        };
+                        flock(&open.lock, libc::LOCK_UN)?;
+                        written?;
+                    }
                     Discipline::FsyncUnderMutex => {
                         let _threads = open.mutex.lock().map_err(|_| "poisoned")?;
                         write()?;
@@ -207,6 +245,39 @@ impl Contender for Floor {
             },
         )
     }
+}
+
+fn watch_dir(dir: &std::path::Path) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let c_dir = std::ffi::CString::new(dir.as_os_str().as_bytes())?;
+    // SAFETY: plain syscalls; the descriptor is owned by the OwnedFd from here on.
+    unsafe {
+        let fd = libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let fd = std::os::fd::OwnedFd::from_raw_fd(fd);
+        let mask = libc::IN_CREATE | libc::IN_DELETE | libc::IN_MOVED_FROM | libc::IN_MOVED_TO;
+        if libc::inotify_add_watch(fd.as_raw_fd(), c_dir.as_ptr(), mask) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(fd)
+    }
+}
+
+fn drain(watch: &std::os::fd::OwnedFd) {
+    let mut buf = [0u8; 4096];
+    // SAFETY: reads into a local buffer of the given length.
+    unsafe { libc::read(watch.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+}
+
+fn seek_end(file: &File) -> std::io::Result<()> {
+    // SAFETY: a valid descriptor, owned by `file` for the duration of the call.
+    if unsafe { libc::lseek(file.as_raw_fd(), 0, libc::SEEK_END) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 fn flock(file: &File, op: libc::c_int) -> std::io::Result<()> {

@@ -84,6 +84,7 @@ pub fn section(format: Format, config: &Config, dir: &Path) -> Result<Vec<Row>, 
     let disciplines = [
         Discipline::Bare,
         Discipline::Flock,
+        Discipline::OurSyscalls,
         Discipline::FsyncUnderMutex,
         Discipline::FdatasyncOutside,
     ];
@@ -134,12 +135,11 @@ pub fn section(format: Format, config: &Config, dir: &Path) -> Result<Vec<Row>, 
                 if durability == Durability::Written {
                     let locked = find(&results, &floor_key(Discipline::Flock, threads))?;
                     let bare = find(&results, &floor_key(Discipline::Bare, threads))?;
-                    row = row.vs(m, locked, Metric::PerOp, &locked_name(target)).vs(
-                        m,
-                        bare,
-                        Metric::PerOp,
-                        &bare_name(target),
-                    );
+                    let syscalls = find(&results, &floor_key(Discipline::OurSyscalls, threads))?;
+                    row = row
+                        .vs(m, locked, Metric::PerOp, &locked_name(target))
+                        .vs(m, bare, Metric::PerOp, &bare_name(target))
+                        .vs(m, syscalls, Metric::PerOp, "our syscalls");
                 } else {
                     let naive = find(&results, &floor_key(Discipline::FsyncUnderMutex, threads))?;
                     let outside =
@@ -170,6 +170,10 @@ pub fn section(format: Format, config: &Config, dir: &Path) -> Result<Vec<Row>, 
             if discipline == Discipline::Flock {
                 let bare = find(&results, &floor_key(Discipline::Bare, threads))?;
                 row = row.vs(m, bare, Metric::PerOp, &bare_name(target));
+            }
+            if discipline == Discipline::OurSyscalls {
+                let locked = find(&results, &floor_key(Discipline::Flock, threads))?;
+                row = row.vs(m, locked, Metric::PerOp, &locked_name(target));
             }
             if discipline == Discipline::FdatasyncOutside {
                 let naive = find(&results, &floor_key(Discipline::FsyncUnderMutex, threads))?;
