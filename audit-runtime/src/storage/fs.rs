@@ -56,7 +56,8 @@ impl FileId {
     }
 }
 
-/// A path checked before every event: the `lstat` of it without the per-call cost of turning
+/// A path checked when the directory watch reports its name (`crate::storage::watch`): the
+/// `lstat` of it without the per-call cost of turning
 /// the path into a C string (std's `symlink_metadata` does that and asks `statx` for every
 /// field), which was half the cost of the check.
 #[derive(Debug)]

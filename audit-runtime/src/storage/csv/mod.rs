@@ -14,8 +14,8 @@
 //! after the last complete row (and which file that was). A writer that finds the file longer
 //! than that reads what lies past it: complete rows (a writer killed after its write, or
 //! another program appending) are kept, a torn last row is cut off, and only then does it
-//! append. The check costs nothing extra per event: the length comes from the `lstat` that
-//! checks the file is still at the path, the record from the read of the newest timestamp.
+//! append. The check costs little per event: the length comes from an `lseek` to the end,
+//! the record from the read of the newest timestamp.
 //!
 //! New files end their records with CRLF, as RFC 4180 and the reference implementation do;
 //! a log that already exists is continued with the line ending its header uses.

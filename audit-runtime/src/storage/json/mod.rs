@@ -32,12 +32,16 @@
 //! # Several writers
 //! Threads share one handle under a mutex; processes exclude each other with an advisory lock
 //! on `.audit_log.json.lock`, a sidecar that is never replaced by us (and is re-created and
-//! re-locked if someone else removes it). Under the lock a writer first checks with one
-//! `lstat` that its handle is still the file at the path (not rotated, removed or replaced),
-//! then reads the bytes around the first event: if another process wrote event lines into
+//! re-locked if someone else removes it). Under the lock a writer first checks that its
+//! handle is still the file at the path (not rotated, removed or replaced: the directory
+//! watch of `crate::storage::watch`, and an `lstat` when it reports the name), then reads
+//! the bytes around the first event: if another process wrote event lines into
 //! the gap since, it reads back over them to the gap's new end; if another process rewrote
 //! the file, the old file's gap newline has been turned into a tab (the rewriter's last step
-//! before the rename), and the writer moves to the file now at the path.
+//! before the rename), and the writer moves to the file now at the path. While threads of one
+//! process queue for the log, the lock passes from one event to the next without being
+//! released (`LockGuard::keep_if`); nobody else can have written then, so the read is
+//! skipped.
 //!
 //! # Writers killed mid-write
 //! Linux copies a `write` into the page cache one page at a time and checks for a fatal
