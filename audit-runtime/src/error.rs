@@ -184,8 +184,6 @@ pub enum InvalidEventKind {
     EmptyActionType,
     /// `details` nest deeper than [`MAX_DETAILS_DEPTH`](crate::MAX_DETAILS_DEPTH) levels.
     TooDeep,
-    /// The event cannot be encoded as a CSV record.
-    NotCsvEncodable,
     /// An element of a JSON log is not JSON, not even read leniently.
     NotJson,
     /// An element of a JSON log is not an object.
