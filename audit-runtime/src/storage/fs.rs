@@ -12,7 +12,7 @@ use std::fs::{self, File, Metadata, OpenOptions, TryLockError};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -325,6 +325,8 @@ pub(crate) struct PacedWriter<'a> {
     file: &'a File,
     written: u64,
     flushed: u64,
+    /// Checked at every step: set, the copy stops with [`io::ErrorKind::Interrupted`].
+    stop: Option<&'a AtomicBool>,
 }
 
 impl<'a> PacedWriter<'a> {
@@ -336,7 +338,15 @@ impl<'a> PacedWriter<'a> {
             file,
             written: 0,
             flushed: 0,
+            stop: None,
         }
+    }
+
+    /// Gives up at the next step once `stop` is set: a rewrite nobody wants any more (its log
+    /// moved to another file, or closed) would otherwise go on writing gigabytes for nothing.
+    pub(crate) fn stopping_when(mut self, stop: &'a AtomicBool) -> PacedWriter<'a> {
+        self.stop = Some(stop);
+        self
     }
 
     /// Appends `bytes`.
@@ -363,6 +373,12 @@ impl<'a> PacedWriter<'a> {
         self.written += len;
         if self.written - self.flushed < Self::STEP {
             return Ok(());
+        }
+        if self.stop.is_some_and(|stop| stop.load(Ordering::Relaxed)) {
+            return Err(io::Error::new(
+                io::ErrorKind::Interrupted,
+                "the rewrite is no longer wanted",
+            ));
         }
         let fd = self.file.as_raw_fd();
         // Wait for the previous step, then start this one: at most two steps in flight.
@@ -1021,6 +1037,26 @@ mod tests {
         fs::set_permissions(&path, fs::Permissions::from_mode(0o604)).unwrap();
         replace_atomically(&path, 0o600, |f| f.write_all(b"b")).unwrap();
         assert_eq!(fs::metadata(&path).unwrap().mode() & 0o7777, 0o604);
+    }
+
+    #[test]
+    fn a_paced_copy_stops_at_the_next_step_once_abandoned() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = File::create(dir.path().join("source")).unwrap();
+        source.set_len(4 * PacedWriter::STEP).unwrap();
+        let source = File::open(dir.path().join("source")).unwrap();
+        let out = File::create(dir.path().join("out")).unwrap();
+        let stop = AtomicBool::new(false);
+        let mut paced = PacedWriter::new(&out).stopping_when(&stop);
+        paced.copy(&source, 0, PacedWriter::STEP).unwrap();
+        stop.store(true, Ordering::Relaxed);
+        let err = paced.copy(&source, 0, 3 * PacedWriter::STEP).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::Interrupted);
+        let copied = out.metadata().unwrap().len();
+        assert!(
+            copied <= 2 * PacedWriter::STEP,
+            "{copied} bytes copied after the stop"
+        );
     }
 
     #[test]

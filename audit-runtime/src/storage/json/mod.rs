@@ -562,7 +562,7 @@ impl Rewrite {
         let copied_from = self.copied_from;
         let events = source.len.saturating_sub(copied_from);
         let built = fs::prepare_replacement(&source.path, source.file_mode, |out| {
-            let mut paced = fs::PacedWriter::new(out);
+            let mut paced = fs::PacedWriter::new(out).stopping_when(&self.abandoned);
             let spaces = vec![b' '; 1 << 20];
             paced.write(b"[")?;
             let mut left = gap;
