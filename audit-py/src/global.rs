@@ -1,0 +1,211 @@
+//! The global logger behind the Python `@audited` decorator, and the event of one
+//! decorated call.
+//!
+//! This is the runtime's own global logger ([`audit_runtime::init`]), so the decorator gets
+//! what the Rust attribute gets: events logged before `init` are kept (up to
+//! [`audit_runtime::DEFAULT_PRE_INIT_CAPACITY`]) and written when it comes, `none` costs one
+//! atomic load per call ([`is_active`]), and a logger's failures are counted and reported.
+
+use audit_runtime::{InitError, Status};
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use serde_json::{Map, Value};
+
+use crate::convert::{self, Unserializable};
+use crate::diagnostics::{self, delivered};
+use crate::errors::to_py_err;
+use crate::logger::Logger;
+
+/// `init(logger)`: installs `logger` as the global logger and writes the events logged
+/// before. A second call raises `RuntimeError`; use `switch_experiment` to replace it.
+#[pyfunction]
+pub fn init(py: Python<'_>, logger: &Bound<'_, Logger>) -> PyResult<()> {
+    let logger = logger.get().inner.clone();
+    let installed = py.detach(|| audit_runtime::init(logger));
+    let result = installed.map_err(|e| match e {
+        InitError::AlreadyInitialized { current } => PyRuntimeError::new_err(format!(
+            "a global audit logger is already installed (experiment {current:?}); call \
+             audited.switch_experiment(logger) to replace it"
+        )),
+        InitError::Flush(e) => to_py_err(e),
+        other => PyRuntimeError::new_err(other.to_string()),
+    });
+    delivered(py, result)
+}
+
+/// `switch_experiment(logger)`: replaces the global logger (a new experiment), making
+/// everything the old one wrote durable first.
+#[pyfunction]
+pub fn switch_experiment(py: Python<'_>, logger: &Bound<'_, Logger>) -> PyResult<()> {
+    let logger = logger.get().inner.clone();
+    let switched = py.detach(|| audit_runtime::switch_experiment(logger));
+    delivered(py, switched.map(drop).map_err(to_py_err))
+}
+
+/// `shutdown()`: removes the global logger after making its events durable. Decorated calls
+/// made afterwards are kept for the next `init` again.
+#[pyfunction]
+pub fn shutdown(py: Python<'_>) -> PyResult<()> {
+    let removed = py.detach(audit_runtime::shutdown);
+    delivered(py, removed.map(drop).map_err(to_py_err))
+}
+
+/// `is_active()`: whether a decorated call made now would be recorded (by the global
+/// logger, or kept for `init`); false once the installed logger's format is `none`.
+#[pyfunction]
+pub fn is_active() -> bool {
+    audit_runtime::is_active()
+}
+
+/// A value captured by the decorator's `capture=`, converted to JSON when it was taken, so
+/// that a dict the call then changes in place is recorded as it was before.
+#[pyclass(frozen, module = "audited._native")]
+pub struct Snapshot {
+    value: Value,
+}
+
+/// `snapshot(value)`: `value` as JSON now. A part that cannot be serialised is recorded as
+/// `"[unserializable: ...]"` (and reported through `logging`), as the Rust attribute does.
+#[pyfunction]
+pub fn snapshot(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Snapshot> {
+    let value = lenient(value, "capture")?;
+    diagnostics::deliver(py);
+    Ok(Snapshot { value })
+}
+
+/// `log_call(action, error, details, before, after)`: the event of one decorated call,
+/// through the global logger: `success` when `error` is `None`, else `failed` with it.
+/// `details` (any value) comes first, then `before`, `after` and, when both are dicts,
+/// `changed`: the keys whose values differ, each as `{"before": .., "after": ..}`, as the
+/// Rust attribute's `capture` writes them.
+///
+/// Never raises for a logging failure: the logger counts it and reports it through
+/// `logging` (the call itself went on, as with the Rust attribute).
+#[pyfunction]
+#[pyo3(signature = (action, error, details=None, before=None, after=None))]
+pub fn log_call(
+    py: Python<'_>,
+    action: &str,
+    error: Option<&str>,
+    details: Option<&Bound<'_, PyAny>>,
+    before: Option<&Bound<'_, Snapshot>>,
+    after: Option<&Bound<'_, Snapshot>>,
+) -> PyResult<()> {
+    let mut map = match details {
+        Some(obj) => match lenient(obj, "details")? {
+            Value::Object(map) => map,
+            Value::Null => Map::new(),
+            other => Map::from_iter([("value".to_owned(), other)]),
+        },
+        None => Map::new(),
+    };
+    add_capture(
+        &mut map,
+        before.map(|s| s.get().value.clone()),
+        after.map(|s| s.get().value.clone()),
+    );
+    let status = if error.is_some() {
+        Status::Failed
+    } else {
+        Status::Success
+    };
+    let logged = py.detach(|| audit_runtime::log_details(action, status, map, error));
+    // A logger reports its own failures; only one refused before any logger exists (an
+    // invalid event kept for `init`) would otherwise go unseen.
+    if let Err(e) = logged
+        && audit_runtime::global().is_none()
+    {
+        diagnostics::report(
+            tracing::Level::WARN,
+            format!("could not record a {action} event: {}", e.full_message()),
+        );
+    }
+    diagnostics::deliver(py);
+    Ok(())
+}
+
+fn lenient(value: &Bound<'_, PyAny>, root: &str) -> PyResult<Value> {
+    let converted = convert::to_json(value, Unserializable::Describe, root)?;
+    if let Some(why) = converted.replaced {
+        diagnostics::report(
+            tracing::Level::WARN,
+            format!("part of an audited call's {root} could not be serialised: {why}"),
+        );
+    }
+    Ok(converted.value)
+}
+
+/// Adds `capture`'s `before`, `after` and `changed` to the details.
+fn add_capture(details: &mut Map<String, Value>, before: Option<Value>, after: Option<Value>) {
+    let changed = match (&before, &after) {
+        (Some(Value::Object(b)), Some(Value::Object(a))) => Some(changed_keys(b, a)),
+        _ => None,
+    };
+    if let Some(before) = before {
+        details.insert("before".to_owned(), before);
+    }
+    if let Some(after) = after {
+        details.insert("after".to_owned(), after);
+    }
+    if let Some(changed) = changed {
+        details.insert("changed".to_owned(), Value::Object(changed));
+    }
+}
+
+/// The keys whose values differ between `before` and `after` (a key missing on one side is
+/// `null` there): the rule of the Rust attribute's `capture`.
+fn changed_keys(before: &Map<String, Value>, after: &Map<String, Value>) -> Map<String, Value> {
+    let pair = |before: &Value, after: &Value| {
+        Value::Object(Map::from_iter([
+            ("before".to_owned(), before.clone()),
+            ("after".to_owned(), after.clone()),
+        ]))
+    };
+    let mut changed = Map::new();
+    for (key, old) in before {
+        let new = after.get(key).unwrap_or(&Value::Null);
+        if old != new {
+            changed.insert(key.clone(), pair(old, new));
+        }
+    }
+    for (key, new) in after {
+        if !before.contains_key(key) {
+            changed.insert(key.clone(), pair(&Value::Null, new));
+        }
+    }
+    changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The Rust attribute's case (`audit-runtime/src/instrument/diff.rs`).
+    #[test]
+    fn changed_lists_only_differing_keys() {
+        let mut details = Map::new();
+        add_capture(
+            &mut details,
+            Some(json!({"lr": 0.1, "bs": 32, "gone": 1})),
+            Some(json!({"lr": 0.01, "bs": 32, "new": true})),
+        );
+        assert_eq!(
+            details["changed"],
+            json!({
+                "lr": {"before": 0.1, "after": 0.01},
+                "gone": {"before": 1, "after": null},
+                "new": {"before": null, "after": true},
+            })
+        );
+        let keys: Vec<&str> = details.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["before", "after", "changed"]);
+    }
+
+    #[test]
+    fn values_that_are_not_objects_have_no_changed() {
+        let mut details = Map::new();
+        add_capture(&mut details, Some(json!(1)), Some(json!(2)));
+        assert_eq!(Value::Object(details), json!({"before": 1, "after": 2}));
+    }
+}
