@@ -1,12 +1,17 @@
 //! The global logger behind the Python `@audited` decorator, and the event of one
 //! decorated call.
 //!
-//! This is the runtime's own global logger ([`audit_runtime::init`]), so the decorator gets
-//! what the Rust attribute gets: events logged before `init` are kept (up to
-//! [`audit_runtime::DEFAULT_PRE_INIT_CAPACITY`]) and written when it comes, `none` costs one
-//! atomic load per call ([`is_active`]), and a logger's failures are counted and reported.
+//! The installed logger is a `Logger` of this module, so that a forked child logs through
+//! its own handle (see [`crate::logger`]); the slot is locked only with the GIL held, so a
+//! fork never inherits it locked. Calls made before `init` are kept by the runtime's own
+//! pre-init buffer ([`audit_runtime::log_details`] with no runtime global installed: up to
+//! [`audit_runtime::DEFAULT_PRE_INIT_CAPACITY`], with the time they were made), and `init`
+//! writes them through its logger by installing it in the runtime just long enough for that.
 
-use audit_runtime::{InitError, Status};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use audit_runtime::{AuditLogger, Status};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use serde_json::{Map, Value};
@@ -16,45 +21,95 @@ use crate::diagnostics::{self, delivered};
 use crate::errors::to_py_err;
 use crate::logger::Logger;
 
-/// `init(logger)`: installs `logger` as the global logger and writes the events logged
-/// before. A second call raises `RuntimeError`; use `switch_experiment` to replace it.
+/// The installed logger. Locked only with the GIL held, never across a call that releases it.
+static GLOBAL: Mutex<Option<Py<Logger>>> = Mutex::new(None);
+/// Whether a call made now is recorded: false once the installed logger's format is `none`.
+static ACTIVE: AtomicBool = AtomicBool::new(true);
+
+/// The installed logger's runtime handle for this process, if one is installed.
+fn installed(py: Python<'_>) -> PyResult<Option<AuditLogger>> {
+    let global = GLOBAL.lock().unwrap_or_else(|p| p.into_inner());
+    global
+        .as_ref()
+        .map(|logger| logger.bind(py).get().current())
+        .transpose()
+}
+
+/// `init(logger)`: installs `logger` as the global logger and writes the calls made before.
+/// A second call raises `RuntimeError`; use `switch_experiment` to replace it.
 #[pyfunction]
 pub fn init(py: Python<'_>, logger: &Bound<'_, Logger>) -> PyResult<()> {
-    let logger = logger.get().inner.clone();
-    let installed = py.detach(|| audit_runtime::init(logger));
-    let result = installed.map_err(|e| match e {
-        InitError::AlreadyInitialized { current } => PyRuntimeError::new_err(format!(
-            "a global audit logger is already installed (experiment {current:?}); call \
-             audited.switch_experiment(logger) to replace it"
-        )),
-        InitError::Flush(e) => to_py_err(e),
+    let runtime = logger.get().current()?;
+    {
+        let mut global = GLOBAL.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(current) = global.as_ref() {
+            let name = current
+                .bind(py)
+                .get()
+                .current()?
+                .experiment_name()
+                .to_owned();
+            return Err(PyRuntimeError::new_err(format!(
+                "a global audit logger is already installed (experiment {name:?}); call \
+                 audited.switch_experiment(logger) to replace it"
+            )));
+        }
+        ACTIVE.store(runtime.is_enabled(), Ordering::Release);
+        *global = Some(logger.clone().unbind());
+    }
+    let drained = py.detach(|| drain_pre_init(runtime));
+    delivered(py, drained)
+}
+
+/// Writes the runtime's pre-init buffer through `logger`.
+fn drain_pre_init(logger: AuditLogger) -> PyResult<()> {
+    audit_runtime::init(logger).map_err(|e| match e {
+        audit_runtime::InitError::Flush(e) => to_py_err(e),
         other => PyRuntimeError::new_err(other.to_string()),
-    });
-    delivered(py, result)
+    })?;
+    audit_runtime::shutdown().map(drop).map_err(to_py_err)
 }
 
 /// `switch_experiment(logger)`: replaces the global logger (a new experiment), making
 /// everything the old one wrote durable first.
 #[pyfunction]
 pub fn switch_experiment(py: Python<'_>, logger: &Bound<'_, Logger>) -> PyResult<()> {
-    let logger = logger.get().inner.clone();
-    let switched = py.detach(|| audit_runtime::switch_experiment(logger));
-    delivered(py, switched.map(drop).map_err(to_py_err))
+    let runtime = logger.get().current()?;
+    let old = installed(py)?;
+    {
+        let mut global = GLOBAL.lock().unwrap_or_else(|p| p.into_inner());
+        ACTIVE.store(runtime.is_enabled(), Ordering::Release);
+        *global = Some(logger.clone().unbind());
+    }
+    let flushed = py.detach(|| {
+        if let Some(old) = old {
+            old.flush().map_err(to_py_err)?;
+        }
+        drain_pre_init(runtime)
+    });
+    delivered(py, flushed)
 }
 
 /// `shutdown()`: removes the global logger after making its events durable. Decorated calls
 /// made afterwards are kept for the next `init` again.
 #[pyfunction]
 pub fn shutdown(py: Python<'_>) -> PyResult<()> {
-    let removed = py.detach(audit_runtime::shutdown);
-    delivered(py, removed.map(drop).map_err(to_py_err))
+    let old = installed(py)?;
+    {
+        let mut global = GLOBAL.lock().unwrap_or_else(|p| p.into_inner());
+        *global = None;
+        ACTIVE.store(true, Ordering::Release);
+    }
+    let flushed = py.detach(|| old.map(|old| old.flush()).transpose());
+    delivered(py, flushed.map(drop).map_err(to_py_err))
 }
 
 /// `is_active()`: whether a decorated call made now would be recorded (by the global
 /// logger, or kept for `init`); false once the installed logger's format is `none`.
 #[pyfunction]
 pub fn is_active() -> bool {
-    audit_runtime::is_active()
+    // With no logger installed, the runtime says whether its pre-init buffer keeps calls.
+    ACTIVE.load(Ordering::Relaxed) && audit_runtime::is_active()
 }
 
 /// A value captured by the decorator's `capture=`, converted to JSON when it was taken, so
@@ -109,11 +164,16 @@ pub fn log_call(
     } else {
         Status::Success
     };
-    let logged = py.detach(|| audit_runtime::log_details(action, status, map, error));
+    let target = installed(py)?;
+    let before_init = target.is_none();
+    let logged = py.detach(|| match target {
+        Some(logger) => logger.log_details(action, status, map, error).map(drop),
+        None => audit_runtime::log_details(action, status, map, error).map(drop),
+    });
     // A logger reports its own failures; only one refused before any logger exists (an
     // invalid event kept for `init`) would otherwise go unseen.
     if let Err(e) = logged
-        && audit_runtime::global().is_none()
+        && before_init
     {
         diagnostics::report(
             tracing::Level::WARN,

@@ -37,6 +37,8 @@ use pyo3::prelude::*;
 fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     diagnostics::install();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // For the benchmark, which must not pass off a debug build's figures.
+    m.add("DEBUG_BUILD", cfg!(debug_assertions))?;
     m.add("MAX_DETAILS_DEPTH", audit_runtime::MAX_DETAILS_DEPTH)?;
     m.add("BUILTIN_ACTIONS", catalog::builtin_names())?;
     m.add_class::<logger::Logger>()?;
@@ -49,6 +51,7 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(global::snapshot, m)?)?;
     m.add_function(wrap_pyfunction!(global::log_call, m)?)?;
     m.add_function(wrap_pyfunction!(logger::read_events, m)?)?;
+    m.add_function(wrap_pyfunction!(logger::after_fork_in_child, m)?)?;
     m.add_function(wrap_pyfunction!(logger::bench_rust_log_event, m)?)?;
     m.add_function(wrap_pyfunction!(cli::run_cli, m)?)?;
     Ok(())

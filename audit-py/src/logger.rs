@@ -1,10 +1,23 @@
 //! `audited._native.Logger`: one open audit log, the base class of the Python
 //! `audited.AuditLogger` (which adds the spec's constructor and attributes).
 //!
-//! Instances are immutable and shared by reference, so any number of Python threads may log
-//! through one at once; the runtime orders them (and other processes) with its own locks.
+//! Any number of Python threads may log through one instance at once; the runtime orders
+//! them (and other processes) with its own locks.
+//!
+//! **Fork.** A child made by `os.fork()` (multiprocessing's default start method on Linux,
+//! PyTorch's data loader workers) inherits the parent's open log, and with it the open file
+//! description its cross-process lock is taken on: parent and child would then both hold
+//! the lock at once and write over each other (measured: a log that no longer parses after
+//! 3,000 events from each). So each instance remembers the fork generation it was opened
+//! in, and the first call in a child opens the log afresh (without re-reading it, which the
+//! parent has done). The parent's handle is never used or dropped in the child: its locks
+//! may have been held by a thread that does not exist there. The hook that counts forks is
+//! registered with `os.register_at_fork` by the Python package.
 
+use std::mem::ManuallyDrop;
 use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use audit_runtime::{AuditLogger, Format, RecoveryKind, Status, read};
@@ -16,11 +29,71 @@ use crate::convert::{self, Unserializable};
 use crate::diagnostics::delivered;
 use crate::errors::to_py_err;
 
+/// How many times this process is a forked child of the one that opened a logger: bumped in
+/// each child by [`after_fork_in_child`].
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// `after_fork_in_child()`: counts a fork; registered with `os.register_at_fork`.
+#[pyfunction]
+pub fn after_fork_in_child() {
+    FORK_GENERATION.fetch_add(1, Ordering::AcqRel);
+}
+
 /// An open audit log: `{root_log_dir}/audit_log.json` or `audit_log.csv`, or nothing for
 /// the format `none`.
-#[pyclass(subclass, frozen, module = "audited._native")]
+#[pyclass(subclass, frozen, weakref, module = "audited._native")]
 pub struct Logger {
-    pub(crate) inner: AuditLogger,
+    /// Locked only while the GIL is held and never across a call that releases it, so it is
+    /// never held by another thread when this one forks (a fork needs the GIL).
+    opened: Mutex<Opened>,
+}
+
+/// The runtime's logger, and the fork generation it was opened in.
+struct Opened {
+    logger: ManuallyDrop<AuditLogger>,
+    generation: u64,
+}
+
+impl Drop for Opened {
+    fn drop(&mut self) {
+        // A handle inherited from the parent is left alone (see the module docs).
+        if self.generation == FORK_GENERATION.load(Ordering::Acquire) {
+            // SAFETY: dropped once, here; `logger` is not used again.
+            unsafe { ManuallyDrop::drop(&mut self.logger) };
+        }
+    }
+}
+
+impl Logger {
+    fn wrap(logger: AuditLogger) -> Self {
+        Logger {
+            opened: Mutex::new(Opened {
+                logger: ManuallyDrop::new(logger),
+                generation: FORK_GENERATION.load(Ordering::Acquire),
+            }),
+        }
+    }
+
+    /// The runtime's logger for this process: opened afresh in a forked child on its first
+    /// use there. Call with the GIL held.
+    pub(crate) fn current(&self) -> PyResult<AuditLogger> {
+        let generation = FORK_GENERATION.load(Ordering::Acquire);
+        let mut opened = self.opened.lock().unwrap_or_else(|p| p.into_inner());
+        if opened.generation != generation {
+            let stale = &opened.logger;
+            // Constant time: the parent checked the log when it opened it.
+            let fresh = AuditLogger::builder(stale.root_log_dir())
+                .experiment(stale.experiment_name())
+                .format(stale.format())
+                .verify_on_open(false)
+                .build()
+                .map_err(to_py_err)?;
+            // The parent's handle is leaked, not dropped: see the module docs.
+            opened.logger = ManuallyDrop::new(fresh);
+            opened.generation = generation;
+        }
+        Ok(AuditLogger::clone(&opened.logger))
+    }
 }
 
 #[pymethods]
@@ -46,7 +119,7 @@ impl Logger {
                 .format(format)
                 .build()
         });
-        delivered(py, opened.map(|inner| Logger { inner }).map_err(to_py_err))
+        delivered(py, opened.map(Logger::wrap).map_err(to_py_err))
     }
 
     /// `log_event(action_type, status, details=None, error=None)`: writes one event and
@@ -67,7 +140,8 @@ impl Logger {
         let status: Status = status
             .parse()
             .map_err(|e: audit_runtime::ParseStatusError| PyValueError::new_err(e.to_string()))?;
-        if !self.inner.is_enabled() {
+        let logger = self.current()?;
+        if !logger.is_enabled() {
             return Ok(());
         }
         let details = match details {
@@ -77,17 +151,16 @@ impl Logger {
             _ => None,
         };
         let error = error_text(error)?;
-        let written = py.detach(|| {
-            self.inner
-                .log_event(action_type, status, details, error.as_deref())
-        });
+        let written =
+            py.detach(|| logger.log_event(action_type, status, details, error.as_deref()));
         delivered(py, written.map_err(to_py_err))
     }
 
     /// The spec's summary: `{"total_events": n, "by_action_type": {..}, "by_status": {..}}`,
     /// counted from the file (every writer's events, read under the writers' lock).
     fn get_log_summary<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let summary = py.detach(|| self.inner.get_log_summary());
+        let logger = self.current()?;
+        let summary = py.detach(|| logger.get_log_summary());
         let result = summary.map_err(to_py_err).and_then(|summary| {
             let dict = PyDict::new(py);
             dict.set_item("total_events", summary.total_events)?;
@@ -100,20 +173,21 @@ impl Logger {
 
     /// Makes every event logged so far durable (`fdatasync`).
     fn flush(&self, py: Python<'_>) -> PyResult<()> {
-        let flushed = py.detach(|| self.inner.flush());
+        let logger = self.current()?;
+        let flushed = py.detach(|| logger.flush());
         delivered(py, flushed.map_err(to_py_err))
     }
 
     /// The log file's path, or `None` for the format `none`.
     #[getter]
-    fn path(&self) -> Option<PathBuf> {
-        self.inner.path().map(PathBuf::from)
+    fn path(&self) -> PyResult<Option<PathBuf>> {
+        Ok(self.current()?.path().map(PathBuf::from))
     }
 
     /// Whether events are written at all (false for the format `none`).
     #[getter]
-    fn enabled(&self) -> bool {
-        self.inner.is_enabled()
+    fn enabled(&self) -> PyResult<bool> {
+        Ok(self.current()?.is_enabled())
     }
 
     /// What was done to the log beyond appending since it was opened (a damaged log
@@ -122,7 +196,7 @@ impl Logger {
     /// `events_kept`, `problems`.
     fn recoveries<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let list = PyList::empty(py);
-        for recovery in self.inner.recoveries() {
+        for recovery in self.current()?.recoveries() {
             let dict = PyDict::new(py);
             let kind = match recovery.kind {
                 RecoveryKind::Relaid => "relaid",
@@ -144,7 +218,7 @@ impl Logger {
     /// What this logger did since it was opened: `events_written`, `events_failed`,
     /// `bytes_written`, `recoveries`, `last_error` (a message or `None`).
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let stats = self.inner.stats();
+        let stats = self.current()?.stats();
         let dict = PyDict::new(py);
         dict.set_item("events_written", stats.events_written)?;
         dict.set_item("events_failed", stats.events_failed)?;
@@ -216,7 +290,7 @@ pub fn bench_rust_log_event(
     let Some(map) = details.as_object().cloned() else {
         return Err(PyTypeError::new_err("details must be a dict"));
     };
-    let inner = &logger.get().inner;
+    let inner = logger.get().current()?;
     let elapsed = py.detach(|| {
         let start = Instant::now();
         for _ in 0..count {

@@ -136,3 +136,50 @@ def blocked_on(inode):
             if "->" in fields and fields[fields.index("->") + 5].endswith(f":{inode}"):
                 return True
     return False
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_a_forked_child_and_its_parent_share_a_logger_and_lose_nothing(tmp_path, fmt):
+    # multiprocessing's fork start method and data loader workers inherit open loggers.
+    logger = AuditLogger(tmp_path, format=fmt)
+    logger.log_event("pause", "success", {"who": "parent", "i": -1})
+    count = 1500
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    who = "child" if pid == 0 else "parent"
+    if pid == 0:
+        os.close(read_end)
+        try:
+            for i in range(count):
+                logger.log_event("tag_add", "success", {"who": who, "i": i, "pad": "x" * (i % 700)})
+            os.write(write_end, b"ok")
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    for i in range(count):
+        logger.log_event("tag_add", "success", {"who": who, "i": i, "pad": "x" * (i % 700)})
+    assert os.read(read_end, 2) == b"ok", "the child failed"
+    os.waitpid(pid, 0)
+    seen = sorted((d["who"], d["i"]) for d in read_all(logger))
+    assert seen == [("child", i) for i in range(count)] + [("parent", i) for i in range(-1, count)]
+    assert logger.recoveries() == [], "nothing had to be salvaged"
+
+
+def test_a_forked_child_logs_decorated_calls_through_its_own_handle(global_logger):
+    from audited import audited as audit
+
+    @audit(action="evaluation_start", details=lambda who: {"who": who})
+    def evaluate(who):
+        pass
+
+    evaluate("parent-before")
+    pid = os.fork()
+    if pid == 0:
+        try:
+            evaluate("child")
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    evaluate("parent-after")
+    whos = [d["who"] for d in read_all(global_logger)]
+    assert sorted(whos) == ["child", "parent-after", "parent-before"]

@@ -16,6 +16,11 @@ from . import _native
 
 _log = logging.getLogger("audited")
 
+# A forked child must not write through the parent's open log (they would share its lock):
+# every logger reopens it in the child at its first use there (audit-py/src/logger.rs).
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_native.after_fork_in_child)
+
 FORMAT_ENV_VAR = "AUDIT_LOG_FORMAT"
 _FORMATS = ("json", "csv", "none")
 
