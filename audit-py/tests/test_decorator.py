@@ -8,8 +8,7 @@ import logging
 import pytest
 
 import audited
-from audited import AuditLogger, audited as audit
-from audited._decorator import UnknownActionError
+from audited import AuditLogger, UnknownActionError, audited as audit
 
 from conftest import load_json
 

@@ -24,6 +24,7 @@ could not be written) go to the ``logging`` logger ``"audited"``; the package ne
 
 from ._native import BUILTIN_ACTIONS, MAX_DETAILS_DEPTH, __version__
 from ._decorator import (
+    UnknownActionError,
     audited,
     init,
     is_active,
@@ -39,6 +40,7 @@ __all__ = [
     "AuditLogger",
     "BUILTIN_ACTIONS",
     "MAX_DETAILS_DEPTH",
+    "UnknownActionError",
     "__version__",
     "audited",
     "init",
