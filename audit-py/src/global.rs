@@ -119,18 +119,21 @@ pub struct Snapshot {
     value: Value,
 }
 
-/// `snapshot(value)`: `value` as JSON now. A part that cannot be serialised is recorded as
-/// `"[unserializable: ...]"` (and reported through `logging`), as the Rust attribute does.
+/// `snapshot(value, what="capture")`: `value` as JSON now. A part that cannot be serialised
+/// is recorded as `"[unserializable: ...]"` (and reported through `logging`, naming `what`),
+/// as the Rust attribute does.
 #[pyfunction]
-pub fn snapshot(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Snapshot> {
-    let value = lenient(value, "capture")?;
+#[pyo3(signature = (value, what="capture"))]
+pub fn snapshot(py: Python<'_>, value: &Bound<'_, PyAny>, what: &str) -> PyResult<Snapshot> {
+    let value = lenient(value, what)?;
     diagnostics::deliver(py);
     Ok(Snapshot { value })
 }
 
 /// `log_call(action, error, details, before, after)`: the event of one decorated call,
 /// through the global logger: `success` when `error` is `None`, else `failed` with it.
-/// `details` (any value) comes first, then `before`, `after` and, when both are dicts,
+/// `details` (a snapshot of any value, taken before the body ran, as the attribute
+/// evaluates its details) comes first, then `before`, `after` and, when both are dicts,
 /// `changed`: the keys whose values differ, each as `{"before": .., "after": ..}`, as the
 /// Rust attribute's `capture` writes them.
 ///
@@ -142,17 +145,14 @@ pub fn log_call(
     py: Python<'_>,
     action: &str,
     error: Option<&str>,
-    details: Option<&Bound<'_, PyAny>>,
+    details: Option<&Bound<'_, Snapshot>>,
     before: Option<&Bound<'_, Snapshot>>,
     after: Option<&Bound<'_, Snapshot>>,
 ) -> PyResult<()> {
-    let mut map = match details {
-        Some(obj) => match lenient(obj, "details")? {
-            Value::Object(map) => map,
-            Value::Null => Map::new(),
-            other => Map::from_iter([("value".to_owned(), other)]),
-        },
-        None => Map::new(),
+    let mut map = match details.map(|s| s.get().value.clone()) {
+        Some(Value::Object(map)) => map,
+        None | Some(Value::Null) => Map::new(),
+        Some(other) => Map::from_iter([("value".to_owned(), other)]),
     };
     add_capture(
         &mut map,

@@ -231,6 +231,15 @@ def test_registered_actions_are_accepted_and_suggested(global_logger):
         audited.register_actions([" spaced "])
 
 
+def test_details_are_recorded_as_they_were_before_the_body(global_logger):
+    @audit(action="sample_discard", details=lambda ids: {"sample_ids": ids})
+    def discard(ids):
+        ids.clear()  # the body consumes its argument
+
+    discard(["s1", "s2"])
+    assert events(global_logger)[0]["details"] == {"sample_ids": ["s1", "s2"]}
+
+
 def test_an_exception_in_details_fails_the_call_before_the_body_runs(global_logger):
     ran = []
 

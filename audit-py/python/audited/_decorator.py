@@ -5,7 +5,8 @@ The Python counterpart of the Rust ``#[audited]`` attribute, with the same rules
 - the action name is checked when the decorator is applied (at import), against the
   runtime's built-in catalog (the one the Rust attribute checks) plus the names given to
   :func:`register_actions`; a typo raises :class:`UnknownActionError` with the closest name;
-- ``details=`` is called with the call's arguments before the body runs;
+- ``details=`` is called with the call's arguments before the body runs, and its value
+  converted to JSON then (so the body may change or consume what it names);
 - ``capture=`` is called with the arguments before and after the body; its values are
   recorded as ``details.before`` and ``details.after`` (converted to JSON when taken, so a
   dict the body changes in place is recorded as it was), and when both are dicts
@@ -170,7 +171,7 @@ def _wrap_sync(fn, name, details, capture):
         if not active():
             return fn(*args, **kwargs)
         try:
-            extra = details(*args, **kwargs) if details is not None else None
+            extra = snapshot(details(*args, **kwargs), "details") if details is not None else None
             before = snapshot(capture(*args, **kwargs)) if capture is not None else None
         except BaseException as exc:
             log_call(name, _audit_failure("details/capture", exc))
@@ -207,7 +208,11 @@ def _wrap_async(fn, name, details, capture):
         if not active():
             return await fn(*args, **kwargs)
         try:
-            extra = await call(details, args, kwargs) if details is not None else None
+            extra = (
+                snapshot(await call(details, args, kwargs), "details")
+                if details is not None
+                else None
+            )
             before = snapshot(await call(capture, args, kwargs)) if capture is not None else None
         except BaseException as exc:
             log_call(name, _audit_failure("details/capture", exc))
