@@ -282,11 +282,21 @@ def test_summary_of_a_log_another_instance_wrote(tmp_path):
 # --- errors ----------------------------------------------------------------------------------
 
 
-def test_status_must_be_success_or_failed(tmp_path):
+def test_status_must_be_success_failed_or_error(tmp_path):
     logger = AuditLogger(tmp_path)
     with pytest.raises(ValueError, match='invalid status "done"'):
         logger.log_event("pause", "done")
     assert logger.get_log_summary()["total_events"] == 0
+
+
+def test_the_error_status_weightslab_v2_services_log_is_written(tmp_path):
+    logger = AuditLogger(tmp_path)
+    logger.log_event("notebook_run", "error", {"cell": 3}, "NameError: x")
+    with open(logger.json_path) as f:
+        (event,) = json.load(f)
+    assert event["status"] == "error"
+    assert event["error"] == "NameError: x"
+    assert logger.get_log_summary()["by_status"] == {"error": 1}
 
 
 def test_an_empty_action_type_is_refused(tmp_path):

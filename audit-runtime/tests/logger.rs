@@ -168,6 +168,27 @@ fn failed_events_carry_the_error() {
 }
 
 #[test]
+fn the_error_status_of_weightslab_v2_is_written_as_its_services_write_it() {
+    let dir = tempfile::tempdir().unwrap();
+    for logger in [json_logger(dir.path()), csv_logger(dir.path())] {
+        logger
+            .log_event(
+                "notebook_run",
+                Status::Error,
+                json!({"cell": 3}),
+                Some("NameError"),
+            )
+            .unwrap();
+    }
+    let event = &json_events(dir.path())[0];
+    assert_eq!(event.status, Status::Error);
+    assert_eq!(event.status.as_str(), "error");
+    assert_eq!(event.error.as_deref(), Some("NameError"));
+    let rows = csv_rows(dir.path());
+    assert_eq!(&rows[0][2], "error");
+}
+
+#[test]
 fn empty_and_missing_details_are_an_empty_object() {
     let dir = tempfile::tempdir().unwrap();
     let logger = json_logger(dir.path());

@@ -1,4 +1,4 @@
-//! The event's `status`: [`Status`], the two this crate writes, and [`EventStatus`], any
+//! The event's `status`: [`Status`], the three this crate writes, and [`EventStatus`], any
 //! status a log holds (another writer's included), kept exactly as written.
 
 use std::fmt;
@@ -6,10 +6,14 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-/// The outcome of an action, as this crate writes it: `"success"` or `"failed"`.
+/// The outcome of an action, as this crate writes it: the spec's `"success"` and
+/// `"failed"`, and `"error"`, which WeightsLab v2.0's services log for an action that raised
+/// (a notebook cell), so that a server moving to this crate keeps logging what its readers
+/// already count.
 ///
-/// Everything that logs takes a `Status`, so only these two are ever written. Events read
-/// from a log hold an [`EventStatus`], which also keeps a status another writer used.
+/// Everything that logs takes a `Status`, so only these three are ever written; `#[audited]`
+/// writes `success` and `failed` only. Events read from a log hold an [`EventStatus`], which
+/// also keeps a status another writer used.
 ///
 /// ```
 /// use audit_runtime::Status;
@@ -18,9 +22,14 @@ use serde::{Deserialize, Deserializer, Serialize};
 /// assert_eq!("failed".parse::<Status>()?, Status::Failed);
 /// assert_eq!(serde_json::to_string(&Status::Success)?, r#""success""#);
 ///
-/// // Only the two spellings this crate writes; see `EventStatus` for what a log may hold.
-/// let err = "error".parse::<Status>().unwrap_err();
-/// assert_eq!(err.to_string(), r#"invalid status "error": expected "success" or "failed""#);
+/// assert_eq!("error".parse::<Status>()?, Status::Error);
+///
+/// // Only the spellings this crate writes; see `EventStatus` for what a log may hold.
+/// let err = "crashed".parse::<Status>().unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     r#"invalid status "crashed": expected "success", "failed" or "error""#
+/// );
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -30,6 +39,9 @@ pub enum Status {
     Success,
     /// The action failed; the event's `error` says why.
     Failed,
+    /// The action raised an error (WeightsLab v2.0's services' third status); the event's
+    /// `error` says which.
+    Error,
 }
 
 impl Status {
@@ -38,6 +50,7 @@ impl Status {
         match self {
             Status::Success => "success",
             Status::Failed => "failed",
+            Status::Error => "error",
         }
     }
 }
@@ -48,7 +61,7 @@ impl fmt::Display for Status {
     }
 }
 
-/// A status that cannot be read: for [`Status`], anything but `success` / `failed`; for
+/// A status that cannot be read: for [`Status`], anything but `success` / `failed` / `error`; for
 /// [`EventStatus`], an empty (or all-whitespace) string.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseStatusError {
@@ -62,7 +75,7 @@ impl fmt::Display for ParseStatusError {
         } else {
             write!(
                 f,
-                "invalid status {:?}: expected \"success\" or \"failed\"",
+                "invalid status {:?}: expected \"success\", \"failed\" or \"error\"",
                 self.found
             )
         }
@@ -77,6 +90,7 @@ impl FromStr for Status {
         match s.trim() {
             "success" => Ok(Status::Success),
             "failed" => Ok(Status::Failed),
+            "error" => Ok(Status::Error),
             _ => Err(ParseStatusError {
                 found: s.to_owned(),
             }),
@@ -84,21 +98,22 @@ impl FromStr for Status {
     }
 }
 
-/// The status of an event as a log holds it: `success`, `failed`, or any other non-empty
-/// string another writer put there (WeightsLab v2.0's services log `error` for a notebook
-/// cell that raised).
+/// The status of an event as a log holds it: `success`, `failed`, `error`, or any other
+/// non-empty string another writer put there.
 ///
 /// Reading is lossless: a status this version does not write is kept exactly as written, so
 /// continuing, querying, exporting and summarising such a log never changes or drops it.
 /// Writing is not: [`AuditLogger::log_event`](crate::AuditLogger::log_event) and everything
-/// else that logs takes a [`Status`], so this crate only ever writes `success` and `failed`.
-/// That is why this is a type of its own rather than a third variant of [`Status`].
+/// else that logs takes a [`Status`], so this crate only ever writes the three it knows.
+/// That is why this is a type of its own rather than another variant of [`Status`].
 ///
 /// ```
 /// use audit_runtime::{EventStatus, Status};
 /// let error: EventStatus = "error".parse().unwrap();
-/// assert_eq!(error.as_str(), "error");
-/// assert_eq!(error.known(), None);
+/// assert_eq!(error.known(), Some(Status::Error));
+/// let other: EventStatus = "timed out".parse().unwrap();
+/// assert_eq!(other.as_str(), "timed out");
+/// assert_eq!(other.known(), None);
 /// assert_eq!(EventStatus::from(Status::Failed), Status::Failed);
 /// assert!("".parse::<EventStatus>().is_err());
 /// ```
@@ -107,13 +122,13 @@ impl FromStr for Status {
 /// ```compile_fail
 /// # let dir = tempfile::tempdir().unwrap();
 /// # let logger = audit_runtime::AuditLogger::new(dir.path(), "exp").unwrap();
-/// let error: audit_runtime::EventStatus = "error".parse().unwrap();
-/// logger.log_event("notebook_run", error, None, None);
+/// let other: audit_runtime::EventStatus = "timed out".parse().unwrap();
+/// logger.log_event("notebook_run", other, None, None);
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct EventStatus(Repr);
 
-// Private, so that `Other` never holds `success`, `failed` or an empty string (one value has
+// Private, so that `Other` never holds `success`, `failed`, `error` or an empty string (one value has
 // one representation) and more kinds can be told apart later without breaking anyone.
 #[derive(Clone, PartialEq, Eq, Hash)]
 enum Repr {
@@ -224,19 +239,23 @@ mod tests {
         assert_eq!("success".parse::<Status>().unwrap(), Status::Success);
         assert_eq!(" failed ".parse::<Status>().unwrap(), Status::Failed);
         assert!("ok".parse::<Status>().is_err());
-        assert!(serde_json::from_str::<Status>("\"error\"").is_err());
+        assert!(serde_json::from_str::<Status>("\"crashed\"").is_err());
+        assert_eq!(
+            serde_json::from_str::<Status>("\"error\"").unwrap(),
+            Status::Error
+        );
     }
 
     #[test]
     fn an_event_keeps_a_status_this_version_does_not_write() {
-        let text = r#"{"timestamp":"2026-05-27T14:30:05.456789Z","action_type":"notebook_run","status":"error","details":{},"error":"NameError"}"#;
+        let text = r#"{"timestamp":"2026-05-27T14:30:05.456789Z","action_type":"notebook_run","status":"timed out","details":{},"error":"NameError"}"#;
         let event: AuditEvent = serde_json::from_str(text).unwrap();
-        assert_eq!(event.status.as_str(), "error");
+        assert_eq!(event.status.as_str(), "timed out");
         assert_eq!(event.status.known(), None);
         assert!(!event.status.is_success());
         assert_ne!(event.status, Status::Failed);
         assert_eq!(serde_json::to_string(&event).unwrap(), text);
-        // Kept exactly as written, spaces and case included; only the two this crate
+        // Kept exactly as written, spaces and case included; only the three this crate
         // writes are read into `Status`.
         let odd: EventStatus = " Error ".parse().unwrap();
         assert_eq!(odd.as_str(), " Error ");

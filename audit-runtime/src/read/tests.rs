@@ -374,7 +374,7 @@ fn to_event_says_what_is_wrong() {
         assert_eq!(parse_event(&bytes).unwrap_err(), err);
     }
     // Another writer's status is an event's own, kept as written by every reader.
-    let other = with("status", json!("error"));
+    let other = with("status", json!("timed out"));
     check_event(&other).unwrap();
     let bytes = serde_json::to_vec(&other).unwrap();
     for event in [
@@ -382,9 +382,9 @@ fn to_event_says_what_is_wrong() {
         value_into_event(other.clone()).unwrap(),
         parse_event(&bytes).unwrap(),
     ] {
-        assert_eq!(event.status.as_str(), "error");
+        assert_eq!(event.status.as_str(), "timed out");
         assert_eq!(event.status.known(), None);
-        assert_eq!(serde_json::to_value(&event).unwrap()["status"], "error");
+        assert_eq!(serde_json::to_value(&event).unwrap()["status"], "timed out");
     }
     let ok = with("error", json!(""));
     assert_eq!(value_to_event(&ok).unwrap().error, None);
