@@ -49,8 +49,8 @@ pub fn verify(args: &VerifyArgs) -> Result<u8, CliError> {
                 let events = if *n == 1 { "event" } else { "events" };
                 eprintln!(
                     "auditlog: note: {} holds {n} {events} with the status {status:?}: not one \
-                     this version writes (WeightsLab v2.0's services log \"error\" for a notebook \
-                     cell that raised), but valid, and kept as written",
+                     this version writes (\"success\", \"failed\", \"error\"), but valid, and \
+                     kept as written",
                     log.path.display(),
                 );
             }
@@ -106,7 +106,7 @@ struct Report {
     newest: Option<Timestamp>,
     non_finite: u64,
     lone_surrogates: u64,
-    /// Events per status other than `success` / `failed`, by the status as written.
+    /// Events per status other than the three this version writes, by the status as written.
     other_statuses: BTreeMap<String, u64>,
 }
 
