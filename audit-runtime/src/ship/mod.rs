@@ -43,7 +43,7 @@ mod source;
 mod worker;
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -202,7 +202,9 @@ pub struct Shipper {
     shared: Arc<Shared>,
     url: DbUrl,
     flush_timeout: Duration,
-    thread: Option<JoinHandle<()>>,
+    /// In a mutex so that a logger holding the shipper stays `RefUnwindSafe` (it is used
+    /// inside `catch_unwind`); only `drop` takes it.
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for Shipper {
@@ -238,7 +240,7 @@ impl Shipper {
             shared,
             url,
             flush_timeout: config.flush_timeout,
-            thread: Some(thread),
+            thread: Mutex::new(Some(thread)),
         })
     }
 
@@ -302,7 +304,11 @@ impl Drop for Shipper {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
         self.shared.wake();
-        let Some(thread) = self.thread.take() else {
+        let taken = self
+            .thread
+            .get_mut()
+            .map_or_else(|p| p.into_inner().take(), Option::take);
+        let Some(thread) = taken else {
             return;
         };
         let deadline = Instant::now() + Duration::from_secs(2);
