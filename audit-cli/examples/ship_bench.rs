@@ -47,8 +47,7 @@ fn log_one(logger: &AuditLogger, i: u64) {
 fn ship_rate(path: &std::path::Path, events: u64, config: ShipConfig) -> f64 {
     let stop = AtomicBool::new(false);
     let started = Instant::now();
-    let report = ship_log(path, Format::Json, "bench", config, false, &stop)
-        .expect("shipped");
+    let report = ship_log(path, Format::Json, "bench", config, false, &stop).expect("shipped");
     let elapsed = started.elapsed().as_secs_f64();
     assert_eq!(report.stats.shipped_seq, events);
     events as f64 / elapsed
@@ -72,14 +71,20 @@ fn main() {
     println!("shipping into PostgreSQL (loopback, fsync off, one connection):");
     for batch in [100usize, 1000] {
         let log = fill(&dir.path().join(format!("batched-{batch}")), batched);
-        let rate = ship_rate(&log, batched, ShipConfig::new(url.clone()).batch_size(batch));
+        let rate = ship_rate(
+            &log,
+            batched,
+            ShipConfig::new(url.clone()).batch_size(batch),
+        );
         println!("  batched ({batch:>4} per insert): {rate:>9.0} events/s ({batched} events)");
     }
     let log = fill(&dir.path().join("single"), single);
     let rate = ship_rate(
         &log,
         single,
-        ShipConfig::new(url.clone()).batch_size(100).one_insert_per_event(true),
+        ShipConfig::new(url.clone())
+            .batch_size(100)
+            .one_insert_per_event(true),
     );
     println!("  one insert per event:        {rate:>9.0} events/s ({single} events)");
 

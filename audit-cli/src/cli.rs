@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use audit_runtime::EventStatus;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// Summarise, query, export, verify and follow audit logs (audit_log.json / audit_log.csv).
+/// Summarise, query, export, verify and follow audit logs (audit_log.json / audit_log.csv),
+/// and ship them into PostgreSQL (`ship`; `summary`, `query`, `export` read it with `--db`).
 ///
 /// PATH is a log directory (holding audit_log.json or audit_log.csv) or a log file; the
 /// format is detected from the content.

@@ -103,16 +103,20 @@ fn child_writer() {
     } else {
         Format::Json
     };
-    let logger = AuditLogger::builder(dir)
+    let builder = AuditLogger::builder(dir)
         .experiment(format!("exp-{host}"))
-        .format(format)
-        .ship_to_postgres(
+        .format(format);
+    // "env": shipping turned on by AUDIT_LOG_POSTGRES_URL alone (set by the parent).
+    let builder = if url == "env" {
+        builder
+    } else {
+        builder.ship_to_postgres(
             ShipConfig::new(url)
                 .host(host)
                 .flush_timeout(Duration::from_secs(170)),
         )
-        .build()
-        .unwrap();
+    };
+    let logger = builder.build().unwrap();
     for i in 0..count.parse::<u64>().unwrap() {
         log_one(&logger, i);
     }
@@ -173,6 +177,28 @@ fn four_hosts_into_one_database() {
             "SELECT count(*) FROM audit_events WHERE actor = 'alice' AND request_id LIKE 'req-%'"
         ),
         (EVENTS).to_string()
+    );
+}
+
+#[test]
+fn the_environment_variable_turns_shipping_on() {
+    let cluster = Cluster::start();
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("from-env");
+    let status = StdCommand::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_writer", "--nocapture", "--test-threads=1"])
+        .env("AUDITED_PG_CHILD", format!("{}|-|json|300|env", dir.display()))
+        .env("AUDIT_LOG_POSTGRES_URL", cluster.url("audit"))
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(cluster.count("audit"), 300);
+    assert_eq!(db_events(&cluster.url("audit"), None), file_events(&dir));
+    let dir = dir.canonicalize().unwrap();
+    assert_eq!(
+        cluster.psql("audit", "SELECT DISTINCT root_log_dir || ' ' || experiment FROM audit_events"),
+        format!("{} exp--", dir.display())
     );
 }
 

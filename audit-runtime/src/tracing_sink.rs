@@ -106,11 +106,10 @@ mod tests {
             let mut fields = BTreeMap::new();
             event.record(&mut Fields(&mut fields));
             let meta = event.metadata();
-            self.0.lock().unwrap().push((
-                meta.target().to_owned(),
-                *meta.level(),
-                fields,
-            ));
+            self.0
+                .lock()
+                .unwrap()
+                .push((meta.target().to_owned(), *meta.level(), fields));
         }
         fn enter(&self, _: &Id) {}
         fn exit(&self, _: &Id) {}
@@ -129,10 +128,20 @@ mod tests {
             .unwrap();
         tracing::subscriber::with_default(recorder.clone(), || {
             logger
-                .log_event("hp_change", Status::Success, serde_json::json!({"lr": 0.1}), None)
+                .log_event(
+                    "hp_change",
+                    Status::Success,
+                    serde_json::json!({"lr": 0.1}),
+                    None,
+                )
                 .unwrap();
             logger
-                .log_event("checkpoint_restore", Status::Failed, None, Some("not found"))
+                .log_event(
+                    "checkpoint_restore",
+                    Status::Failed,
+                    None,
+                    Some("not found"),
+                )
                 .unwrap();
         });
         let seen = recorder.0.lock().unwrap().clone();

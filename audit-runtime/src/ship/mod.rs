@@ -43,8 +43,8 @@ mod source;
 mod worker;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -185,7 +185,8 @@ pub struct ShipStats {
     /// Events in the log not yet in the database, as of the shipper's last look.
     pub lag_events: u64,
     /// How long ago the oldest event not yet in the database was logged (zero when none is
-    /// waiting).
+    /// waiting; between two batches, measured from the last event shipped, so at most that
+    /// much more).
     pub lag: Duration,
     /// Whether the shipper is connected.
     pub connected: bool,
@@ -332,8 +333,10 @@ pub struct ShipReport {
 /// Ships the log at `path` (read as `format`) from its cursor: everything it holds, then
 /// returns; or, with `follow`, goes on shipping new events until `stop` is set. The first
 /// connection must succeed (a wrong URL or a refused login is an error at once, naming the
-/// URL without its password); after it, failures are retried with backoff, as the in-process
-/// shipper does. `experiment` is the `experiment` column unless `config` names one.
+/// URL without its password). With `follow`, later failures are retried with backoff, as
+/// the in-process shipper does; without, a failure ends it with the error (run it again: it
+/// goes on from its cursor, and nothing is sent twice). `experiment` is the `experiment`
+/// column unless `config` names one.
 pub fn ship_log(
     path: &Path,
     format: Format,

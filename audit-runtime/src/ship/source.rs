@@ -840,3 +840,59 @@ fn csv_rows(file: &Arc<File>, from: u64, end: u64) -> CsvEvents<std::io::Take<Re
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(action: &str, details: Value, error: Option<&str>) -> AuditEvent {
+        AuditEvent {
+            timestamp: Timestamp::from_micros(1_779_892_200_000_000),
+            action_type: action.to_owned(),
+            status: crate::Status::Failed.into(),
+            details: details.as_object().cloned().unwrap_or_default(),
+            error: error.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn rows_hold_no_nul_and_name_actors_as_the_summary_does() {
+        let e = event(
+            "tag\0add",
+            serde_json::json!({"a\0": ["x\0y", {"k": "\0"}], "actor": {"name": "alice", "peer": "p"},
+                               "request_id": "r-1", "lit": "\\u0000"}),
+            Some("bad\0"),
+        );
+        let row = Shippable::new(7, &e);
+        assert_eq!(row.seq, 7);
+        assert_eq!(row.action_type, "tag\u{fffd}add");
+        assert_eq!(row.error.as_deref(), Some("bad\u{fffd}"));
+        assert!(!row.details.contains("\\u0000") || row.details.contains("\\\\u0000"));
+        let details: Value = serde_json::from_str(&row.details).unwrap();
+        assert_eq!(details["a\u{fffd}"][0], "x\u{fffd}y");
+        // A backslash followed by u0000 is text, not a NUL: kept.
+        assert_eq!(details["lit"], "\\u0000");
+        assert_eq!(row.actor.as_deref(), Some("alice"));
+        assert_eq!(row.request_id.as_deref(), Some("r-1"));
+        assert_eq!(row.timestamp, "2026-05-27T14:30:00.000000Z");
+    }
+
+    #[test]
+    fn marks_tell_events_apart_and_log_ids_depend_on_where_the_log_is() {
+        let a = event("pause", serde_json::json!({"n": 1}), None);
+        let b = event("pause", serde_json::json!({"n": 2}), None);
+        assert_eq!(Mark::of(&a), Mark::of(&a.clone()));
+        assert_ne!(Mark::of(&a), Mark::of(&b));
+        let origin = |host: &str, dir: &str| Origin {
+            host: host.to_owned(),
+            root_log_dir: dir.to_owned(),
+            experiment: "e".to_owned(),
+        };
+        let id = origin("h", "/runs/a").log_id(&a);
+        assert_eq!(id.len(), 32);
+        assert_eq!(id, origin("h", "/runs/a").log_id(&a));
+        assert_ne!(id, origin("h2", "/runs/a").log_id(&a));
+        assert_ne!(id, origin("h", "/runs/b").log_id(&a));
+        assert_ne!(id, origin("h", "/runs/a").log_id(&b));
+    }
+}

@@ -57,6 +57,8 @@ pub(crate) struct State {
     pub(crate) stats: ShipStats,
     /// The oldest event read but not yet in the database.
     pub(crate) oldest_unshipped: Option<Timestamp>,
+    /// When the last event shipped was logged.
+    pub(crate) last_shipped: Option<Timestamp>,
     /// Whether the worker has ended (it will not catch up any more).
     pub(crate) ended: bool,
 }
@@ -234,6 +236,7 @@ impl Worker {
             state.stats.shipped_seq = batch.after.seq;
             state.stats.log_id = batch.after.log_id.clone();
             state.oldest_unshipped = None;
+            state.last_shipped = batch.after.last.map(|m| m.timestamp);
         }
         self.pending = None;
         self.publish_lag();
@@ -276,11 +279,16 @@ impl Worker {
         let mut state = self.shared.lock();
         let shipped = state.stats.shipped_seq;
         state.stats.lag_events = newest.saturating_sub(shipped);
-        state.stats.lag = match state.oldest_unshipped {
-            Some(at) => Duration::from_micros(
+        // The oldest event waiting, when a batch is read; between batches, the last one
+        // shipped, which was logged just before it (an upper bound, off by that gap).
+        let since = |at: Timestamp| {
+            Duration::from_micros(
                 u64::try_from(Timestamp::now().as_micros() - at.as_micros()).unwrap_or(0),
-            ),
-            None => Duration::ZERO,
+            )
+        };
+        state.stats.lag = match (state.oldest_unshipped, state.last_shipped) {
+            (Some(at), _) | (None, Some(at)) => since(at),
+            (None, None) => Duration::ZERO,
         };
         if state.stats.lag_events == 0 {
             state.stats.lag = Duration::ZERO;
