@@ -187,7 +187,10 @@ fn the_environment_variable_turns_shipping_on() {
     let dir = root.path().join("from-env");
     let status = StdCommand::new(std::env::current_exe().unwrap())
         .args(["--exact", "child_writer", "--nocapture", "--test-threads=1"])
-        .env("AUDITED_PG_CHILD", format!("{}|-|json|300|env", dir.display()))
+        .env(
+            "AUDITED_PG_CHILD",
+            format!("{}|-|json|300|env", dir.display()),
+        )
         .env("AUDIT_LOG_POSTGRES_URL", cluster.url("audit"))
         .stdout(Stdio::null())
         .status()
@@ -197,7 +200,10 @@ fn the_environment_variable_turns_shipping_on() {
     assert_eq!(db_events(&cluster.url("audit"), None), file_events(&dir));
     let dir = dir.canonicalize().unwrap();
     assert_eq!(
-        cluster.psql("audit", "SELECT DISTINCT root_log_dir || ' ' || experiment FROM audit_events"),
+        cluster.psql(
+            "audit",
+            "SELECT DISTINCT root_log_dir || ' ' || experiment FROM audit_events"
+        ),
         format!("{} exp--", dir.display())
     );
 }
