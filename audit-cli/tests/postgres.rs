@@ -612,3 +612,61 @@ fn logs_written_by_the_python_reference_ship_too() {
     assert_eq!(shipped.len(), events.len());
     assert_eq!(shipped.last().unwrap().action_type, "pause");
 }
+
+#[test]
+fn a_rotated_log_is_finished_then_the_new_one_ships_under_a_new_id() {
+    let cluster = Cluster::start();
+    let url = cluster.url("audit");
+    let root = tempfile::tempdir().unwrap();
+    for (format, name) in [
+        (Format::Json, "audit_log.json"),
+        (Format::Csv, "audit_log.csv"),
+    ] {
+        let dir = root.path().join(name);
+        let logger = AuditLogger::builder(&dir)
+            .format(format)
+            .ship_to_postgres(ShipConfig::new(url.clone()).host(name).flush_timeout(LONG))
+            .build()
+            .unwrap();
+        for i in 0..100 {
+            log_one(&logger, i);
+        }
+        logger.flush().unwrap();
+        // Logged after the last flush, then the file is rotated (logrotate, `mv`): these are
+        // only in the rotated file, which the shipper still has open.
+        for i in 100..130 {
+            log_one(&logger, i);
+        }
+        std::fs::rename(dir.join(name), dir.join(format!("{name}.1"))).unwrap();
+        for i in 130..180 {
+            log_one(&logger, i);
+        }
+        logger.flush().unwrap();
+        let rows = cluster.psql(
+            "audit",
+            &format!(
+                "SELECT count(*), max(seq) FROM audit_events WHERE host = '{name}' \
+                 GROUP BY log_id ORDER BY 1 DESC"
+            ),
+        );
+        assert_eq!(rows, "130|130\n50|50", "{name}");
+        let mut expected = file_events_of(&dir.join(format!("{name}.1")));
+        expected.extend(file_events_of(&dir.join(name)));
+        let mut shipped = db_events(&url, Some(name));
+        shipped.sort_by_key(|e| e.timestamp);
+        assert_eq!(shipped, expected, "{name}");
+    }
+}
+
+/// The events of the log file at `path`, oldest first.
+fn file_events_of(path: &Path) -> Vec<AuditEvent> {
+    let format = audit_runtime::read::detect(path).unwrap();
+    let mut events: Vec<AuditEvent> = audit_runtime::read::open_events_as(path, format)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    if format == Format::Json {
+        events.reverse();
+    }
+    events
+}
