@@ -167,7 +167,8 @@ impl Worker {
         &self.url
     }
 
-    /// Connects (and brings the schema up to date) unless connected.
+    /// Connects (and brings the schema up to date, and checks the cursor against what the
+    /// database holds) unless connected.
     pub(crate) fn connect(&mut self) -> Result<(), AuditError> {
         if self.db.as_ref().is_some_and(|db| !db.is_closed()) {
             return Ok(());
@@ -182,7 +183,7 @@ impl Worker {
         })?;
         self.db = Some(db);
         self.shared.lock().stats.connected = true;
-        Ok(())
+        self.check_cursor()
     }
 
     /// One batch: read it (unless one is waiting from a failed attempt), insert it, commit,
@@ -210,7 +211,6 @@ impl Worker {
         }
         self.publish_lag();
         self.connect()?;
-        self.check_cursor()?;
         let Some(batch) = &self.pending else {
             return Ok(Step::More);
         };
@@ -269,6 +269,7 @@ impl Worker {
                  were shipped (restored or emptied?); shipping the log again from its start");
             self.pending = None;
             self.source.restart_from_scratch();
+            self.shared.lock().stats.shipped_seq = 0;
         }
         self.checked = Some(log_id);
         Ok(())
