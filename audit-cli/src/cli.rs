@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use audit_runtime::EventStatus;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// Summarise, query, export, verify and follow audit logs (audit_log.json / audit_log.csv).
+/// Summarise, query, export, verify and follow audit logs (audit_log.json / audit_log.csv),
+/// and ship them into PostgreSQL (`ship`; `summary`, `query`, `export` read it with `--db`).
 ///
 /// PATH is a log directory (holding audit_log.json or audit_log.csv) or a log file; the
 /// format is detected from the content.
@@ -30,13 +31,61 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Print the newest events; with -f, keep printing new ones as they are written.
     Tail(TailArgs),
+    /// Ship a log's events into PostgreSQL, exactly once (resumes from its cursor); with
+    /// --follow, keep shipping new ones as they are written.
+    Ship(ShipArgs),
+}
+
+/// `--db` and the filters only a database has (summary, query, export).
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// Read the events shipped to this PostgreSQL database (postgres://user:password@host/db)
+    /// instead of a log file: every log shipped there, filters pushed down to SQL.
+    #[arg(long, value_name = "URL", conflicts_with = "path")]
+    pub db: Option<String>,
+    /// With --db: only events of this experiment.
+    #[arg(long, value_name = "NAME", requires = "db")]
+    pub experiment: Option<String>,
+    /// With --db: only events from this host.
+    #[arg(long, value_name = "NAME", requires = "db")]
+    pub host: Option<String>,
+}
+
+/// `auditlog ship`.
+#[derive(Debug, Args)]
+pub struct ShipArgs {
+    /// Log directory or file (this crate's or the Python reference's, JSON or CSV).
+    pub path: PathBuf,
+    /// The PostgreSQL database (postgres://user:password@host:port/db); the table is
+    /// created on first use.
+    #[arg(long, value_name = "URL")]
+    pub db: String,
+    /// Keep shipping new events as they are written, until interrupted (SIGINT, SIGTERM).
+    #[arg(short, long)]
+    pub follow: bool,
+    /// The host column (default: this machine's host name); part of the log's id.
+    #[arg(long, value_name = "NAME")]
+    pub host: Option<String>,
+    /// The experiment column (default: the log directory's name).
+    #[arg(long, value_name = "NAME")]
+    pub experiment: Option<String>,
+    /// Events per insert.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub batch_size: usize,
+    /// With --follow: how often to look at the log when everything is shipped, in
+    /// milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 50, hide = true)]
+    pub poll_ms: u64,
 }
 
 /// `auditlog summary`.
 #[derive(Debug, Args)]
 pub struct SummaryArgs {
-    /// Log directory or file.
-    pub path: PathBuf,
+    /// Log directory or file (or --db).
+    #[arg(required_unless_present = "db")]
+    pub path: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: DbArgs,
     /// Print the spec's get_log_summary JSON (total_events, by_action_type, by_status).
     #[arg(long)]
     pub json: bool,
@@ -45,8 +94,11 @@ pub struct SummaryArgs {
 /// `auditlog query`.
 #[derive(Debug, Args)]
 pub struct QueryArgs {
-    /// Log directory or file.
-    pub path: PathBuf,
+    /// Log directory or file (or --db).
+    #[arg(required_unless_present = "db")]
+    pub path: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: DbArgs,
     /// Only this action type (repeat for several: any of them matches).
     #[arg(long = "action", value_name = "ACTION")]
     pub actions: Vec<String>,
@@ -84,8 +136,11 @@ pub struct QueryArgs {
 /// `auditlog export`.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// Log directory or file.
-    pub path: PathBuf,
+    /// Log directory or file (or --db).
+    #[arg(required_unless_present = "db")]
+    pub path: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: DbArgs,
     /// Target format.
     #[arg(long, value_enum)]
     pub to: ExportFormat,

@@ -100,6 +100,19 @@ pub enum AuditError {
         /// What is wrong and where (byte offset or line).
         reason: String,
     },
+    /// A PostgreSQL database could not be reached, refused, or failed a statement, while
+    /// shipping events to it or reading them back (feature `postgres`). The URL is shown
+    /// without its password; the cause (the client's or the server's error) is the source.
+    #[error("cannot {action} {url}")]
+    Database {
+        /// What was being done, e.g. "connect to".
+        action: String,
+        /// The database's URL, its password removed.
+        url: String,
+        /// The client's or the server's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 /// Why an event is not valid: refused when it is logged ([`AuditError::InvalidEvent`]), or

@@ -15,6 +15,9 @@
 //! - [`Sink`] is where finished events go: the log file, [`MemorySink`] for tests
 //!   ([`AuditLogger::in_memory`]), or extra sinks of your own ([`AuditLoggerBuilder::sink`]).
 //! - [`read`] reads both formats, the reference's files included; `auditlog` is built on it.
+//! - `ship` (feature `postgres`) ships every event into PostgreSQL, exactly once, the file
+//!   being the write-ahead log ([`AuditLoggerBuilder::ship_to_postgres`]), and reads them back;
+//!   [`TracingSink`] emits every event as a `tracing` event.
 //!
 //! Applications depend on the `audited` crate instead, which re-exports everything here with
 //! the macros: they write `audited::AuditLogger`, `audited::read::open_events`,
@@ -85,9 +88,12 @@ mod event;
 mod instrument;
 mod logger;
 pub mod read;
+#[cfg(feature = "postgres")]
+pub mod ship;
 mod storage;
 #[cfg(feature = "tonic")]
 pub mod tonic_layer;
+mod tracing_sink;
 
 // Function namespaces, kept as modules because their functions read as `scope::record(..)`
 // and `actor::scope(..)` (and the runtime's own messages name `scope::set_action`).
@@ -111,3 +117,4 @@ pub use logger::{
 };
 pub use read::summary::LogSummary;
 pub use storage::{CLOCK_SKEW_TOLERANCE_MICROS, Recovery, RecoveryKind};
+pub use tracing_sink::TracingSink;

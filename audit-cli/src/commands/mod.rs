@@ -1,7 +1,9 @@
 //! One module per subcommand; each returns its exit code or the error to report.
 
+mod db;
 mod export;
 mod query;
+mod ship;
 mod summary;
 mod tail;
 mod verify;
@@ -18,6 +20,7 @@ use crate::source::LogFile;
 
 pub use export::export;
 pub use query::query;
+pub use ship::ship;
 pub use summary::{summary, summary_text};
 pub use tail::tail;
 pub use verify::verify;
@@ -30,6 +33,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Export(args) => export(&args),
         Command::Verify(args) => verify(&args),
         Command::Tail(args) => tail(&args),
+        Command::Ship(args) => ship(&args),
     }
 }
 

@@ -13,7 +13,10 @@ use crate::source;
 /// Prints the matching events.
 pub fn query(args: &QueryArgs) -> Result<u8, CliError> {
     let filter = Filter::from_args(args, Timestamp::now())?;
-    let log = source::open(&args.path)?;
+    let Some(path) = &args.path else {
+        return super::db::query(args);
+    };
+    let log = source::open(path)?;
     let order = if args.oldest_first {
         Order::OldestFirst
     } else {

@@ -12,7 +12,10 @@ use crate::stats::{Stats, collect};
 
 /// Prints the summary of a log.
 pub fn summary(args: &SummaryArgs) -> Result<u8, CliError> {
-    let log = source::open(&args.path)?;
+    let Some(path) = &args.path else {
+        return super::db::summary(args);
+    };
+    let log = source::open(path)?;
     let stats = collect(&log)?;
     let text = if args.json {
         let mut json = serde_json::to_string_pretty(&stats.summary)

@@ -81,6 +81,9 @@ struct Inner {
     /// and reported, never returned (see [`AuditLoggerBuilder::sink`]).
     extra: Vec<Arc<dyn Sink + RefUnwindSafe>>,
     counters: Counters,
+    /// Ships the log's events into PostgreSQL, reading the file (see [`crate::ship`]).
+    #[cfg(feature = "postgres")]
+    shipper: Option<crate::ship::Shipper>,
 }
 
 enum Truth {
@@ -152,6 +155,8 @@ pub struct AuditLoggerBuilder {
     verify_on_open: bool,
     file_mode: u32,
     extra: ExtraSinks,
+    #[cfg(feature = "postgres")]
+    ship: Option<crate::ship::ShipConfig>,
 }
 
 impl AuditLoggerBuilder {
@@ -257,6 +262,39 @@ impl AuditLoggerBuilder {
         self
     }
 
+    /// Also ships every event into the PostgreSQL database at `config` (a URL, or a
+    /// [`ShipConfig`](crate::ship::ShipConfig)), exactly once, the file being the
+    /// write-ahead log; without this, the `AUDIT_LOG_POSTGRES_URL` environment variable
+    /// ([`POSTGRES_URL_ENV_VAR`](crate::ship::POSTGRES_URL_ENV_VAR)) does the same when it is
+    /// set. Feature `postgres`.
+    ///
+    /// A background thread reads the events from the file after its cursor and inserts
+    /// them in batches: logging never waits for the database, memory is one batch, and while
+    /// the database is away the shipper retries with backoff and warns through `tracing`
+    /// (the file holds every event meanwhile). [`AuditLogger::flush`] waits until the events
+    /// logged before it are in the database, at most
+    /// [`ShipConfig::flush_timeout`](crate::ship::ShipConfig::flush_timeout) (30 s by
+    /// default). [`AuditLogger::stats`] says how far behind it is
+    /// ([`LoggerStats::shipping`](crate::LoggerStats::shipping)). Only the URL is checked
+    /// when the logger is built (an error names it without its password); the database need
+    /// not be up. Nothing is shipped for [`Format::None`].
+    ///
+    /// ```no_run
+    /// use audit_runtime::{AuditLogger, Status};
+    /// let logger = AuditLogger::builder("runs/exp1")
+    ///     .ship_to_postgres("postgres://audit:secret@db.internal/audit")
+    ///     .build()?;
+    /// logger.log_event("pause", Status::Success, None, None)?; // in the file now
+    /// logger.flush()?;                                       // and in the database
+    /// assert_eq!(logger.stats().shipping.unwrap().lag_events, 0);
+    /// # Ok::<(), audit_runtime::AuditError>(())
+    /// ```
+    #[cfg(feature = "postgres")]
+    pub fn ship_to_postgres(mut self, config: impl Into<crate::ship::ShipConfig>) -> Self {
+        self.ship = Some(config.into());
+        self
+    }
+
     /// Resolves the format and opens (or creates) the log, creating missing directories.
     ///
     /// An existing log is continued. One that does not parse is kept aside
@@ -302,6 +340,37 @@ impl AuditLoggerBuilder {
             (Format::Csv, Some(path)) => Truth::Csv(csv_log::open(path, options)?),
             _ => Truth::Disabled,
         };
+        #[cfg(feature = "postgres")]
+        let shipper = {
+            let config = self.ship.or_else(|| {
+                std::env::var(crate::ship::POSTGRES_URL_ENV_VAR)
+                    .ok()
+                    .filter(|url| !url.trim().is_empty())
+                    .map(crate::ship::ShipConfig::new)
+            });
+            let log = match &truth {
+                Truth::Json(log) => Some((log.path(), Format::Json)),
+                Truth::Csv(log) => Some((log.path(), Format::Csv)),
+                _ => None,
+            };
+            match (config, log) {
+                (Some(config), Some((path, format))) => Some(crate::ship::Shipper::start(
+                    path,
+                    format,
+                    &experiment,
+                    config,
+                )?),
+                _ => None,
+            }
+        };
+        #[cfg(not(feature = "postgres"))]
+        if std::env::var_os("AUDIT_LOG_POSTGRES_URL").is_some_and(|v| !v.is_empty()) {
+            tracing::warn!(
+                target: "audit",
+                "AUDIT_LOG_POSTGRES_URL is set, but this build has no `postgres` feature: \
+                 events are not shipped"
+            );
+        }
         Ok(AuditLogger {
             inner: Arc::new(Inner {
                 root_log_dir: self.root_log_dir,
@@ -310,6 +379,8 @@ impl AuditLoggerBuilder {
                 truth,
                 extra: self.extra.0,
                 counters: Counters::default(),
+                #[cfg(feature = "postgres")]
+                shipper,
             }),
         })
     }
@@ -335,6 +406,8 @@ impl AuditLogger {
             verify_on_open: true,
             file_mode: DEFAULT_FILE_MODE,
             extra: ExtraSinks::default(),
+            #[cfg(feature = "postgres")]
+            ship: None,
         }
     }
 
@@ -365,6 +438,8 @@ impl AuditLogger {
                 truth: Truth::Memory(sink),
                 extra: Vec::new(),
                 counters: Counters::default(),
+                #[cfg(feature = "postgres")]
+                shipper: None,
             }),
         }
     }
@@ -531,6 +606,12 @@ impl AuditLogger {
     /// extra sink ([`Sink::flush`]). With [`Durability::Synced`] each call to log already
     /// does for the file. Only the file's error is returned; an extra sink's is counted and
     /// reported as its failed writes are (see [`AuditLoggerBuilder::sink`]).
+    ///
+    /// A logger that ships to PostgreSQL (feature `postgres`,
+    /// [`AuditLoggerBuilder::ship_to_postgres`]) then waits until every event logged before
+    /// the call is in the database, at most the shipper's `flush_timeout` (30 s by default),
+    /// and returns [`AuditError::Database`] if it is not (the events stay in the file and
+    /// are shipped later).
     pub fn flush(&self) -> Result<(), AuditError> {
         if let Some(truth) = self.inner.truth.sink() {
             truth.flush()?;
@@ -539,6 +620,10 @@ impl AuditLogger {
             if let Err(e) = sink.flush() {
                 self.inner.counters.sink_failed("flush", &e);
             }
+        }
+        #[cfg(feature = "postgres")]
+        if let Some(shipper) = &self.inner.shipper {
+            shipper.flush()?;
         }
         Ok(())
     }
@@ -584,7 +669,13 @@ impl AuditLogger {
             Truth::Json(log) => log.counts(),
             Truth::Csv(log) => log.counts(),
         };
-        self.inner.counters.snapshot(bytes, recoveries)
+        #[allow(unused_mut)] // mutated only with the `postgres` feature
+        let mut stats = self.inner.counters.snapshot(bytes, recoveries);
+        #[cfg(feature = "postgres")]
+        {
+            stats.shipping = self.inner.shipper.as_ref().map(|s| s.stats());
+        }
+        stats
     }
 
     /// The latest thing done to the log that was not a plain append, if anything: an

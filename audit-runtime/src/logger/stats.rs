@@ -43,6 +43,10 @@ pub struct LoggerStats {
     pub recoveries: u64,
     /// The latest failure, of an event or of an extra sink.
     pub last_error: Option<LastError>,
+    /// The PostgreSQL shipper's progress and lag, when the logger ships
+    /// ([`crate::AuditLoggerBuilder::ship_to_postgres`]); its failures are counted there.
+    #[cfg(feature = "postgres")]
+    pub shipping: Option<crate::ship::ShipStats>,
 }
 
 /// The latest failure a logger met.
@@ -146,6 +150,8 @@ impl Counters {
                 .unwrap_or_else(|p| p.into_inner())
                 .last
                 .clone(),
+            #[cfg(feature = "postgres")]
+            shipping: None,
         }
     }
 }

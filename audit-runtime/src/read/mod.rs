@@ -41,7 +41,7 @@ mod follow;
 mod json;
 pub mod lenient;
 mod salvage;
-mod snapshot;
+pub(crate) mod snapshot;
 mod stream;
 pub(crate) mod summary;
 
