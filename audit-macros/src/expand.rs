@@ -475,7 +475,8 @@ impl<'ast> Visit<'ast> for ScopeCallChecker<'_> {
     fn visit_expr_call(&mut self, call: &'ast syn::ExprCall) {
         if let Expr::Path(func) = &*call.func
             && let Some(last) = func.path.segments.last()
-            && ["set_action", "emit", "emit_with"].contains(&last.ident.to_string().as_str())
+            && ["set_action", "emit", "emit_with", "emit_details"]
+                .contains(&last.ident.to_string().as_str())
             && let Some(arg) = call.args.first()
         {
             let mut values = Vec::new();
