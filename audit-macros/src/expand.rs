@@ -8,8 +8,9 @@
 //! Output (paths shortened; everything is `::audit_runtime::__private::..`):
 //! ```text
 //! fn set_lr(&mut self, run_id: &str, lr: f64) -> Result<(), HpError> {
-//!     static __AUDITED_SITE: Site = Site { actions: &[declare(&Action::HpChange)], redact: &[] };
-//!     let mut __audited_call = Call::start(&__AUDITED_SITE);   // one atomic load when off
+//!     static __AUDITED_SITE: Site = Site { actions: &[declare(&Action::HpChange)], redact: &[],
+//!         gate: Gate::new() };                                   // the site's copy of "on?"
+//!     let mut __audited_call = Call::start(&__AUDITED_SITE);   // one byte of it read when off
 //!     if __audited_call.is_active() {
 //!         __audited_call.detail("run", &(run_id));
 //!         __audited_call.capture_before(&(self.hparams()));
@@ -341,6 +342,7 @@ fn site(args: &Args, krate: &TokenStream) -> TokenStream {
         static __AUDITED_SITE: #krate::__private::Site = #krate::__private::Site {
             actions: &[#(#actions),*],
             redact: &[#(#redact),*],
+            gate: #krate::__private::Gate::new(),
         };
     }
 }

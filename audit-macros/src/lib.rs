@@ -18,8 +18,9 @@
 //! calling crate's `Cargo.toml` gives the facade or the runtime):
 //! ```text
 //! fn set_lr(&mut self, run_id: &str, lr: f64) -> Result<(), HpError> {
-//!     static __AUDITED_SITE: Site = Site { actions: &[declare(&Action::HpChange)], redact: &[] };
-//!     let mut __audited_call = Call::start(&__AUDITED_SITE);   // one atomic load when off
+//!     static __AUDITED_SITE: Site = Site { actions: &[declare(&Action::HpChange)], redact: &[],
+//!         gate: Gate::new() };                                   // the site's copy of "on?"
+//!     let mut __audited_call = Call::start(&__AUDITED_SITE);   // one byte of it read when off
 //!     if __audited_call.is_active() {                           // nothing evaluated when off
 //!         __audited_call.detail("run", &(run_id));
 //!         __audited_call.capture_before(&(self.hparams()));
