@@ -237,4 +237,6 @@ const LEGEND: &str = "
 - compared: this row ÷ (or −) the named row, the median of the ratios within each round.
 - gRPC: the example server in-process (2 tokio workers), 16 client tasks over 4 HTTP/2
   connections on another runtime; server CPU = on-CPU time of the server runtime's threads
-  (/proc/self/task/*/schedstat) over the measured window ÷ requests; latency is the client's.";
+  (/proc/self/task/*/schedstat) over the measured window ÷ requests; latency is the client's.
+  The clients share the 2 cores, so ops/s counts their CPU too; \"server-bound ops/s\" is the
+  ratio a server with clients elsewhere would see (none's server CPU ÷ json's, per round).";

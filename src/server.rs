@@ -81,8 +81,9 @@ impl ExperimentService for ExperimentServer {
         // read-only `get_*`): each effect is its own event, and the call itself is not one.
         scope::skip();
         let (success, message) = response_parts(&report);
+        // The model's details are already JSON: moved into the events, not serialised again.
         for effect in report.effects {
-            scope::emit_with(effect.action, effect.details);
+            scope::emit_details(effect.action, effect.details);
         }
         Ok(Response::new(CommandResponse { success, message }))
     }

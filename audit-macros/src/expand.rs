@@ -8,20 +8,26 @@
 //! Output (paths shortened; everything is `::audit_runtime::__private::..`):
 //! ```text
 //! fn set_lr(&mut self, run_id: &str, lr: f64) -> Result<(), HpError> {
-//!     static __AUDITED_SITE: Site = Site { actions: &[declare(&Action::HpChange)], redact: &[] };
-//!     let mut __audited_call = Call::start(&__AUDITED_SITE);   // one atomic load when off
+//!     static __AUDITED_SITE: Site = Site { actions: &[declare(&Action::HpChange)], redact: &[],
+//!         gate: Gate::new() };                                   // the site's copy of "on?"
+//!     let mut __audited_call = Call::start(&__AUDITED_SITE);   // one byte of it read when off
 //!     if __audited_call.is_active() {
 //!         __audited_call.detail("run", &(run_id));
 //!         __audited_call.capture_before(&(self.hparams()));
 //!     }
-//!     // the body runs in a closure so that `return` and `?` end the body, not the function;
-//!     // its scope is current meanwhile and a panic is logged, then resumed
+//!     // the body is a closure so that `return` and `?` end the body, not the function
 //!     // (the user's block itself, with an inference aid as its first statement)
-//!     let __audited_result = __audited_call.run_sync(|| { FAKE_RETURN_FOR_INFERENCE; BODY });
+//!     let __audited_body = || { FAKE_RETURN_FOR_INFERENCE; BODY };
+//!     // off: the body's result is the function's, on a path of its own
+//!     if !__audited_call.is_active() {
+//!         return __audited_body();
+//!     }
+//!     // its scope is current meanwhile and a panic is logged, then resumed
+//!     let __audited_result = __audited_call.run_sync(__audited_body);
 //!     if __audited_call.is_active() {
 //!         __audited_call.capture_after(&(self.hparams()));
 //!     }
-//!     // passed through, not borrowed: when off, the result goes straight to the return value
+//!     // the outcome read from the result, which is passed through, not borrowed
 //!     let __audited_result = __audited_call.finish_with(__audited_result, |r| match r {
 //!         Ok(v) => probe(v),
 //!         Err(e) => probe(e),
@@ -186,13 +192,9 @@ pub fn audited(args: Args, func: ItemFn) -> syn::Result<TokenStream> {
         }
     } else {
         // Input:  fn f(..) -> R { BODY }
-        // Output: see the module docs.
+        // Output: see the module docs and `Template::around_sync`.
         insert_fake_return(&mut block, declared_output);
-        template.around(
-            quote!(__audited_call.run_sync(|| #block)),
-            declared_output,
-            None,
-        )
+        template.around_sync(&block, declared_output)
     };
 
     Ok(quote! {
@@ -216,9 +218,10 @@ struct Template {
 }
 
 impl Template {
-    /// The one template for the shapes whose call ends when the body does (a sync fn, an
-    /// `async fn`, async-trait's boxed body); they differ only in how the body is `run`:
-    /// `__audited_call.run_sync(|| BODY)` or `__audited_call.scoped(async BODY).await`.
+    /// The template for the shapes whose call ends when the awaited body does (an `async fn`,
+    /// async-trait's boxed body): `RUN` is `__audited_call.scoped(async BODY).await`. A sync
+    /// fn has the same steps with an early return for the off path
+    /// ([`Template::around_sync`]).
     ///
     /// Input:  RUN, the body's output type R, and whether to write R on the result.
     /// Output:
@@ -264,6 +267,61 @@ impl Template {
     }
 }
 
+impl Template {
+    /// The sync shape (`fn f(..) -> R { BODY }`, see the module docs): [`Template::around`]
+    /// with the body bound to a closure, so that when auditing is off the function returns
+    /// the closure's result at once. That return is a path of its own, not the end the
+    /// recorded path shares: the result goes straight into the return value, no result is
+    /// moved through the merged tail, and the off path is the check and the body.
+    ///
+    /// Input:  BODY and its output type R.
+    /// Output:
+    /// ```text
+    /// static __AUDITED_SITE: Site = ..;
+    /// let mut __audited_call = Call::start(&__AUDITED_SITE);
+    /// if __audited_call.is_active() { DETAILS; CAPTURE_BEFORE }
+    /// let __audited_body = || BODY;
+    /// if !__audited_call.is_active() { return __audited_body(); }
+    /// let __audited_result = __audited_call.run_sync(__audited_body);
+    /// if __audited_call.is_active() { CAPTURE_AFTER }
+    /// let __audited_result = FINISH(R, __audited_result);
+    /// __audited_result
+    /// ```
+    /// The closure is made after `details` and `capture` are evaluated, as in the other
+    /// shapes, so a body that borrows `self` mutably never overlaps their borrows.
+    fn around_sync(&self, block: &Block, output: Option<&Type>) -> TokenStream {
+        let Template {
+            krate,
+            site,
+            start,
+            details,
+            capture_before,
+            capture_after,
+        } = self;
+        let finish = finish(output, krate);
+        quote! {
+            #site
+            let mut __audited_call = #start;
+            if __audited_call.is_active() {
+                #details
+                #capture_before
+            }
+            // `mut`: a body that changes what it captures is an `FnMut`, called here directly.
+            #[allow(unused_mut)]
+            let mut __audited_body = || #block;
+            if !__audited_call.is_active() {
+                return __audited_body();
+            }
+            let __audited_result = __audited_call.run_sync(__audited_body);
+            if __audited_call.is_active() {
+                #capture_after
+            }
+            #finish
+            __audited_result
+        }
+    }
+}
+
 /// The per-function `static` describing the declared actions and redacted keys.
 fn site(args: &Args, krate: &TokenStream) -> TokenStream {
     let actions = args.actions.iter().map(|action| match action {
@@ -284,6 +342,7 @@ fn site(args: &Args, krate: &TokenStream) -> TokenStream {
         static __AUDITED_SITE: #krate::__private::Site = #krate::__private::Site {
             actions: &[#(#actions),*],
             redact: &[#(#redact),*],
+            gate: #krate::__private::Gate::new(),
         };
     }
 }
@@ -475,7 +534,8 @@ impl<'ast> Visit<'ast> for ScopeCallChecker<'_> {
     fn visit_expr_call(&mut self, call: &'ast syn::ExprCall) {
         if let Expr::Path(func) = &*call.func
             && let Some(last) = func.path.segments.last()
-            && ["set_action", "emit", "emit_with"].contains(&last.ident.to_string().as_str())
+            && ["set_action", "emit", "emit_with", "emit_details"]
+                .contains(&last.ident.to_string().as_str())
             && let Some(arg) = call.args.first()
         {
             let mut values = Vec::new();

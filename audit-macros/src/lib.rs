@@ -18,18 +18,22 @@
 //! calling crate's `Cargo.toml` gives the facade or the runtime):
 //! ```text
 //! fn set_lr(&mut self, run_id: &str, lr: f64) -> Result<(), HpError> {
-//!     static __AUDITED_SITE: Site = Site { actions: &[declare(&Action::HpChange)], redact: &[] };
-//!     let mut __audited_call = Call::start(&__AUDITED_SITE);   // one atomic load when off
+//!     static __AUDITED_SITE: Site = Site { actions: &[declare(&Action::HpChange)], redact: &[],
+//!         gate: Gate::new() };                                   // the site's copy of "on?"
+//!     let mut __audited_call = Call::start(&__AUDITED_SITE);   // one byte of it read when off
 //!     if __audited_call.is_active() {                           // nothing evaluated when off
 //!         __audited_call.detail("run", &(run_id));
 //!         __audited_call.capture_before(&(self.hparams()));
 //!     }
-//!     let __audited_result = __audited_call.run_sync(|| { BODY }); // `return`/`?` end BODY only;
-//!                                                                  // panics logged, then resumed
+//!     let __audited_body = || { BODY };         // `return`/`?` end BODY only
+//!     if !__audited_call.is_active() {
+//!         return __audited_body();               // off: the check, then the body
+//!     }
+//!     let __audited_result = __audited_call.run_sync(__audited_body); // panics logged, resumed
 //!     if __audited_call.is_active() {
 //!         __audited_call.capture_after(&(self.hparams()));
 //!     }
-//!     // passed through, not borrowed: when off, the result goes straight to the return value
+//!     // the outcome read from the result, which is passed through, not borrowed
 //!     let __audited_result = __audited_call.finish_with(__audited_result, |r| match r {
 //!         Ok(v) => (&&Probe(v)).__audited_ok_outcome(),     // AuditOutcome, else success
 //!         Err(e) => (&&&&Probe(e)).__audited_err_outcome(), // AuditFailure, Display, Debug

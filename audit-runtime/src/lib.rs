@@ -56,6 +56,7 @@ pub mod __private {
     pub use crate::instrument::{
         AsFlag, AsMessage, Call, DeclaredAction, Scoped, Site, declare, from_flag, probe,
     };
+    pub use crate::logger::global::Gate;
 }
 
 /// Expanded for handlers that return tonic types; refuses them unless the `tonic` feature

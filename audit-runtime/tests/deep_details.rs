@@ -7,7 +7,8 @@ use std::path::Path;
 
 use audit_runtime::read::open_events;
 use audit_runtime::{
-    AuditError, AuditLogger, Format, InvalidEventKind, MAX_DETAILS_DEPTH, Status, audited,
+    Action, AuditError, AuditLogger, Format, InvalidEventKind, MAX_DETAILS_DEPTH, Status, audited,
+    scope,
 };
 use serde_json::{Map, Value, json};
 
@@ -173,5 +174,53 @@ fn details_exactly_at_the_limit_are_written_and_read_back() {
             // The next open finds nothing wrong.
             assert!(logger(dir.path(), format).recovery().is_none());
         }
+    });
+}
+
+/// An emitted event whose details are handed over as a map, moved in unserialised.
+#[audited(action = "hp_change", logger = log)]
+fn emits_map(log: &AuditLogger, details: Map<String, Value>) {
+    scope::skip();
+    scope::emit_details(Action::HpChange, details);
+}
+
+fn as_map(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => unreachable!("nested() builds objects"),
+    }
+}
+
+#[test]
+fn emit_details_refuses_deep_maps_without_recursion_and_keeps_the_limit() {
+    on_a_2mb_stack(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let log = logger(dir.path(), Format::Json);
+        log.log_event("pause", Status::Success, None, None).unwrap();
+        let before = std::fs::read(dir.path().join("audit_log.json")).unwrap();
+        // Refused (and reported, the call unaffected), never walked by recursion: in a call,
+        // outside one, and with auditing off.
+        for levels in [MAX_DETAILS_DEPTH + 1, 1_000_000] {
+            emits_map(&log, as_map(nested(levels)));
+        }
+        scope::emit_details(Action::HpChange, as_map(nested(1_000_000)));
+        let off = AuditLogger::builder(dir.path())
+            .format(Format::None)
+            .build()
+            .unwrap();
+        emits_map(&off, as_map(nested(1_000_000)));
+        assert_untouched(dir.path(), Format::Json, &before);
+        assert_eq!(log.stats().events_failed, 2);
+
+        // Exactly the limit is written as it was handed over.
+        emits_map(&log, as_map(nested(MAX_DETAILS_DEPTH)));
+        let events: Vec<_> = open_events(dir.path().join("audit_log.json"))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            Value::Object(events[0].details.clone()),
+            nested(MAX_DETAILS_DEPTH)
+        );
     });
 }

@@ -530,6 +530,24 @@ fn format_none_creates_nothing() {
 }
 
 #[test]
+fn file_loggers_are_enabled_and_clones_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    for format in [Format::Json, Format::Csv] {
+        let logger = AuditLogger::builder(dir.path().join(format.as_str()))
+            .format(format)
+            .build()
+            .unwrap();
+        assert!(logger.is_enabled(), "{format}");
+        assert!(logger.clone().is_enabled(), "{format}");
+    }
+    let off = AuditLogger::builder(dir.path())
+        .format(Format::None)
+        .build()
+        .unwrap();
+    assert!(!off.clone().is_enabled());
+}
+
+#[test]
 fn large_details_are_written_whole() {
     let dir = tempfile::tempdir().unwrap();
     let big = "x".repeat(10 * 1024 * 1024);

@@ -135,3 +135,124 @@ fn outside_any_call_nothing_happens() {
     scope::skip();
     assert!(!scope::is_recording());
 }
+
+/// The model's details of one effect, as a service would hand them over.
+fn effect_details(n: u64) -> Map<String, Value> {
+    let details = json!({
+        "changed_params": {"learning_rate": 0.001},
+        "before": {"learning_rate": 0.01, "name": "run \"a\""},
+        "after": {"learning_rate": 0.001, "n": n},
+        "tag": "own wins",
+    });
+    details.as_object().unwrap().clone()
+}
+
+// The same handler twice: once handing the maps to `emit_with`, once to `emit_details`
+// (moved, not serialised again); what each logs must be the same, event for event.
+#[audited(
+    action = "hp_change" | "pause" | "resume",
+    logger = log,
+    details(tag = "the call's", call_only = 1)
+)]
+fn emits_with(log: &AuditLogger, skip: bool, fail: bool) -> Result<(), String> {
+    scope::set_action(Action::HpChange);
+    scope::emit_with(Action::Pause, effect_details(1));
+    scope::emit_with(Action::Resume, effect_details(2));
+    if skip {
+        scope::skip();
+    }
+    if fail {
+        Err("disk full".into())
+    } else {
+        Ok(())
+    }
+}
+
+#[audited(
+    action = "hp_change" | "pause" | "resume",
+    logger = log,
+    details(tag = "the call's", call_only = 1)
+)]
+fn emits_details(log: &AuditLogger, skip: bool, fail: bool) -> Result<(), String> {
+    scope::set_action(Action::HpChange);
+    scope::emit_details(Action::Pause, effect_details(1));
+    scope::emit_details(Action::Resume, effect_details(2));
+    if skip {
+        scope::skip();
+    }
+    if fail {
+        Err("disk full".into())
+    } else {
+        Ok(())
+    }
+}
+
+// Without details of its own, as the example service's `ExperimentCommand` is: each event's
+// details are exactly the effect's.
+#[audited(action = "hp_change" | "pause", logger = log)]
+fn emits_only_details(log: &AuditLogger) {
+    scope::skip();
+    scope::emit_details(Action::HpChange, effect_details(1));
+    scope::emit_details(Action::Pause, Map::new());
+}
+
+#[test]
+fn emit_details_logs_what_emit_with_logs() {
+    for skip in [false, true] {
+        for fail in [false, true] {
+            let (with, details) = (MemLog::new(), MemLog::new());
+            let _ = emits_with(&with.logger, skip, fail);
+            let _ = emits_details(&details.logger, skip, fail);
+            let expected = with.entries();
+            assert_eq!(details.entries(), expected, "skip {skip}, fail {fail}");
+            // Two emitted events, then the call's own unless skipped; each emitted one has the
+            // call's details overridden by its own.
+            assert_eq!(expected.len(), if skip { 2 } else { 3 });
+            assert_eq!(expected[0].2["tag"], "own wins");
+            assert_eq!(expected[0].2["call_only"], 1);
+            assert_eq!(expected[1].2["after"]["n"], 2);
+        }
+    }
+    let log = MemLog::new();
+    emits_only_details(&log.logger);
+    assert_eq!(
+        log.entries(),
+        [
+            entry(
+                "hp_change",
+                Status::Success,
+                Value::Object(effect_details(1)),
+                None
+            ),
+            entry("pause", Status::Success, json!({}), None),
+        ]
+    );
+}
+
+#[audited(action = "hp_change", logger = log)]
+fn emits_undeclared_details(log: &AuditLogger) {
+    let not_declared = Action::Resume;
+    scope::emit_details(not_declared, effect_details(1));
+    scope::skip();
+}
+
+#[test]
+fn emit_details_of_an_undeclared_action_fails_the_call() {
+    let log = MemLog::new();
+    emits_undeclared_details(&log.logger);
+    assert_eq!(
+        log.entries(),
+        [entry(
+            "hp_change",
+            Status::Failed,
+            json!({}),
+            Some(
+                "audited: scope::emit(\"resume\"): not one of the actions this \
+                 handler declares (hp_change) (the call itself succeeded)"
+            )
+        )]
+    );
+    // Outside any call: dropped, nothing logged.
+    scope::emit_details(Action::Pause, effect_details(1));
+    assert_eq!(log.entries().len(), 1);
+}

@@ -150,6 +150,9 @@ pub enum Metric {
     PerOpDiff,
     /// Server CPU per operation, this − that.
     CpuDiff,
+    /// Operations per second a server that is the bottleneck would do: that's CPU per
+    /// operation ÷ this one's (the inverse ratio of their costs).
+    CpuRate,
 }
 
 /// The median over rounds of `metric` between `a` and `b` within each round.
@@ -159,6 +162,7 @@ pub fn compare(a: &Measured, b: &Measured, metric: Metric) -> f64 {
         Metric::Rate => x.rate / y.rate,
         Metric::PerOpDiff => x.per_op - y.per_op,
         Metric::CpuDiff => x.cpu_per_op.unwrap_or(f64::NAN) - y.cpu_per_op.unwrap_or(f64::NAN),
+        Metric::CpuRate => y.cpu_per_op.unwrap_or(f64::NAN) / x.cpu_per_op.unwrap_or(f64::NAN),
     }))
 }
 

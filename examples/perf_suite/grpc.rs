@@ -248,7 +248,8 @@ pub fn section(config: &Config, dir: &Path) -> Result<Vec<Row>, BoxError> {
         )
         .with_note(&cpu(json))
         .vs(json, none, Metric::Rate, "none")
-        .vs(json, none, Metric::CpuDiff, "none"),
+        .vs(json, none, Metric::CpuDiff, "none")
+        .vs(json, none, Metric::CpuRate, "none"),
     ];
     let _ = std::fs::remove_dir_all(dir);
     Ok(rows)

@@ -59,6 +59,7 @@ impl Row {
             Metric::Rate => format!("ops/s {} {what}", ratio(value)),
             Metric::PerOpDiff => format!("{} vs {what}", signed_ns(value)),
             Metric::CpuDiff => format!("server CPU {} vs {what}", signed_ns(value)),
+            Metric::CpuRate => format!("server-bound ops/s {} {what}", ratio(value)),
         };
         self.note(&text);
         self

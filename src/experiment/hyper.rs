@@ -201,15 +201,17 @@ impl HyperParams {
 /// The spec's `hp_change` details: `changed_params` (the new values, as in the spec's
 /// example), plus `before` and `after` of the changed ones.
 pub fn change_details(changes: &[Change]) -> Map<String, Value> {
-    let mut changed = Map::new();
-    let mut before = Map::new();
-    let mut after = Map::new();
+    let mut changed = Map::with_capacity(changes.len());
+    let mut before = Map::with_capacity(changes.len());
+    let mut after = Map::with_capacity(changes.len());
     for c in changes {
         changed.insert(c.name.to_owned(), c.after.clone());
         before.insert(c.name.to_owned(), c.before.clone());
         after.insert(c.name.to_owned(), c.after.clone());
     }
-    let mut details = Map::new();
+    // Room for the `actor` the logger adds to every event, so that adding it does not grow
+    // (reallocate and rehash) the map.
+    let mut details = Map::with_capacity(4);
     details.insert("changed_params".into(), changed.into());
     details.insert("before".into(), before.into());
     details.insert("after".into(), after.into());

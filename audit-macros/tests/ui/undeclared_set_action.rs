@@ -11,6 +11,7 @@ fn main() {}
 fn command(kind: u8) {
     match kind {
         0 => scope::emit(audit_runtime::Action::ModeSwitch),
-        _ => scope::emit_with(audit_runtime::Action::Resume, ()),
+        1 => scope::emit_with(audit_runtime::Action::Resume, ()),
+        _ => scope::emit_details(audit_runtime::Action::Pause, Default::default()),
     }
 }

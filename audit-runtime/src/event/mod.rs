@@ -18,8 +18,8 @@ pub(crate) use finite::to_value_within;
 pub use status::{EventStatus, ParseStatusError, Status};
 pub(crate) use timestamp::{MonotonicClock, TIMESTAMP_LEN};
 pub use timestamp::{ParseTimestampError, Timestamp};
-pub(crate) use validate::prepare;
 pub use validate::{MAX_DETAILS_DEPTH, dismantle};
+pub(crate) use validate::{prepare, within_depth};
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};

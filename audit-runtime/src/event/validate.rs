@@ -48,6 +48,25 @@ pub(crate) fn prepare<'e>(
     Ok((details, stored_error(error)))
 }
 
+/// Whether `details` nests no deeper than [`MAX_DETAILS_DEPTH`] (the object itself is level
+/// 1). Most events are shallow: this check, whose recursion the limit bounds (at most
+/// MAX_DETAILS_DEPTH frames, whatever the input) and which allocates nothing, answers for
+/// them; only details that fail it are walked again to name the path.
+pub(crate) fn within_depth(details: &Map<String, Value>) -> bool {
+    fn within(value: &Value, levels_left: usize) -> bool {
+        match value {
+            Value::Object(map) => {
+                levels_left > 0 && map.values().all(|v| within(v, levels_left - 1))
+            }
+            Value::Array(items) => {
+                levels_left > 0 && items.iter().all(|v| within(v, levels_left - 1))
+            }
+            _ => true,
+        }
+    }
+    details.values().all(|v| within(v, MAX_DETAILS_DEPTH - 1))
+}
+
 /// The path (`details.a[0].b`) to the first container in `details` that is deeper than
 /// [`MAX_DETAILS_DEPTH`], if any. Walks with a stack of its own, never deeper than the limit,
 /// so input of any depth neither recurses nor overflows.
@@ -67,21 +86,7 @@ fn too_deep(details: &Map<String, Value>) -> Option<String> {
             _ => None,
         }
     }
-    // Most events are shallow: a check whose recursion the limit bounds (at most
-    // MAX_DETAILS_DEPTH frames, whatever the input) and that allocates nothing answers for
-    // them; only details that fail it are walked again to name the path.
-    fn within(value: &Value, levels_left: usize) -> bool {
-        match value {
-            Value::Object(map) => {
-                levels_left > 0 && map.values().all(|v| within(v, levels_left - 1))
-            }
-            Value::Array(items) => {
-                levels_left > 0 && items.iter().all(|v| within(v, levels_left - 1))
-            }
-            _ => true,
-        }
-    }
-    if details.values().all(|v| within(v, MAX_DETAILS_DEPTH - 1)) {
+    if within_depth(details) {
         return None;
     }
     // `open[i]` walks the children of the container at level i + 1; `path[i]` is how the

@@ -31,6 +31,23 @@ pub(crate) fn to_detail<T: Serialize + ?Sized>(value: &T) -> Value {
     }
 }
 
+/// Details that are already a JSON object, as [`to_detail`] would have made them, without
+/// serialising them again: a `Value` holds no non-finite float, so within the depth limit
+/// the conversion is the identity and the map moves in as it is. A deeper one (rare) is cut
+/// exactly as `to_detail` cuts it, and the original is taken apart without recursion.
+pub(crate) fn owned_details(details: Map<String, Value>) -> Map<String, Value> {
+    if event::within_depth(&details) {
+        return details;
+    }
+    let cut = to_detail(&details);
+    event::dismantle(Value::Object(details));
+    match cut {
+        Value::Object(map) => map,
+        // `to_detail` of a map is a map, or the string saying it could not be serialised.
+        other => Map::from_iter([("value".to_owned(), other)]),
+    }
+}
+
 pub(super) fn write_events(state: State, outcome: Outcome) {
     let State {
         site,
@@ -102,14 +119,34 @@ pub(super) fn write_events(state: State, outcome: Outcome) {
         };
         log_one(logger.as_ref(), action, draft);
     };
-    for (name, own) in &extra {
-        let mut merged = details.clone();
-        merged.extend(own.clone());
-        write(name, merged);
+    // Each emitted event is the call's details overridden by its own. They are moved, not
+    // copied, wherever nothing reads them afterwards: the emitted details always, the call's
+    // for the last event that uses them (a handler that skips its own event and emits one
+    // per effect copies nothing).
+    let emitted = extra.len();
+    let mut details = Some(details);
+    for (i, (name, own)) in extra.into_iter().enumerate() {
+        let last_use = !log_main && i + 1 == emitted;
+        let call = if last_use {
+            details.take().unwrap_or_default()
+        } else {
+            details.clone().unwrap_or_default()
+        };
+        write(name, merged(call, own));
     }
-    if log_main {
+    if log_main && let Some(details) = details {
         write(action, details);
     }
+}
+
+/// The call's details with `own`'s entries added, each replacing one of the same key in
+/// place (`Map::extend`'s order); no copy when the call has none.
+fn merged(mut call: Map<String, Value>, own: Map<String, Value>) -> Map<String, Value> {
+    if call.is_empty() {
+        return own;
+    }
+    call.extend(own);
+    call
 }
 
 fn log_one(logger: Option<&AuditLogger>, action: &str, draft: Draft<'_>) {

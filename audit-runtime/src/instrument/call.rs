@@ -5,8 +5,8 @@
 //!
 //! # Cost when auditing is off
 //! What the generated code inlines into the user's function is only the test of whether the
-//! call is recorded (one relaxed atomic load, or the logger's format) and the tests of
-//! `state` that follow it, which the optimiser folds into that branch. Everything a recorded
+//! call is recorded (one relaxed atomic load of the site's own gate, or the logger's enabled
+//! flag) and the tests of `state` that follow it, which the optimiser folds into that branch. Everything a recorded
 //! call does is out of line, and its entry (`begin_*`) is `#[cold]`, so the recorded path
 //! is laid out away from the function's own code and no call is made when auditing is off.
 //! (The functions of the recorded path itself are not `#[cold]`: that made the optimiser
@@ -40,12 +40,14 @@ pub struct Call {
 
 impl Call {
     /// A call logged through the global logger, or an inactive one when auditing is off.
+    /// The test is of the site's own copy of the flag (see `Gate`); only a site that saw it
+    /// on, or has not looked yet, goes out of line, where the flag itself is read.
     #[inline(always)]
     pub fn start(site: &'static Site) -> Call {
-        if crate::is_active() {
-            Call::begin_global(site)
-        } else {
+        if site.gate.is_off() {
             Call { state: None }
+        } else {
+            Call::begin_global(site)
         }
     }
 
@@ -62,7 +64,11 @@ impl Call {
     #[cold]
     #[inline(never)]
     fn begin_global(site: &'static Site) -> Call {
-        Call::begin(site, None)
+        if site.gate.open() {
+            Call::begin(site, None)
+        } else {
+            Call { state: None }
+        }
     }
 
     #[cold]
@@ -328,11 +334,13 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
 mod tests {
     use super::*;
     use crate::instrument::site::declare;
+    use crate::logger::global::Gate;
     use crate::{Action, MemorySink};
 
     static SITE: Site = Site {
         actions: &[declare(&Action::Pause)],
         redact: &[],
+        gate: Gate::new(),
     };
 
     struct Panics;

@@ -2,6 +2,7 @@
 //! actions and its redacted keys.
 
 use crate::AuditAction;
+use crate::logger::global::Gate;
 
 /// A declared action as stored in a call site's `static`.
 pub type DeclaredAction = &'static dyn AuditAction;
@@ -18,6 +19,9 @@ pub struct Site {
     pub actions: &'static [DeclaredAction],
     /// Detail keys whose values are written as `"[REDACTED]"`, at any depth.
     pub redact: &'static [&'static str],
+    /// Whether the global logger is off, as this site last saw it (`Gate::new()`); used by
+    /// sites without `logger = ..`.
+    pub gate: Gate,
 }
 
 impl Site {

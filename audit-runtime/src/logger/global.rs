@@ -7,7 +7,7 @@
 //! ([`is_active`]), so disabled auditing costs next to nothing.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, RwLock};
 
 use serde_json::{Map, Value};
@@ -30,6 +30,75 @@ static PRE_INIT_DROPPED: AtomicU64 = AtomicU64::new(0);
 /// tells).
 static PRE_INIT_ANNOUNCED: AtomicBool = AtomicBool::new(false);
 static PRE_INIT: Mutex<VecDeque<Buffered>> = Mutex::new(VecDeque::new());
+
+/// A call site's copy of [`is_active`], in the site's own `static` (one per `#[audited]`
+/// function without `logger = ..`).
+///
+/// The generated code tests it on every call instead of the shared flag: a `static` of the
+/// caller's own crate is read at a fixed address, where this crate's flag is first looked up
+/// (through the GOT of a position-independent executable), which is a load more on every
+/// call of every audited function. A gate is "unseen" until its site's first recorded-looking
+/// call registers it; from then on every change of the shared flag is copied to it. Only
+/// "off" skips recording: "on" and "unseen" take the out-of-line path, which checks the
+/// shared flag itself, so a gate can make a call look at the flag needlessly, never miss it.
+#[derive(Debug)]
+pub struct Gate(AtomicU8);
+
+const GATE_OFF: u8 = 0;
+const GATE_ON: u8 = 1;
+const GATE_UNSEEN: u8 = 2;
+
+/// Every registered gate, so that a change of [`ACTIVE`] reaches each of them.
+static GATES: Mutex<Vec<&'static Gate>> = Mutex::new(Vec::new());
+
+impl Gate {
+    /// A gate not yet registered (what the generated `static` starts with).
+    #[allow(clippy::new_without_default)] // built in `static`s, where only a `const fn` will do
+    pub const fn new() -> Gate {
+        Gate(AtomicU8::new(GATE_UNSEEN))
+    }
+
+    /// Whether this site last saw auditing off. A relaxed load, as [`is_active`] is: a change
+    /// becomes visible to other threads promptly, with no ordering promised.
+    #[inline(always)]
+    pub(crate) fn is_off(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == GATE_OFF
+    }
+
+    /// [`is_active`], registering the gate on its first use so that it follows the flag.
+    pub(crate) fn open(&'static self) -> bool {
+        if self.0.load(Ordering::Relaxed) == GATE_UNSEEN {
+            let mut gates = GATES.lock().unwrap_or_else(|p| p.into_inner());
+            if self.0.load(Ordering::Relaxed) == GATE_UNSEEN {
+                gates.push(self);
+            }
+            // Under the lock, so that a change of the flag refreshing the gates meanwhile
+            // cannot be overwritten with the value read before it.
+            self.0.store(gate_state(), Ordering::Relaxed);
+        }
+        is_active()
+    }
+}
+
+fn gate_state() -> u8 {
+    if ACTIVE.load(Ordering::Acquire) {
+        GATE_ON
+    } else {
+        GATE_OFF
+    }
+}
+
+/// Sets [`ACTIVE`] and copies it to every registered gate.
+fn set_active(active: bool) {
+    ACTIVE.store(active, Ordering::Release);
+    // The value copied is the flag's when the lock is held, not `active`: of two changes
+    // racing here, the one that takes the lock last copies the newer value.
+    let gates = GATES.lock().unwrap_or_else(|p| p.into_inner());
+    let state = gate_state();
+    for gate in gates.iter() {
+        gate.0.store(state, Ordering::Relaxed);
+    }
+}
 
 /// A finished event waiting for a logger: written as it is when one arrives, not finished
 /// again (the actor then current is not the event's).
@@ -62,7 +131,7 @@ pub fn init(logger: AuditLogger) -> Result<(), InitError> {
                 current: current.experiment_name().to_owned(),
             });
         }
-        ACTIVE.store(logger.is_enabled(), Ordering::Release);
+        set_active(logger.is_enabled());
         *global = Some(logger.clone());
     }
     drain_pre_init(&logger)?;
@@ -92,7 +161,7 @@ pub fn init(logger: AuditLogger) -> Result<(), InitError> {
 pub fn switch_experiment(logger: AuditLogger) -> Result<Option<AuditLogger>, AuditError> {
     let old = {
         let mut global = write_global();
-        ACTIVE.store(logger.is_enabled(), Ordering::Release);
+        set_active(logger.is_enabled());
         global.replace(logger.clone())
     };
     if let Some(old) = &old {
@@ -126,10 +195,7 @@ pub fn switch_experiment(logger: AuditLogger) -> Result<Option<AuditLogger>, Aud
 pub fn shutdown() -> Result<Option<AuditLogger>, AuditError> {
     let old = {
         let mut global = write_global();
-        ACTIVE.store(
-            PRE_INIT_CAPACITY.load(Ordering::Acquire) > 0,
-            Ordering::Release,
-        );
+        set_active(PRE_INIT_CAPACITY.load(Ordering::Acquire) > 0);
         global.take()
     };
     if let Some(old) = &old {
@@ -318,7 +384,7 @@ pub fn set_pre_init_capacity(capacity: usize) {
     PRE_INIT_CAPACITY.store(capacity, Ordering::Release);
     let global = GLOBAL.read().unwrap_or_else(|p| p.into_inner());
     if global.is_none() {
-        ACTIVE.store(capacity > 0, Ordering::Release);
+        set_active(capacity > 0);
         let mut buffer = PRE_INIT.lock().unwrap_or_else(|p| p.into_inner());
         while buffer.len() > capacity {
             buffer.pop_back();

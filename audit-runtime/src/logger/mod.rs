@@ -69,6 +69,11 @@ use crate::{AuditError, Status, Timestamp};
 #[derive(Clone)]
 pub struct AuditLogger {
     inner: Arc<Inner>,
+    /// Whether the record of truth is anything but [`Truth::Disabled`], fixed when the logger
+    /// is made. Kept beside the pointer, not behind it: `#[audited(logger = ..)]` tests it on
+    /// every call, and this way the off test is one byte read from the logger it was handed,
+    /// not a load of the shared state and then of its enum's tag.
+    enabled: bool,
 }
 
 struct Inner {
@@ -372,6 +377,7 @@ impl AuditLoggerBuilder {
             );
         }
         Ok(AuditLogger {
+            enabled: !matches!(truth, Truth::Disabled),
             inner: Arc::new(Inner {
                 root_log_dir: self.root_log_dir,
                 experiment,
@@ -431,6 +437,7 @@ impl AuditLogger {
     /// ```
     pub fn in_memory(sink: MemorySink) -> Self {
         AuditLogger {
+            enabled: true,
             inner: Arc::new(Inner {
                 root_log_dir: PathBuf::new(),
                 experiment: "in-memory".to_owned(),
@@ -630,8 +637,9 @@ impl AuditLogger {
 
     /// Whether events are recorded anywhere (false for the `none` format, true for an
     /// [in-memory](Self::in_memory) logger).
+    #[inline]
     pub fn is_enabled(&self) -> bool {
-        !matches!(self.inner.truth, Truth::Disabled)
+        self.enabled
     }
 
     /// The format in use.

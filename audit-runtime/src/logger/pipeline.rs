@@ -18,6 +18,7 @@
 
 use std::sync::Arc;
 
+use serde_json::map::Entry;
 use serde_json::{Map, Value};
 
 use super::actor;
@@ -78,13 +79,14 @@ impl<'a> Draft<'a> {
             actor,
             redact,
         } = self;
-        if !details.contains_key("actor") {
-            let who = match actor {
-                Actor::Current => actor::current(),
-                Actor::Captured(who) => who,
-            };
-            if let Some(who) = who {
-                details.insert("actor".to_owned(), Value::String(who.to_string()));
+        let who = match actor {
+            Actor::Current => actor::current(),
+            Actor::Captured(who) => who,
+        };
+        if let Some(who) = who {
+            // One lookup (the key is hashed once) for the test and the insert.
+            if let Entry::Vacant(slot) = details.entry("actor") {
+                slot.insert(Value::String(String::from(&*who)));
             }
         }
         redact_keys(&mut details, redact);

@@ -94,6 +94,33 @@ impl Caller {
     }
 }
 
+/// A [`Caller`] whose actor is shared, not owned: what the service resolves on every call.
+enum SharedCaller {
+    Known(Arc<str>),
+    UnknownToken(Arc<str>),
+    Anonymous(Option<Arc<str>>),
+}
+
+impl SharedCaller {
+    fn actor(&self) -> Option<&Arc<str>> {
+        match self {
+            SharedCaller::Known(actor) | SharedCaller::UnknownToken(actor) => Some(actor),
+            SharedCaller::Anonymous(peer) => peer.as_ref(),
+        }
+    }
+}
+
+impl From<SharedCaller> for Caller {
+    fn from(caller: SharedCaller) -> Caller {
+        let owned = |actor: Arc<str>| String::from(&*actor);
+        match caller {
+            SharedCaller::Known(actor) => Caller::Known(owned(actor)),
+            SharedCaller::UnknownToken(actor) => Caller::UnknownToken(owned(actor)),
+            SharedCaller::Anonymous(peer) => Caller::Anonymous(peer.map(owned)),
+        }
+    }
+}
+
 /// Extracts the presented token: `authorization: Bearer <token>` (scheme case-insensitive),
 /// else `x-api-key`. Empty values count as absent.
 ///
@@ -256,30 +283,40 @@ impl IdentityLayer {
 
     /// Resolves the caller of a request with these `headers`, from `peer`.
     pub fn resolve(&self, headers: &http::HeaderMap, peer: Option<std::net::SocketAddr>) -> Caller {
+        self.resolve_shared(headers, peer).into()
+    }
+
+    /// [`IdentityLayer::resolve`] as every call uses it: the actor as a shared string, which
+    /// for a configured token is the map's own (the call's scope holds it without a copy).
+    fn resolve_shared(
+        &self,
+        headers: &http::HeaderMap,
+        peer: Option<std::net::SocketAddr>,
+    ) -> SharedCaller {
         match presented_token(headers) {
             Some(token) => match self
                 .config
                 .tokens
                 .as_ref()
-                .and_then(|tokens| tokens.actor_for(token))
+                .and_then(|tokens| tokens.shared_actor_for(token))
             {
-                Some(actor) => Caller::Known(actor),
-                None => Caller::UnknownToken(token_fingerprint(token)),
+                Some(actor) => SharedCaller::Known(actor),
+                None => SharedCaller::UnknownToken(Arc::from(token_fingerprint(token))),
             },
-            None => Caller::Anonymous(peer.map(|p| format!("peer:{p}"))),
+            None => SharedCaller::Anonymous(peer.map(|p| Arc::from(format!("peer:{p}")))),
         }
     }
 
-    fn refusal(&self, caller: &Caller) -> Option<&'static str> {
+    fn refusal(&self, caller: &SharedCaller) -> Option<&'static str> {
         self.config.tokens.as_ref()?;
         match caller {
-            Caller::Known(_) => None,
-            Caller::UnknownToken(_) => Some("unknown token"),
-            Caller::Anonymous(_) => Some("missing token"),
+            SharedCaller::Known(_) => None,
+            SharedCaller::UnknownToken(_) => Some("unknown token"),
+            SharedCaller::Anonymous(_) => Some("missing token"),
         }
     }
 
-    fn log_refusal(&self, method: &str, caller: &Caller, reason: &str) {
+    fn log_refusal(&self, method: &str, caller: &SharedCaller, reason: &str) {
         let config = &self.config;
         let action = config
             .actions
@@ -298,7 +335,7 @@ impl IdentityLayer {
         // The refused call never ran inside an actor scope: its actor is the caller resolved
         // here, given to the pipeline that every event passes.
         let draft = Draft {
-            actor: Actor::Captured(caller.actor().map(Arc::from)),
+            actor: Actor::Captured(caller.actor().cloned()),
             ..Draft::new(action, Status::Failed, details, Some(&error))
         };
         let written = match &config.logger {
@@ -434,7 +471,7 @@ where
             .extensions()
             .get::<TcpConnectInfo>()
             .and_then(TcpConnectInfo::remote_addr);
-        let caller = self.layer.resolve(request.headers(), peer);
+        let caller = self.layer.resolve_shared(request.headers(), peer);
         if let Some(reason) = self.layer.refusal(&caller) {
             self.layer
                 .log_refusal(request.uri().path(), &caller, reason);
@@ -444,9 +481,13 @@ where
             return Box::pin(std::future::ready(Ok(status.into_http())));
         }
         let future = self.inner.call(request);
-        match caller.actor() {
-            Some(actor) => Box::pin(crate::actor::with_actor(actor.to_owned(), future)),
-            None => Box::pin(future),
+        // The resolved string itself becomes the scope's actor: no copy per call.
+        match caller {
+            SharedCaller::Known(actor) | SharedCaller::UnknownToken(actor) => {
+                Box::pin(crate::actor::with_actor(actor, future))
+            }
+            SharedCaller::Anonymous(Some(peer)) => Box::pin(crate::actor::with_actor(peer, future)),
+            SharedCaller::Anonymous(None) => Box::pin(future),
         }
     }
 }

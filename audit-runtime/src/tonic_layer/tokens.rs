@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
@@ -53,7 +54,17 @@ pub struct TokenSpecError {
 /// logged by its [fingerprint](token_fingerprint)).
 #[derive(Clone, Default)]
 pub struct TokenMap {
-    by_digest: HashMap<TokenDigest, Option<String>>,
+    by_digest: HashMap<TokenDigest, Accepted>,
+}
+
+/// What a configured token is logged as: made once, when the map is parsed, and shared by
+/// every call that presents the token (no copy of the name, no second digest for a bare
+/// token's fingerprint).
+#[derive(Clone)]
+struct Accepted {
+    actor: Arc<str>,
+    /// Given a name (`name:token`), not bare: only names are shown by `Debug`.
+    named: bool,
 }
 
 impl fmt::Debug for TokenMap {
@@ -62,8 +73,8 @@ impl fmt::Debug for TokenMap {
         let mut names: Vec<&str> = self
             .by_digest
             .values()
-            .flatten()
-            .map(String::as_str)
+            .filter(|a| a.named)
+            .map(|a| &*a.actor)
             .collect();
         names.sort_unstable();
         f.debug_struct("TokenMap")
@@ -118,7 +129,17 @@ impl TokenMap {
             if token.is_empty() {
                 return Err(fail("has an empty token"));
             }
-            if by_digest.insert(digest(token), name).is_some() {
+            let accepted = match name {
+                Some(name) => Accepted {
+                    actor: Arc::from(name),
+                    named: true,
+                },
+                None => Accepted {
+                    actor: Arc::from(token_fingerprint(token)),
+                    named: false,
+                },
+            };
+            if by_digest.insert(digest(token), accepted).is_some() {
                 return Err(fail("repeats a token given earlier"));
             }
         }
@@ -139,9 +160,15 @@ impl TokenMap {
 
     /// The actor a valid `token` is logged as, or `None` if it is not one of the map's.
     pub fn actor_for(&self, token: &str) -> Option<String> {
+        self.shared_actor_for(token)
+            .map(|actor| String::from(&*actor))
+    }
+
+    /// [`TokenMap::actor_for`] as the string the map keeps, shared rather than copied.
+    pub(crate) fn shared_actor_for(&self, token: &str) -> Option<Arc<str>> {
         self.by_digest
             .get(&digest(token))
-            .map(|name| name.clone().unwrap_or_else(|| token_fingerprint(token)))
+            .map(|accepted| accepted.actor.clone())
     }
 
     /// How many tokens are accepted.
@@ -175,6 +202,22 @@ mod tests {
         assert_eq!(map.actor_for("bare"), Some(token_fingerprint("bare")));
         assert_eq!(map.actor_for("a"), None);
         assert_eq!(map.actor_for(""), None);
+    }
+
+    #[test]
+    fn every_call_shares_the_actor_made_at_parse_time() {
+        let map = TokenMap::parse("alice:a1,bare").unwrap();
+        for token in ["a1", "bare"] {
+            let (first, second) = (map.shared_actor_for(token), map.shared_actor_for(token));
+            let (first, second) = (first.unwrap(), second.unwrap());
+            assert!(Arc::ptr_eq(&first, &second), "{token}: copied per call");
+            assert_eq!(Some(String::from(&*first)), map.actor_for(token));
+        }
+        assert_eq!(
+            map.shared_actor_for("bare").as_deref(),
+            Some(&*token_fingerprint("bare"))
+        );
+        assert_eq!(map.shared_actor_for("nope"), None);
     }
 
     #[test]
