@@ -1083,9 +1083,18 @@ fn commands_read_a_log_while_it_is_being_written(format: Format) {
     let path = log_path(dir.path(), format);
     let stop = Arc::new(AtomicBool::new(false));
     let written = Arc::new(AtomicUsize::new(0));
+    // How many events the writer may have logged so far: one round ahead of the commands,
+    // never more, so that a slow machine cannot let the log grow without bound while the
+    // commands re-read it (it once reached gigabytes under load).
+    let allowed = Arc::new(AtomicUsize::new(EVENTS_PER_ROUND));
     let writer = {
-        let (logger, stop, written, path) =
-            (logger.clone(), stop.clone(), written.clone(), path.clone());
+        let (logger, stop, written, path, allowed) = (
+            logger.clone(),
+            stop.clone(),
+            written.clone(),
+            path.clone(),
+            allowed.clone(),
+        );
         // Longer CSV rows take longer to copy: more chances to catch one half written.
         let pad = if format == Format::Csv { 8000 } else { 700 };
         std::thread::spawn(move || {
@@ -1094,6 +1103,11 @@ fn commands_read_a_log_while_it_is_being_written(format: Format) {
             let mut inode = std::fs::metadata(&path).unwrap().ino();
             let mut seq = 0;
             while !(stop.load(Ordering::Relaxed) && replaced >= rewrites_needed) {
+                if !stop.load(Ordering::Relaxed) && logged.len() >= allowed.load(Ordering::Acquire)
+                {
+                    std::thread::sleep(Duration::from_micros(200));
+                    continue;
+                }
                 log(
                     &logger,
                     &mut logged,
@@ -1132,6 +1146,7 @@ fn commands_read_a_log_while_it_is_being_written(format: Format) {
     for round in 1..=ROUNDS {
         // Every round sees at least one event the round before did not.
         let seen_before = totals.last().map_or(0, |&t| t as usize - before.len());
+        allowed.store((round + 1) * EVENTS_PER_ROUND, Ordering::Release);
         wait_for_writer((round * EVENTS_PER_ROUND).max(seen_before + 1));
         let text = stdout_of(auditlog().args(["summary", "--json"]).arg(&path));
         let summary: LogSummary = serde_json::from_str(&text).unwrap();
