@@ -2,12 +2,15 @@
 //! in-memory experiment, every call audited.
 //!
 //! ```text
-//! cargo run --example experiment_server -- [--addr HOST:PORT] [--log-dir DIR] [--format json|csv|none]
+//! cargo run --example experiment_server -- [--addr HOST:PORT] [--log-dir DIR] [--format json|csv|none] [--fail-closed]
 //! ```
 //! - `--addr`: default `GRPC_BACKEND_HOST`:`GRPC_BACKEND_PORT` (each defaulting to
 //!   `127.0.0.1` and `50051`).
 //! - `--log-dir`: default `./runs/demo`.
 //! - `--format`: default `AUDIT_LOG_FORMAT`, else `json`.
+//! - `--fail-closed`: refuse calls (`UNAVAILABLE`) while the audit log cannot take events.
+//! - The logger's counters (events written, failed, refused, ...) are printed as one line at
+//!   shutdown and whenever the process gets SIGUSR1 (`kill -USR1 <pid>`).
 //! - `GRPC_AUTH_TOKENS=alice:tok-a,bob:tok-b`: require one of these tokens
 //!   (`authorization: Bearer <token>` or `x-api-key`); callers are logged by name.
 //!
@@ -24,11 +27,14 @@ use experiment_service::experiment::Experiment;
 use experiment_service::server::{ExperimentServer, identity_for_service, serve};
 
 const USAGE: &str =
-    "usage: experiment_server [--addr HOST:PORT] [--log-dir DIR] [--format json|csv|none]
+    "usage: experiment_server [--addr HOST:PORT] [--log-dir DIR] [--format json|csv|none] [--fail-closed]
 
-  --addr     where to listen (default: $GRPC_BACKEND_HOST:$GRPC_BACKEND_PORT, else 127.0.0.1:50051)
-  --log-dir  the audit log's directory (default: ./runs/demo)
-  --format   json, csv or none (default: $AUDIT_LOG_FORMAT, else json)
+  --addr         where to listen (default: $GRPC_BACKEND_HOST:$GRPC_BACKEND_PORT, else 127.0.0.1:50051)
+  --log-dir      the audit log's directory (default: ./runs/demo)
+  --format       json, csv or none (default: $AUDIT_LOG_FORMAT, else json)
+  --fail-closed  refuse calls (UNAVAILABLE) while the audit log cannot take events
+
+  SIGUSR1 prints the audit logger's counters (also printed at shutdown)
 
   GRPC_AUTH_TOKENS=name:token,...  require a token; callers are logged by name";
 
@@ -36,6 +42,7 @@ struct Args {
     addr: String,
     log_dir: PathBuf,
     format: Option<Format>,
+    fail_closed: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -45,6 +52,7 @@ fn parse_args() -> Result<Args, String> {
         addr: format!("{host}:{port}"),
         log_dir: PathBuf::from("runs/demo"),
         format: None,
+        fail_closed: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -55,6 +63,10 @@ fn parse_args() -> Result<Args, String> {
         if flag == "-h" || flag == "--help" {
             println!("{USAGE}");
             std::process::exit(0);
+        }
+        if flag == "--fail-closed" && inline.is_none() {
+            args.fail_closed = true;
+            continue;
         }
         let mut value = || {
             inline
@@ -126,7 +138,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     if let Some(format) = args.format {
         builder = builder.format(format);
     }
-    let logger = builder.build()?;
+    let logger = builder.fail_closed(args.fail_closed).build()?;
     let log_path = logger.path().map_or_else(
         || "nowhere (format none)".to_owned(),
         |p| p.display().to_string(),
@@ -141,12 +153,31 @@ async fn main() -> Result<(), Box<dyn Error>> {
     println!("ExperimentService listening on {}", listener.local_addr()?);
     println!("audit log: {log_path}");
     println!("auth: {auth}");
+    if args.fail_closed {
+        println!("fail-closed: calls are refused while the audit log cannot take events");
+    }
+    #[cfg(unix)]
+    {
+        let logger = logger.clone();
+        tokio::spawn(async move {
+            let Ok(mut usr1) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
+            else {
+                return;
+            };
+            while usr1.recv().await.is_some() {
+                println!("audit health: {}", logger.stats());
+            }
+        });
+    }
 
     let service = ExperimentServer::new(Arc::new(Experiment::default()), logger.clone());
     serve(listener, service, identity, shutdown_signal()).await?;
 
     // Every event is already in the file; make it durable before saying so.
-    logger.flush()?;
+    let flushed = logger.flush();
+    println!("audit health: {}", logger.stats());
+    flushed?;
     let summary = logger.get_log_summary()?;
     println!("stopped; {} events in {log_path}", summary.total_events);
     Ok(())

@@ -50,6 +50,9 @@ pub struct LocalServerOptions {
     pub tokens: Option<String>,
     /// The experiment's sizes and timings.
     pub experiment: ExperimentConfig,
+    /// Refuse calls while the log cannot take events
+    /// ([`AuditLoggerBuilder::fail_closed`](audited::AuditLoggerBuilder::fail_closed)).
+    pub fail_closed: bool,
 }
 
 impl LocalServerOptions {
@@ -60,6 +63,7 @@ impl LocalServerOptions {
             format: Format::Json,
             tokens: None,
             experiment: ExperimentConfig::default(),
+            fail_closed: false,
         }
     }
 }
@@ -80,6 +84,7 @@ impl LocalServer {
         let logger = AuditLogger::builder(&options.log_dir)
             .experiment("demo")
             .format(options.format)
+            .fail_closed(options.fail_closed)
             .build()?;
         let tokens = match &options.tokens {
             Some(spec) => Some(TokenMap::parse(spec)?),

@@ -136,6 +136,75 @@ async fn one_command_with_several_changes_logs_each_action() {
 }
 
 #[tokio::test]
+async fn one_call_shares_its_request_id_and_trace_id_and_the_response_names_it() {
+    let (server, _dir) = server_with_tokens().await;
+    let mut client = server.client_with_token("alice-token").await.unwrap();
+    let several = || {
+        hp(HyperParameters {
+            learning_rate: Some(0.02),
+            evaluation_mode: Some(true),
+            is_training: Some(false),
+            ..Default::default()
+        })
+    };
+    let mut request = tonic::Request::new(several());
+    request
+        .metadata_mut()
+        .insert("x-request-id", "ui-click-17".parse().unwrap());
+    request.metadata_mut().insert(
+        "traceparent",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            .parse()
+            .unwrap(),
+    );
+    let response = client.experiment_command(request).await.unwrap();
+    assert_eq!(
+        response.metadata().get("x-request-id").unwrap(),
+        "ui-click-17"
+    );
+    let first_call = logged(&server);
+    assert_eq!(first_call.len(), 3, "{first_call:#?}");
+    for event in &first_call {
+        assert_eq!(event["details"]["request_id"], "ui-click-17", "{event:#}");
+        assert_eq!(
+            event["details"]["trace_id"],
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+    }
+    // Without a header, each call gets an id of its own, sent back too.
+    let mut seen = first_call.len();
+    let mut generated = Vec::new();
+    for lr in [0.03, 0.04] {
+        let command = hp(HyperParameters {
+            learning_rate: Some(lr),
+            ..Default::default()
+        });
+        let response = client.experiment_command(command).await.unwrap();
+        let id = response.metadata().get("x-request-id").unwrap();
+        let id = id.to_str().unwrap().to_owned();
+        let events = logged(&server);
+        assert_eq!(events.len(), seen + 1, "{events:#?}");
+        assert_eq!(events[seen]["details"]["request_id"], id.as_str());
+        assert!(events[seen]["details"].get("trace_id").is_none());
+        seen = events.len();
+        generated.push(id);
+    }
+    assert_ne!(generated[0], generated[1]);
+
+    // A refused call's event and answer carry the id too.
+    let mut anonymous = server.client().await.unwrap();
+    let mut request = tonic::Request::new(several());
+    request
+        .metadata_mut()
+        .insert("x-request-id", "refused-1".parse().unwrap());
+    let refused = anonymous.experiment_command(request).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+    assert_eq!(refused.metadata().get("x-request-id").unwrap(), "refused-1");
+    let events = logged(&server);
+    assert_eq!(events[seen]["details"]["request_id"], "refused-1");
+}
+
+#[tokio::test]
 async fn get_only_commands_log_nothing() {
     let (server, _dir) = server_with_tokens().await;
     let mut client = server.client_with_token("alice-token").await.unwrap();
@@ -258,6 +327,7 @@ async fn restore_by_hash_captures_step_and_hyperparameters_before_and_after() {
                 "learning_rate": {"before": 0.01, "after": 0.005},
             },
             "actor": "alice",
+            "request_id": d["request_id"].clone(),
         })
     );
     // A refused restore changed nothing, and says so.
@@ -270,6 +340,7 @@ async fn restore_by_hash_captures_step_and_hyperparameters_before_and_after() {
             "after": state(2000, 0.005),
             "changed": {},
             "actor": "alice",
+            "request_id": d["request_id"].clone(),
         })
     );
 }

@@ -274,3 +274,44 @@ async fn none_format_writes_nothing_and_serves_normally() {
     let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert!(files.is_empty(), "{files:?}");
 }
+
+/// `--fail-closed` over a real connection: with the log's directory gone, a restore is
+/// answered `UNAVAILABLE` without running (the model is not rolled back), the refusal is
+/// counted, and once the directory is back the same server records again, the first event
+/// saying how many calls were refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fail_closed_server_refuses_calls_while_the_log_is_gone() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("run");
+    let mut options = LocalServerOptions::new(&dir);
+    options.tokens = Some(common::TOKENS.to_owned());
+    options.fail_closed = true;
+    let server = LocalServer::start(options).await.unwrap();
+    let mut client = server.client_with_token("alice-token").await.unwrap();
+    let age = server.experiment().model_age();
+    let hash = server.experiment().checkpoints()[1].hash.clone();
+    let restore = || RestoreCheckpointRequest {
+        experiment_hash: hash.clone(),
+    };
+
+    std::fs::remove_dir_all(&dir).unwrap();
+    for _ in 0..2 {
+        let refused = client.restore_checkpoint(restore()).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+        assert!(refused.message().contains("audit log"), "{refused:?}");
+    }
+    assert_eq!(
+        server.experiment().model_age(),
+        age,
+        "nothing ran unrecorded"
+    );
+    assert_eq!(server.logger().stats().events_refused, 2);
+
+    std::fs::create_dir(&dir).unwrap();
+    client.restore_checkpoint(restore()).await.unwrap();
+    assert_ne!(server.experiment().model_age(), age);
+    let events = logged(&server);
+    assert_eq!(events.len(), 1, "{events:#?}");
+    assert_eq!(events[0]["action_type"], "checkpoint_restore");
+    assert_eq!(events[0]["details"]["_audit"]["outage"]["refused"], 2);
+}

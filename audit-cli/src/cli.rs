@@ -116,6 +116,10 @@ pub struct QueryArgs {
     /// Only events whose details.actor is X (a string, or an object with a field equal to X).
     #[arg(long, value_name = "X")]
     pub actor: Option<String>,
+    /// Only events of one request: details.request_id is ID (one gRPC call or one
+    /// #[audited] call and what it logged inside).
+    #[arg(long = "request", value_name = "ID")]
+    pub request: Option<String>,
     /// Only events whose JSON text contains TEXT (case-sensitive).
     #[arg(long, value_name = "TEXT")]
     pub contains: Option<String>,

@@ -19,6 +19,8 @@ pub struct Filter {
     pub until: Option<Timestamp>,
     /// `details.actor` is this.
     pub actor: Option<String>,
+    /// `details.request_id` is this.
+    pub request: Option<String>,
     /// The event's JSON text contains this.
     pub contains: Option<String>,
 }
@@ -38,6 +40,7 @@ impl Filter {
             since: time("--since", &args.since)?,
             until: time("--until", &args.until)?,
             actor: args.actor.clone(),
+            request: args.request.clone(),
             contains: args.contains.clone(),
         })
     }
@@ -53,6 +56,9 @@ impl Filter {
                     .details
                     .get("actor")
                     .is_some_and(|a| actor_matches(a, wanted))
+            })
+            && self.request.as_deref().is_none_or(|wanted| {
+                event.details.get("request_id").and_then(|id| id.as_str()) == Some(wanted)
             })
             && self.contains.as_deref().is_none_or(|text| {
                 serde_json::to_string(event).is_ok_and(|json| json.contains(text))

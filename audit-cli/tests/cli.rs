@@ -52,15 +52,15 @@ fn events() -> Vec<AuditEvent> {
             T0 + 1_000_000,
             "tag_add",
             false,
-            json!({"actor": "bob", "tag": "defect"}),
+            json!({"actor": "bob", "tag": "defect", "request_id": "r-10"}),
         ),
         event(
             T0 + 2_000_000,
             "query_execute",
             true,
-            json!({"actor": "alice", "q": "bad"}),
+            json!({"actor": "alice", "q": "bad", "request_id": "r-1"}),
         ),
-        event(T0 + 3_000_000, "pause", false, json!({})),
+        event(T0 + 3_000_000, "pause", false, json!({"request_id": "r-1"})),
         event(
             T0 + 4_000_000,
             "=formula",
@@ -362,6 +362,11 @@ fn query_filters_combine() {
     assert_eq!(q(&["--actor", "alice"]), [2_000_000, 0]);
     assert_eq!(q(&["--actor", "carol"]), [4_000_000]);
     assert_eq!(q(&["--contains", "defect"]), [1_000_000]);
+    // One request's events, and only its own: an exact match, not a prefix.
+    assert_eq!(q(&["--request", "r-1"]), [3_000_000, 2_000_000]);
+    assert_eq!(q(&["--request", "r-10"]), [1_000_000]);
+    assert_eq!(q(&["--request", "r-1", "--action", "pause"]), [3_000_000]);
+    assert_eq!(q(&["--request", "r"]), Vec::<i64>::new());
     assert_eq!(q(&["--limit", "2"]), [5_000_000, 4_000_000]);
     assert_eq!(q(&["--oldest-first", "--limit", "2"]), [0, 1_000_000]);
     assert_eq!(

@@ -523,6 +523,7 @@ fn query_on_the_database_returns_what_query_on_the_files_returns() {
         &["--actor", "alice"],
         &["--actor", "carol"],
         &["--contains", "req-1"],
+        &["--request", "req-1"],
         &["--oldest-first", "--limit", "7"],
         &["--limit", "5", "--action", "pause"],
         &[

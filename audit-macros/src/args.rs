@@ -7,6 +7,7 @@
 //! details(key = expr, key, "key" = expr, ...)            optional; `key` alone is `key = key`
 //! redact(key, "key", ...)                                optional
 //! logger  = expr                                         optional; default: the global logger
+//! fail_closed                                            optional flag
 //! ```
 //! Unknown and repeated keys are errors at the offending token.
 
@@ -24,6 +25,7 @@ mod kw {
     syn::custom_keyword!(details);
     syn::custom_keyword!(redact);
     syn::custom_keyword!(logger);
+    syn::custom_keyword!(fail_closed);
 }
 
 /// One declared action.
@@ -79,6 +81,9 @@ pub struct Args {
     pub redact: Vec<DetailKey>,
     /// `logger = expr`.
     pub logger: Option<Expr>,
+    /// `fail_closed`, with its span: refused whenever the log cannot take events, and a
+    /// compile error unless the return type can carry the refusal.
+    pub fail_closed: Option<Span>,
 }
 
 impl Parse for Args {
@@ -88,6 +93,7 @@ impl Parse for Args {
         let mut details: Option<Vec<(DetailKey, Expr)>> = None;
         let mut redact: Option<Vec<DetailKey>> = None;
         let mut logger = None;
+        let mut fail_closed = None;
 
         while !input.is_empty() {
             let lookahead = input.lookahead1();
@@ -117,13 +123,17 @@ impl Parse for Args {
                 reject_duplicate(logger.is_some(), "logger", key.span)?;
                 input.parse::<Token![=]>()?;
                 logger = Some(input.parse()?);
+            } else if lookahead.peek(kw::fail_closed) {
+                let key: kw::fail_closed = input.parse()?;
+                reject_duplicate(fail_closed.is_some(), "fail_closed", key.span)?;
+                fail_closed = Some(key.span);
             } else if input.peek(Ident) {
                 let unknown: Ident = input.parse()?;
                 return Err(syn::Error::new(
                     unknown.span(),
                     format!(
                         "unknown `audited` argument `{unknown}`; expected `action`, \
-                         `capture`, `details`, `redact` or `logger`"
+                         `capture`, `details`, `redact`, `logger` or `fail_closed`"
                     ),
                 ));
             } else {
@@ -150,6 +160,7 @@ impl Parse for Args {
             details,
             redact,
             logger,
+            fail_closed,
         })
     }
 }

@@ -101,6 +101,7 @@ pub fn audited(args: Args, func: ItemFn) -> syn::Result<TokenStream> {
             .capture
             .as_ref()
             .map(|(_, e)| quote_spanned!(e.span()=> __audited_call.capture_after(&(#e));)),
+        fail_closed: args.fail_closed,
         krate,
     };
     let declared_output = match &sig.output {
@@ -156,8 +157,15 @@ pub fn audited(args: Args, func: ItemFn) -> syn::Result<TokenStream> {
                  this function has given away; make it an `async fn` to use `capture`",
             ));
         }
+        if let Some(span) = args.fail_closed {
+            return Err(syn::Error::new(
+                span,
+                "`fail_closed` cannot refuse a call that returns its future unstarted; make it \
+                 an `async fn` to use `fail_closed`",
+            ));
+        }
         insert_fake_return(&mut block, declared_output);
-        let finish = finish(Some(output), &template.krate);
+        let finish = finish(Some(output), &template.krate, None);
         // The body's future may leave its output's type to the signature (`async { Ok(()) }`
         // for `Output = Result<(), String>`); name it before `finish` probes the value, which
         // needs the type known (issue #6).
@@ -215,6 +223,8 @@ struct Template {
     details: TokenStream,
     capture_before: Option<TokenStream>,
     capture_after: Option<TokenStream>,
+    /// `fail_closed`'s span, if the attribute has it.
+    fail_closed: Option<Span>,
 }
 
 impl Template {
@@ -247,13 +257,17 @@ impl Template {
             details,
             capture_before,
             capture_after,
+            ..
         } = self;
-        let finish = finish(output, krate);
+        let refusal = self.refusal(result_type.or(output));
+        let finish = finish(output, krate, refusal.convert.as_ref());
+        let refuse = &refusal.refuse;
         let result_type = result_type.map(|ty| quote!(: #ty));
         quote! {
             #site
             let mut __audited_call = #start;
             if __audited_call.is_active() {
+                #refuse
                 #details
                 #capture_before
             }
@@ -297,12 +311,16 @@ impl Template {
             details,
             capture_before,
             capture_after,
+            ..
         } = self;
-        let finish = finish(output, krate);
+        let refusal = self.refusal(output);
+        let finish = finish(output, krate, refusal.convert.as_ref());
+        let refuse = &refusal.refuse;
         quote! {
             #site
             let mut __audited_call = #start;
             if __audited_call.is_active() {
+                #refuse
                 #details
                 #capture_before
             }
@@ -338,10 +356,12 @@ fn site(args: &Args, krate: &TokenStream) -> TokenStream {
         }
     });
     let redact = args.redact.iter().map(|k| k.name.as_str());
+    let fail_closed = args.fail_closed.is_some();
     quote! {
         static __AUDITED_SITE: #krate::__private::Site = #krate::__private::Site {
             actions: &[#(#actions),*],
             redact: &[#(#redact),*],
+            fail_closed: #fail_closed,
             gate: #krate::__private::Gate::new(),
         };
     }
@@ -419,7 +439,11 @@ impl<'ast> Visit<'ast> for ImplTraitFinder {
 /// `..Result<..>` are matched so that the `Ok` and `Err` values are probed separately (a
 /// response that says it failed, a `tonic::Status` with its code); anything else is probed
 /// whole.
-fn finish(output: Option<&Type>, krate: &TokenStream) -> TokenStream {
+fn finish(
+    output: Option<&Type>,
+    krate: &TokenStream,
+    convert: Option<&TokenStream>,
+) -> TokenStream {
     let probe = quote!(#krate::__private::probe);
     let outcome = match output {
         None => quote!(|_| #krate::Outcome::success()),
@@ -448,8 +472,76 @@ fn finish(output: Option<&Type>, krate: &TokenStream) -> TokenStream {
             }
         },
     };
-    quote! {
-        let __audited_result = __audited_call.finish_with(__audited_result, #outcome);
+    match convert {
+        Some(convert) => quote! {
+            let __audited_result =
+                __audited_call.finish_checked(__audited_result, #outcome, #convert);
+        },
+        None => quote! {
+            let __audited_result = __audited_call.finish_with(__audited_result, #outcome);
+        },
+    }
+}
+
+/// Fail-closed auditing's part of a template: the early return of a refused call and the
+/// conversion of `AuditUnavailable` into the function's result type.
+struct Refusal {
+    /// `if let Some(r) = __audited_call.refuse_with(CONVERT) { return r; }`, plus, with
+    /// `fail_closed`, the check that the result type can carry the refusal.
+    refuse: TokenStream,
+    /// `|e| (&Refuse::<R>::new()).__audited_refusal(e)`: `Some(Err(E::from(e)))` when `R` is
+    /// `Result<_, E>` with `E: From<AuditUnavailable>`, else `None` (autoref
+    /// specialisation: the first impl applies when it can, the second always does).
+    convert: Option<TokenStream>,
+}
+
+impl Template {
+    fn refusal(&self, result_type: Option<&Type>) -> Refusal {
+        let krate = &self.krate;
+        let Some(ty) = result_type.filter(|ty| nameable(ty)) else {
+            let refuse = match self.fail_closed {
+                Some(span) => quote_spanned! {span=>
+                    ::core::compile_error!(
+                        "`fail_closed` needs a return type it can name, `Result<_, E>` with \
+                         `E: From<AuditUnavailable>`, to return the refusal in"
+                    );
+                },
+                None => TokenStream::new(),
+            };
+            return Refusal {
+                refuse,
+                convert: None,
+            };
+        };
+        let private = quote!(#krate::__private::refuse);
+        let convert = quote! {
+            |__audited_unavailable| {
+                #[allow(unused_imports)]
+                use #private::{CannotCarryRefusal as _, CarriesRefusal as _};
+                (&#private::Refuse::<#ty>::new()).__audited_refusal(__audited_unavailable)
+            }
+        };
+        // The value checked is named with the attribute's span, so that an error type that
+        // cannot carry the refusal is reported at `fail_closed`.
+        let check = self.fail_closed.map(|span| {
+            let value = quote_spanned!(span=> __audited_fail_closed);
+            quote! {
+                let #value = #private::Refuse::<#ty>::new();
+                #private::must_carry_refusal(#value);
+            }
+        });
+        let refuse = quote! {
+            #check
+            if let ::core::option::Option::Some(__audited_refused) =
+                __audited_call.refuse_with(#convert)
+            {
+                return __audited_refused;
+            }
+        };
+        Refusal {
+            refuse,
+            convert: Some(convert),
+        }
     }
 }
 

@@ -113,6 +113,10 @@ pub enum AuditError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// Fail-closed auditing refused a call, or a call ran but its event could not be
+    /// written; see [`AuditUnavailable`](crate::AuditUnavailable).
+    #[error(transparent)]
+    Unavailable(crate::AuditUnavailable),
 }
 
 /// Why an event is not valid: refused when it is logged ([`AuditError::InvalidEvent`]), or

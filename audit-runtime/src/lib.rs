@@ -54,7 +54,7 @@ extern crate self as audit_runtime;
 pub mod __private {
     pub use crate::__audited_require_tonic as require_tonic;
     pub use crate::instrument::{
-        AsFlag, AsMessage, Call, DeclaredAction, Scoped, Site, declare, from_flag, probe,
+        AsFlag, AsMessage, Call, DeclaredAction, Scoped, Site, declare, from_flag, probe, refuse,
     };
     pub use crate::logger::global::Gate;
 }
@@ -100,6 +100,7 @@ mod tracing_sink;
 // and `actor::scope(..)` (and the runtime's own messages name `scope::set_action`).
 pub use instrument::scope;
 pub use logger::actor;
+pub use logger::request;
 // Spreadsheet-formula neutralising of CSV cells, defined with the CSV log; public for
 // `auditlog export` (to be tightened once the CLI writes CSV through this crate).
 pub use storage::csv::formula as csv_safety;
@@ -112,9 +113,10 @@ pub use event::{
 };
 pub use instrument::{AuditFailure, AuditOutcome, Outcome};
 pub use logger::{
-    AuditLogger, AuditLoggerBuilder, DEFAULT_PRE_INIT_CAPACITY, Durability, FORMAT_ENV_VAR,
-    FinishedEvent, Format, LastError, LoggerStats, MemorySink, Sink, global, init, is_active,
-    log_details, log_event, pre_init_dropped, set_pre_init_capacity, shutdown, switch_experiment,
+    AuditLogger, AuditLoggerBuilder, AuditUnavailable, DEFAULT_PRE_INIT_CAPACITY, Durability,
+    FORMAT_ENV_VAR, FinishedEvent, Format, LastError, LoggerStats, MemorySink, Sink, global, init,
+    is_active, log_details, log_event, pre_init_dropped, set_pre_init_capacity, shutdown,
+    switch_experiment,
 };
 pub use read::summary::LogSummary;
 pub use storage::{CLOCK_SKEW_TOLERANCE_MICROS, Recovery, RecoveryKind};

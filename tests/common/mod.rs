@@ -31,11 +31,13 @@ pub fn logged(server: &LocalServer) -> Vec<Value> {
     events(server.log_path().expect("a log file"))
 }
 
-/// Asserts the common shape: action, status, actor; returns the details.
+/// Asserts the common shape: action, status, actor, a request id; returns the details.
 pub fn check<'a>(event: &'a Value, action: &str, status: &str, actor: &str) -> &'a Value {
     assert_eq!(event["action_type"], action, "{event:#}");
     assert_eq!(event["status"], status, "{event:#}");
     assert_eq!(event["details"]["actor"], actor, "{event:#}");
+    // Every event of a gRPC call names its request (the layer's, or the handler's own).
+    assert!(event["details"]["request_id"].is_string(), "{event:#}");
     if status == "success" {
         assert!(event["error"].is_null(), "{event:#}");
     } else {

@@ -87,6 +87,7 @@ pub fn query(args: &QueryArgs) -> Result<u8, CliError> {
     query.since = filter.since;
     query.until = filter.until;
     query.actor = filter.actor.clone();
+    query.request_id = filter.request.clone();
     query.oldest_first = args.oldest_first;
     // `--contains` is applied to the rows read, so the limit is applied after it.
     if filter.contains.is_none() {

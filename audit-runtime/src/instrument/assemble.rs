@@ -11,8 +11,8 @@ use serde_json::{Map, Value};
 use super::outcome::Outcome;
 use super::scope::State;
 use crate::event;
-use crate::logger::pipeline::{Actor, Draft};
-use crate::{AuditLogger, Status};
+use crate::logger::pipeline::{Ambient, Draft};
+use crate::{AuditError, AuditLogger, AuditUnavailable, Status};
 
 /// Serialises a detail value, keeping non-finite floats; a value that cannot be serialised
 /// becomes a string saying why (and `tracing` says so once).
@@ -48,11 +48,13 @@ pub(crate) fn owned_details(details: Map<String, Value>) -> Map<String, Value> {
     }
 }
 
-pub(super) fn write_events(state: State, outcome: Outcome) {
+/// Logs the call's events; returns the first error that kept one out of the log.
+pub(super) fn write_events(state: State, outcome: Outcome) -> Option<AuditError> {
     let State {
         site,
         logger,
         actor,
+        request,
         mut details,
         chosen,
         mut violation,
@@ -110,14 +112,21 @@ pub(super) fn write_events(state: State, outcome: Outcome) {
         }
         None => !skip,
     };
-    // The pipeline adds the actor taken when the call started, redacts, and checks.
-    let write = |action: &str, details: Map<String, Value>| {
+    // The pipeline adds the actor and request taken when the call started, redacts, and
+    // checks.
+    let mut first_error = None;
+    let mut write = |action: &str, details: Map<String, Value>| {
         let draft = Draft {
-            actor: Actor::Captured(actor.clone()),
+            ambient: Ambient::Captured {
+                actor: actor.clone(),
+                request: Some(request.clone()),
+            },
             redact: site.redact,
             ..Draft::new(action, status, details, error.as_deref())
         };
-        log_one(logger.as_ref(), action, draft);
+        if let Err(e) = log_one(logger.as_ref(), action, draft) {
+            first_error.get_or_insert(e);
+        }
     };
     // Each emitted event is the call's details overridden by its own. They are moved, not
     // copied, wherever nothing reads them afterwards: the emitted details always, the call's
@@ -137,6 +146,24 @@ pub(super) fn write_events(state: State, outcome: Outcome) {
     if log_main && let Some(details) = details {
         write(action, details);
     }
+    first_error
+}
+
+/// Logs a call refused before it ran (fail-closed auditing): its declared action, failed,
+/// with the call's actor and request and why it was refused.
+pub(super) fn refused_event(logger: &AuditLogger, state: State, unavailable: &AuditUnavailable) {
+    let mut details = Map::new();
+    details.insert("refused".to_owned(), Value::Bool(true));
+    let error = format!("refused: {}", unavailable.reason());
+    let draft = Draft {
+        ambient: Ambient::Captured {
+            actor: state.actor,
+            request: Some(state.request),
+        },
+        redact: state.site.redact,
+        ..Draft::new(state.site.primary(), Status::Failed, details, Some(&error))
+    };
+    logger.refuse(draft, unavailable);
 }
 
 /// The call's details with `own`'s entries added, each replacing one of the same key in
@@ -149,14 +176,14 @@ fn merged(mut call: Map<String, Value>, own: Map<String, Value>) -> Map<String, 
     call
 }
 
-fn log_one(logger: Option<&AuditLogger>, action: &str, draft: Draft<'_>) {
+fn log_one(logger: Option<&AuditLogger>, action: &str, draft: Draft<'_>) -> Result<(), AuditError> {
     let result = match logger {
         Some(logger) => logger.submit(draft),
         None => crate::logger::global::submit(draft),
     };
     // A logger counts and reports its own failures (rate-limited, see `AuditLogger::stats`);
     // only an event refused before any logger exists is reported here.
-    if let Err(e) = result
+    if let Err(e) = &result
         && logger.is_none()
         && crate::global().is_none()
     {
@@ -168,6 +195,7 @@ fn log_one(logger: Option<&AuditLogger>, action: &str, draft: Draft<'_>) {
             ),
         );
     }
+    result.map(drop)
 }
 
 static LOG_WARNED: AtomicBool = AtomicBool::new(false);

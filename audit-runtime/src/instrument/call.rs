@@ -22,12 +22,14 @@ use std::task::{Context, Poll};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::assemble::{to_detail, write_events};
+use super::assemble::{refused_event, to_detail, write_events};
 use super::diff::changed_keys;
 use super::outcome::Outcome;
 use super::scope::{self, State};
 use super::site::Site;
-use crate::{AuditLogger, actor};
+use crate::logger::context;
+use crate::request::{self, RequestIds};
+use crate::{AuditLogger, AuditUnavailable, actor};
 
 /// The per-call audit state held by the generated code: empty (and free) when auditing is
 /// off, so nothing is evaluated or allocated.
@@ -84,6 +86,7 @@ impl Call {
                 logger,
                 // Taken now: a cancelled future is dropped outside any actor scope.
                 actor: actor::current(),
+                request: request::current().unwrap_or_else(RequestIds::generate),
                 details: Map::new(),
                 chosen: None,
                 violation: None,
@@ -145,11 +148,44 @@ impl Call {
         Scoped { call: self, body }
     }
 
+    /// Fail-closed auditing, before anything of the call is evaluated: when the call's
+    /// logger (or its site) is fail-closed and the log cannot take events, logs the refusal
+    /// and returns the function's result that `convert` makes of it, so that the generated
+    /// code returns it instead of running the body. `None` (the call goes ahead) otherwise,
+    /// and when `convert` cannot express the refusal in the function's return type.
+    #[inline(always)]
+    pub fn refuse_with<R>(
+        &mut self,
+        convert: impl FnOnce(AuditUnavailable) -> Option<R>,
+    ) -> Option<R> {
+        if self.state.is_some() {
+            refuse_recorded(&mut self.state, convert)
+        } else {
+            None
+        }
+    }
+
     /// Logs the call's events with `outcome`. Called once, when the body has returned.
     #[inline(always)]
     pub fn finish(&mut self, outcome: Outcome) {
         if let Some(state) = self.state.take() {
             finish_recorded(state, outcome);
+        }
+    }
+
+    /// [`finish_with`](Self::finish_with) for a function that can carry
+    /// [`AuditUnavailable`]: when the call is fail-closed and its event could not be
+    /// written, returns what `convert` makes of the error instead of the body's result.
+    #[inline(always)]
+    pub fn finish_checked<R>(
+        &mut self,
+        result: R,
+        outcome: impl FnOnce(&R) -> Outcome,
+        convert: impl FnOnce(AuditUnavailable) -> Option<R>,
+    ) -> R {
+        match self.state.take() {
+            None => result,
+            Some(state) => finish_checked_recorded(state, result, outcome, convert),
         }
     }
 
@@ -219,6 +255,7 @@ fn add_capture_after<T: Serialize + ?Sized>(state: &mut State, value: &T) {
 /// Runs the body with the call's scope current; hands the state back with its result.
 #[inline(never)]
 fn run_recorded<R>(state: Box<State>, body: impl FnOnce() -> R) -> (R, Option<Box<State>>) {
+    let _request = context::enter(&state.request_patch());
     let previous = scope::enter(state);
     let result = catch_unwind(AssertUnwindSafe(body));
     let state = scope::exit(previous);
@@ -258,6 +295,65 @@ fn finish_with_recorded<R>(state: Box<State>, result: R, outcome: impl FnOnce(&R
         write_events(*state, outcome);
     }
     result
+}
+
+#[inline(never)]
+fn finish_checked_recorded<R>(
+    state: Box<State>,
+    result: R,
+    outcome: impl FnOnce(&R) -> Outcome,
+    convert: impl FnOnce(AuditUnavailable) -> Option<R>,
+) -> R {
+    let mut held = Held(Some(state));
+    let outcome = outcome(&result);
+    let Some(state) = held.0.take() else {
+        return result;
+    };
+    let logger = state.logger.clone().or_else(crate::global);
+    let fail_closed = state.site.fail_closed || logger.as_ref().is_some_and(|l| l.is_fail_closed());
+    let Some(error) = write_events(*state, outcome) else {
+        return result;
+    };
+    match (fail_closed, logger) {
+        (true, Some(logger)) => convert(logger.not_recorded(&error)).unwrap_or(result),
+        _ => result,
+    }
+}
+
+/// See [`Call::refuse_with`]: the recorded path, out of line.
+#[cold]
+#[inline(never)]
+fn refuse_recorded<R>(
+    slot: &mut Option<Box<State>>,
+    convert: impl FnOnce(AuditUnavailable) -> Option<R>,
+) -> Option<R> {
+    let state = slot.as_deref()?;
+    let logger = state.logger.clone().or_else(crate::global)?;
+    if !(state.site.fail_closed || logger.is_fail_closed()) {
+        return None;
+    }
+    let unavailable = logger.check_ready().err()?;
+    let Some(refused) = convert(unavailable.clone()) else {
+        cannot_refuse(state.site);
+        return None;
+    };
+    if let Some(state) = slot.take() {
+        refused_event(&logger, *state, &unavailable);
+    }
+    Some(refused)
+}
+
+/// A fail-closed logger met a function whose return type cannot carry the refusal: it runs
+/// (its failure to log is counted as usual), and `tracing` says so once per process.
+fn cannot_refuse(site: &Site) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            target: "audit",
+            "a {} call ran although the audit log cannot take events: its return type cannot              carry AuditUnavailable (write #[audited(fail_closed)] to make that a compile              error; reported once)",
+            site.primary()
+        );
+    }
 }
 
 /// A call dropped before it finished: its future was dropped, or a panic outside the body
@@ -311,6 +407,7 @@ fn poll_recorded<F: Future>(
     body: Pin<&mut F>,
     cx: &mut Context<'_>,
 ) -> (Poll<F::Output>, Option<Box<State>>) {
+    let _request = context::enter(&state.request_patch());
     let previous = scope::enter(state);
     let result = catch_unwind(AssertUnwindSafe(|| body.poll(cx)));
     let state = scope::exit(previous);
@@ -340,6 +437,7 @@ mod tests {
     static SITE: Site = Site {
         actions: &[declare(&Action::Pause)],
         redact: &[],
+        fail_closed: false,
         gate: Gate::new(),
     };
 

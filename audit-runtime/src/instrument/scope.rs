@@ -37,6 +37,7 @@ use serde_json::{Map, Value};
 
 use super::assemble::{owned_details, to_detail};
 use super::site::Site;
+use crate::request::RequestIds;
 use crate::{AuditAction, AuditLogger};
 
 /// One call's audit state, owned by the generated code and current during the body.
@@ -44,6 +45,8 @@ pub(crate) struct State {
     pub(crate) site: &'static Site,
     pub(crate) logger: Option<AuditLogger>,
     pub(crate) actor: Option<Arc<str>>,
+    /// The request the call belongs to: the current one when it started, else its own.
+    pub(crate) request: RequestIds,
     pub(crate) details: Map<String, Value>,
     pub(crate) chosen: Option<&'static str>,
     pub(crate) violation: Option<String>,
@@ -142,10 +145,9 @@ pub fn is_recording() -> bool {
 ///
 /// let sink = MemorySink::new();
 /// discard(&AuditLogger::in_memory(sink.clone()), &[1, 2, 5000])?;
-/// assert_eq!(
-///     Value::Object(sink.events()[0].details.clone()),
-///     json!({"samples_affected": 2, "loss_after": "NaN"})
-/// );
+/// let mut details = sink.events()[0].details.clone();
+/// details.remove("request_id"); // each call's own (see `audit_runtime::request`)
+/// assert_eq!(Value::Object(details), json!({"samples_affected": 2, "loss_after": "NaN"}));
 ///
 /// scope::record("samples_affected", 0); // outside an audited call: nothing happens
 /// assert_eq!(sink.events().len(), 1);
@@ -253,7 +255,10 @@ pub fn emit(action: impl AuditAction) {
 /// tag_and_discard(&AuditLogger::in_memory(sink.clone()), "defect", &[3, 7]);
 ///
 /// let details: Vec<(String, Value)> = sink.events().into_iter()
-///     .map(|e| (e.action_type, Value::Object(e.details)))
+///     .map(|mut e| {
+///         e.details.remove("request_id"); // the call's, the same in both
+///         (e.action_type, Value::Object(e.details))
+///     })
 ///     .collect();
 /// assert_eq!(details, [
 ///     ("sample_discard".to_owned(), json!({"tag": "defect", "samples_affected": 2})),
@@ -298,7 +303,9 @@ pub fn emit_with<D: Serialize>(action: impl AuditAction, details: D) {
 /// let sink = MemorySink::new();
 /// let changes = json!({"before": {"lr": 0.01}, "after": {"lr": 0.001}});
 /// apply(&AuditLogger::in_memory(sink.clone()), changes.as_object().unwrap().clone());
-/// assert_eq!(Value::Object(sink.events()[0].details.clone()), changes);
+/// let mut details = sink.events()[0].details.clone();
+/// details.remove("request_id"); // the call's own (see `audit_runtime::request`)
+/// assert_eq!(Value::Object(details), changes);
 /// ```
 pub fn emit_details(action: impl AuditAction, details: Map<String, Value>) {
     let name = action.name();
@@ -355,6 +362,14 @@ pub fn skip() {
 }
 
 impl State {
+    /// The call's request, to make current while its body runs.
+    pub(crate) fn request_patch(&self) -> crate::logger::context::Patch {
+        crate::logger::context::Patch {
+            actor: None,
+            request: Some(self.request.clone()),
+        }
+    }
+
     fn note_violation(&mut self, message: String) {
         match &mut self.violation {
             Some(existing) => {

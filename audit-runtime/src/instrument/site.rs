@@ -1,5 +1,5 @@
 //! What one `#[audited]` function declares, in a `static` the generated code builds: its
-//! actions and its redacted keys.
+//! actions, its redacted keys, and whether it is always fail-closed.
 
 use crate::AuditAction;
 use crate::logger::global::Gate;
@@ -19,6 +19,9 @@ pub struct Site {
     pub actions: &'static [DeclaredAction],
     /// Detail keys whose values are written as `"[REDACTED]"`, at any depth.
     pub redact: &'static [&'static str],
+    /// `#[audited(fail_closed)]`: refused whenever the log cannot take events, whatever
+    /// its logger's setting.
+    pub fail_closed: bool,
     /// Whether the global logger is off, as this site last saw it (`Gate::new()`); used by
     /// sites without `logger = ..`.
     pub gate: Gate,

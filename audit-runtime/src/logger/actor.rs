@@ -23,16 +23,11 @@
 //! assert!(!events[1].details.contains_key("actor")); // no actor set, none recorded
 //! ```
 
-use std::cell::RefCell;
 use std::future::Future;
-use std::mem::ManuallyDrop;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-thread_local! {
-    static CURRENT: RefCell<Option<Arc<str>>> = const { RefCell::new(None) };
-}
+pub use super::context::WithContext;
+use super::context::{self, Patch};
 
 /// The actor of the call running on this thread, if a layer set one.
 ///
@@ -48,21 +43,14 @@ thread_local! {
 /// });
 /// ```
 pub fn current() -> Option<Arc<str>> {
-    CURRENT.with(|c| c.borrow().clone())
+    context::actor()
 }
 
-/// Restores the previous actor when dropped, also on panic.
-struct Restore(Option<Arc<str>>);
-
-impl Drop for Restore {
-    fn drop(&mut self) {
-        let previous = self.0.take();
-        CURRENT.with(|c| *c.borrow_mut() = previous);
+fn patch(actor: Arc<str>) -> Patch {
+    Patch {
+        actor: Some(actor),
+        request: None,
     }
-}
-
-fn enter(actor: Option<Arc<str>>) -> Restore {
-    Restore(CURRENT.with(|c| c.replace(actor)))
 }
 
 /// Runs `f` with `actor` as the current actor.
@@ -74,7 +62,7 @@ fn enter(actor: Option<Arc<str>>) -> Restore {
 /// assert_eq!(actor::current(), None);
 /// ```
 pub fn scope<R>(actor: impl Into<Arc<str>>, f: impl FnOnce() -> R) -> R {
-    let _restore = enter(Some(actor.into()));
+    let _restore = context::enter(&patch(actor.into()));
     f()
 }
 
@@ -98,10 +86,7 @@ pub fn scope<R>(actor: impl Into<Arc<str>>, f: impl FnOnce() -> R) -> R {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn with_actor<F: Future>(actor: impl Into<Arc<str>>, future: F) -> WithActor<F> {
-    WithActor {
-        actor: Some(actor.into()),
-        inner: ManuallyDrop::new(future),
-    }
+    WithContext::new(patch(actor.into()), future)
 }
 
 /// A future that runs its inner future with an actor set; see [`with_actor`].
@@ -131,48 +116,13 @@ pub fn with_actor<F: Future>(actor: impl Into<Arc<str>>, future: F) -> WithActor
 /// # });
 /// # Ok::<(), std::io::Error>(())
 /// ```
-#[derive(Debug)]
-pub struct WithActor<F> {
-    actor: Option<Arc<str>>,
-    inner: ManuallyDrop<F>,
-}
-
-impl<F: Future> Future for WithActor<F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        // SAFETY: `inner` is structurally pinned: it is never moved out of `self` (only
-        // dropped in place, in `Drop`), and `actor` is only cloned, never pinned.
-        let this = unsafe { self.get_unchecked_mut() };
-        let _restore = enter(this.actor.clone());
-        // SAFETY: see above; `this` came from a pinned reference.
-        unsafe { Pin::new_unchecked(&mut *this.inner) }.poll(cx)
-    }
-}
-
-impl<F> Drop for WithActor<F> {
-    fn drop(&mut self) {
-        let _restore = enter(self.actor.clone());
-        // SAFETY: `inner` is dropped exactly once, here, in place (as pinning requires), and
-        // never used afterwards.
-        unsafe { ManuallyDrop::drop(&mut self.inner) }
-    }
-}
+pub type WithActor<F> = WithContext<F>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::task::{RawWaker, RawWakerVTable, Waker};
-
-    fn noop_waker() -> Waker {
-        fn clone(_: *const ()) -> RawWaker {
-            RawWaker::new(std::ptr::null(), &VTABLE)
-        }
-        fn noop(_: *const ()) {}
-        static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, noop, noop, noop);
-        // SAFETY: every vtable function ignores the null data pointer.
-        unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) }
-    }
+    use crate::logger::context::tests::noop_waker;
+    use std::task::{Context, Poll};
 
     #[test]
     fn scopes_nest_and_restore() {

@@ -8,10 +8,13 @@
 
 pub mod actor;
 mod config;
+pub(crate) mod context;
 pub(crate) mod global;
 pub(crate) mod pipeline;
+pub mod request;
 mod sink;
 mod stats;
+mod unavailable;
 
 pub use config::{Durability, FORMAT_ENV_VAR, Format};
 pub use global::{
@@ -20,6 +23,7 @@ pub use global::{
 };
 pub use sink::{FinishedEvent, MemorySink, Sink};
 pub use stats::{LastError, LoggerStats};
+pub use unavailable::AuditUnavailable;
 
 use std::fmt;
 use std::fs;
@@ -86,6 +90,9 @@ struct Inner {
     /// and reported, never returned (see [`AuditLoggerBuilder::sink`]).
     extra: Vec<Arc<dyn Sink + RefUnwindSafe>>,
     counters: Counters,
+    /// Refuse `#[audited]` calls while the log cannot take events
+    /// ([`AuditLoggerBuilder::fail_closed`]).
+    fail_closed: bool,
     /// Ships the log's events into PostgreSQL, reading the file (see [`crate::ship`]).
     #[cfg(feature = "postgres")]
     shipper: Option<crate::ship::Shipper>,
@@ -159,6 +166,7 @@ pub struct AuditLoggerBuilder {
     strict: bool,
     verify_on_open: bool,
     file_mode: u32,
+    fail_closed: bool,
     extra: ExtraSinks,
     #[cfg(feature = "postgres")]
     ship: Option<crate::ship::ShipConfig>,
@@ -231,6 +239,33 @@ impl AuditLoggerBuilder {
     /// ```
     pub fn file_mode(mut self, mode: u32) -> Self {
         self.file_mode = mode & 0o777;
+        self
+    }
+
+    /// Fail-closed auditing: while the log cannot take events, `#[audited]` calls are
+    /// refused before their body runs, so that nothing happens unrecorded (default: off,
+    /// fail-open, where a call goes ahead and its lost event is counted and warned about).
+    ///
+    /// Before each recorded call the logger checks that the log's directory is there and
+    /// its path holds a regular file or nothing; after a failed write, also that the
+    /// directory is writable and has at least 1 MiB free. When the check fails, the call
+    /// returns `Err(E::from(AuditUnavailable))` (for a tonic handler, `UNAVAILABLE`), the
+    /// refusal is counted ([`LoggerStats::events_refused`]), warned about and, where a sink
+    /// can take it, logged as a failed event. A call whose body ran but whose event could not
+    /// be written returns the same error (with [`AuditUnavailable::ran`]) instead of its
+    /// success. A function whose return type cannot carry the error is not refused; write
+    /// `#[audited(fail_closed)]` to make that a compile error. By-hand `log_event` is
+    /// unchanged: its error is the call's to handle.
+    ///
+    /// Also: every event looks the log's path up (instead of trusting the directory watch
+    /// for up to 100 ms), so no event goes to a file removed or renamed by hand; a removed
+    /// log directory is not made again but refused until it is back. When the fault clears,
+    /// logging resumes by itself, and the first event written says how many events were
+    /// lost or refused meanwhile, in `details._audit.outage` (as it does fail-open).
+    ///
+    /// See [`AuditUnavailable`] for an example.
+    pub fn fail_closed(mut self, fail_closed: bool) -> Self {
+        self.fail_closed = fail_closed;
         self
     }
 
@@ -339,6 +374,7 @@ impl AuditLoggerBuilder {
             durability: self.durability,
             verify: self.verify_on_open,
             file_mode: self.file_mode,
+            fail_closed: self.fail_closed,
         };
         let truth = match (format, path) {
             (Format::Json, Some(path)) => Truth::Json(json_log::open(path, options)?),
@@ -385,6 +421,7 @@ impl AuditLoggerBuilder {
                 truth,
                 extra: self.extra.0,
                 counters: Counters::default(),
+                fail_closed: self.fail_closed,
                 #[cfg(feature = "postgres")]
                 shipper,
             }),
@@ -411,6 +448,7 @@ impl AuditLogger {
             strict: false,
             verify_on_open: true,
             file_mode: DEFAULT_FILE_MODE,
+            fail_closed: false,
             extra: ExtraSinks::default(),
             #[cfg(feature = "postgres")]
             ship: None,
@@ -445,6 +483,7 @@ impl AuditLogger {
                 truth: Truth::Memory(sink),
                 extra: Vec::new(),
                 counters: Counters::default(),
+                fail_closed: false,
                 #[cfg(feature = "postgres")]
                 shipper: None,
             }),
@@ -559,12 +598,80 @@ impl AuditLogger {
     pub(crate) fn submit(&self, draft: Draft<'_>) -> Result<Option<Timestamp>, AuditError> {
         let action_type = draft.action_type;
         match draft.finish() {
-            Ok((event, wanted)) => self.write_finished(&event, wanted),
+            Ok((mut event, wanted)) => {
+                let outage = self.inner.counters.take_outage();
+                if let Some(outage) = outage {
+                    note_outage(&mut event.details, outage);
+                }
+                let written = self.write_finished(&event, wanted);
+                if let (Err(_), Some(outage)) = (&written, outage) {
+                    // Still unreported: the next event that is written says it.
+                    self.inner.counters.add_to_outage(outage);
+                }
+                written
+            }
             Err(e) => {
                 self.inner.counters.failed(action_type, &e);
                 Err(e)
             }
         }
+    }
+
+    /// Whether `#[audited]` calls are refused while the log cannot take events
+    /// ([`AuditLoggerBuilder::fail_closed`]).
+    pub fn is_fail_closed(&self) -> bool {
+        self.inner.fail_closed
+    }
+
+    /// Whether the log can take an event now, as fail-closed auditing checks before each
+    /// call: see [`AuditLoggerBuilder::fail_closed`]. Always `Ok` for the `none` format and
+    /// an [in-memory](Self::in_memory) logger.
+    ///
+    /// ```
+    /// use audit_runtime::{AuditLogger, Format};
+    /// let dir = tempfile::tempdir()?;
+    /// let logger = AuditLogger::builder(dir.path().join("run")).format(Format::Csv).build()?;
+    /// assert!(logger.check_ready().is_ok());
+    /// std::fs::remove_dir_all(dir.path().join("run"))?;
+    /// let unavailable = logger.check_ready().unwrap_err();
+    /// assert!(unavailable.reason().contains("is missing"), "{unavailable}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn check_ready(&self) -> Result<(), AuditUnavailable> {
+        let Some(path) = self.path() else {
+            return Ok(());
+        };
+        crate::storage::preflight::check(path, self.inner.counters.in_outage())
+            .map_err(|reason| AuditUnavailable::refused(Some(path), reason))
+    }
+
+    /// Counts and reports a call refused because the log cannot take events, and records the
+    /// refusal as a failed event wherever a sink can take it: the log (the fault may have
+    /// just cleared), else each extra sink (which may be the only place it can be seen).
+    pub(crate) fn refuse(&self, draft: Draft<'_>, unavailable: &AuditUnavailable) {
+        self.inner
+            .counters
+            .refused(draft.action_type, unavailable.reason());
+        let Ok((event, wanted)) = draft.finish() else {
+            return;
+        };
+        let Some(truth) = self.inner.truth.sink() else {
+            return;
+        };
+        let at = match truth.write(&event, wanted) {
+            Ok(at) => at,
+            Err(_) => wanted,
+        };
+        for sink in &self.inner.extra {
+            if let Err(e) = sink.write(&event, at) {
+                self.inner.counters.sink_failed(event.action_type, &e);
+            }
+        }
+    }
+
+    /// An error for a call whose body ran but whose event `error` kept out of the log.
+    pub(crate) fn not_recorded(&self, error: &AuditError) -> AuditUnavailable {
+        AuditUnavailable::not_recorded(self.path(), error.full_message())
     }
 
     /// Writes a finished event to the record of truth, then to the extra sinks with the
@@ -581,6 +688,7 @@ impl AuditLogger {
             Ok(at) => at,
             Err(e) => {
                 self.inner.counters.failed(event.action_type, &e);
+                self.inner.counters.lost();
                 return Err(e);
             }
         };
@@ -702,6 +810,23 @@ impl AuditLogger {
             Truth::Disabled | Truth::Memory(_) => Vec::new(),
             Truth::Json(log) => log.recoveries(),
             Truth::Csv(log) => log.recoveries(),
+        }
+    }
+}
+
+/// Adds `details._audit.outage` (see [`AuditLoggerBuilder::fail_closed`]); a caller's own
+/// `_audit` that is not an object is left alone, and the note goes under `_audit_outage`.
+fn note_outage(details: &mut Map<String, Value>, outage: stats::Outage) {
+    let note = outage.to_value();
+    match details
+        .entry(event::RESERVED_DETAILS_KEY)
+        .or_insert_with(|| Value::Object(Map::new()))
+    {
+        Value::Object(reserved) => {
+            reserved.insert("outage".to_owned(), note);
+        }
+        _ => {
+            details.insert(format!("{}_outage", event::RESERVED_DETAILS_KEY), note);
         }
     }
 }

@@ -5,7 +5,8 @@
 //! [`crate::Sink`] is decided here and nowhere else.
 //!
 //! The steps, in order:
-//! 1. the actor (`details.actor`) is added unless the details already name one;
+//! 1. the actor (`details.actor`) and the request (`details.request_id`, `details.trace_id`)
+//!    are added unless the details already name them;
 //! 2. redacted keys are replaced, at any depth (after the actor, so that an `#[audited]`
 //!    site that redacts `actor` hides it too);
 //! 3. the event is checked (`crate::event::prepare`) and an empty error becomes none;
@@ -21,19 +22,23 @@ use std::sync::Arc;
 use serde_json::map::Entry;
 use serde_json::{Map, Value};
 
-use super::actor;
+use super::context;
+use super::request::RequestIds;
 use super::sink::FinishedEvent;
 use crate::{AuditError, Status, Timestamp, event};
 
-/// Whose action an event records.
+/// Whose action an event records, and for which request.
 #[derive(Debug, Clone)]
-pub(crate) enum Actor {
-    /// The actor current on this thread when the event is finished.
+pub(crate) enum Ambient {
+    /// The actor and request current on this thread when the event is finished.
     Current,
-    /// An actor fixed earlier: `#[audited]` takes it when the call starts, since a cancelled
-    /// future is dropped outside any actor scope; the tonic layer knows its refused caller.
-    /// `None`: there was none, and the current one must not be taken instead.
-    Captured(Option<Arc<str>>),
+    /// Fixed earlier: `#[audited]` takes them when the call starts, since a cancelled future
+    /// is dropped outside any scope; the tonic layer knows its refused caller. `None`: there
+    /// was none, and the current one must not be taken instead.
+    Captured {
+        actor: Option<Arc<str>>,
+        request: Option<RequestIds>,
+    },
 }
 
 /// An event as an entry point hands it over, not yet finished.
@@ -43,7 +48,7 @@ pub(crate) struct Draft<'a> {
     pub(crate) status: Status,
     pub(crate) details: Map<String, Value>,
     pub(crate) error: Option<&'a str>,
-    pub(crate) actor: Actor,
+    pub(crate) ambient: Ambient,
     pub(crate) redact: &'a [&'a str],
 }
 
@@ -63,7 +68,7 @@ impl<'a> Draft<'a> {
             status,
             details,
             error,
-            actor: Actor::Current,
+            ambient: Ambient::Current,
             redact: &[],
         }
     }
@@ -76,17 +81,20 @@ impl<'a> Draft<'a> {
             status,
             mut details,
             error,
-            actor,
+            ambient,
             redact,
         } = self;
-        let who = match actor {
-            Actor::Current => actor::current(),
-            Actor::Captured(who) => who,
+        let (who, request) = match ambient {
+            Ambient::Current => (context::actor(), context::request()),
+            Ambient::Captured { actor, request } => (actor, request),
         };
         if let Some(who) = who {
-            // One lookup (the key is hashed once) for the test and the insert.
-            if let Entry::Vacant(slot) = details.entry("actor") {
-                slot.insert(Value::String(String::from(&*who)));
+            add_if_vacant(&mut details, "actor", &who);
+        }
+        if let Some(request) = request {
+            add_if_vacant(&mut details, "request_id", request.request_id());
+            if let Some(trace_id) = request.trace_id() {
+                add_if_vacant(&mut details, "trace_id", trace_id);
             }
         }
         redact_keys(&mut details, redact);
@@ -98,6 +106,13 @@ impl<'a> Draft<'a> {
             error,
         };
         Ok((event, Timestamp::now()))
+    }
+}
+
+fn add_if_vacant(details: &mut Map<String, Value>, key: &str, value: &str) {
+    // One lookup (the key is hashed once) for the test and the insert.
+    if let Entry::Vacant(slot) = details.entry(key) {
+        slot.insert(Value::String(value.to_owned()));
     }
 }
 
@@ -128,6 +143,8 @@ fn redact_value(value: &mut Value, keys: &[&str]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::actor;
+    use crate::request::{self, RequestIds};
     use serde_json::json;
 
     fn object(value: Value) -> Map<String, Value> {
@@ -155,9 +172,38 @@ mod tests {
     }
 
     #[test]
+    fn the_current_request_is_added_unless_the_details_name_it() {
+        let ids = RequestIds::from_header_values(
+            Some("req-1"),
+            Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        );
+        let finish = |details: Value| {
+            request::scope(ids.clone(), || {
+                Draft::new("pause", Status::Success, object(details), None).finish()
+            })
+            .unwrap()
+            .0
+            .details
+        };
+        assert_eq!(
+            Value::Object(finish(json!({}))),
+            json!({"request_id": "req-1", "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736"})
+        );
+        assert_eq!(
+            Value::Object(finish(json!({"request_id": "own", "trace_id": "mine"}))),
+            json!({"request_id": "own", "trace_id": "mine"})
+        );
+        let outside = Draft::new("pause", Status::Success, Map::new(), None).finish();
+        assert!(outside.unwrap().0.details.is_empty(), "no request, no id");
+    }
+
+    #[test]
     fn a_captured_actor_wins_over_the_current_one_even_when_absent() {
         let draft = |captured: Option<&str>| Draft {
-            actor: Actor::Captured(captured.map(Arc::from)),
+            ambient: Ambient::Captured {
+                actor: captured.map(Arc::from),
+                request: None,
+            },
             ..Draft::new("pause", Status::Success, Map::new(), None)
         };
         let (event, _) = actor::scope("later", || draft(Some("at-start")).finish()).unwrap();

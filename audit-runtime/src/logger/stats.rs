@@ -5,7 +5,7 @@
 //! flood the application's log.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::{AuditError, Timestamp};
@@ -33,6 +33,9 @@ pub struct LoggerStats {
     pub events_written: u64,
     /// Events that could not be logged (invalid, or the write failed).
     pub events_failed: u64,
+    /// `#[audited]` calls refused before they ran because the log could not take events
+    /// (fail-closed auditing; see [`crate::AuditUnavailable`]).
+    pub events_refused: u64,
     /// Writes (and flushes) of extra sinks that failed, for events that are in the record of
     /// truth all the same; see [`crate::AuditLoggerBuilder::sink`].
     pub sink_failures: u64,
@@ -47,6 +50,38 @@ pub struct LoggerStats {
     /// ([`crate::AuditLoggerBuilder::ship_to_postgres`]); its failures are counted there.
     #[cfg(feature = "postgres")]
     pub shipping: Option<crate::ship::ShipStats>,
+}
+
+impl std::fmt::Display for LoggerStats {
+    /// One line, for a health report (the example server prints it at shutdown and on
+    /// SIGUSR1):
+    ///
+    /// ```
+    /// use audit_runtime::{AuditLogger, MemorySink, Status};
+    /// let logger = AuditLogger::in_memory(MemorySink::new());
+    /// logger.log_event("pause", Status::Success, None, None)?;
+    /// assert_eq!(
+    ///     logger.stats().to_string(),
+    ///     "1 events written, 0 failed, 0 refused, 0 sink failures, 0 bytes, 0 recoveries"
+    /// );
+    /// # Ok::<(), audit_runtime::AuditError>(())
+    /// ```
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} events written, {} failed, {} refused, {} sink failures, {} bytes, {} recoveries",
+            self.events_written,
+            self.events_failed,
+            self.events_refused,
+            self.sink_failures,
+            self.bytes_written,
+            self.recoveries
+        )?;
+        if let Some(last) = &self.last_error {
+            write!(f, "; last error at {}: {}", last.at, last.message)?;
+        }
+        Ok(())
+    }
 }
 
 /// The latest failure a logger met.
@@ -76,7 +111,36 @@ pub(crate) struct Counters {
     written: AtomicU64,
     failed: AtomicU64,
     sink_failed: AtomicU64,
+    refused: AtomicU64,
     failure: Mutex<Failures>,
+    /// Whether `outage` holds anything: tested by every event, so one relaxed load.
+    outage_pending: AtomicBool,
+    outage: Mutex<Outage>,
+}
+
+/// Events lost since the log last took one: the first event written after them says so
+/// (`details._audit.outage`), so a reader of the log sees the hole.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Outage {
+    /// Events whose write to the log failed.
+    pub(crate) failed: u64,
+    /// Calls refused before they ran.
+    pub(crate) refused: u64,
+    /// When the first of them was lost.
+    pub(crate) since: Option<Timestamp>,
+}
+
+impl Outage {
+    /// `details._audit.outage` of the first event after the outage.
+    pub(crate) fn to_value(self) -> serde_json::Value {
+        let mut note = serde_json::Map::new();
+        note.insert("failed".to_owned(), self.failed.into());
+        note.insert("refused".to_owned(), self.refused.into());
+        if let Some(since) = self.since {
+            note.insert("since".to_owned(), since.to_string().into());
+        }
+        serde_json::Value::Object(note)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -101,6 +165,63 @@ impl Counters {
         );
     }
 
+    /// Counts an event the log itself could not write (not one refused as invalid): part of
+    /// the outage the next written event reports.
+    pub(crate) fn lost(&self) {
+        self.add_to_outage(Outage {
+            failed: 1,
+            ..Outage::default()
+        });
+    }
+
+    /// Counts a call refused before it ran, and reports it (rate-limited with failures).
+    pub(crate) fn refused(&self, action_type: &str, reason: &str) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        self.add_to_outage(Outage {
+            refused: 1,
+            ..Outage::default()
+        });
+        let mut failures = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        failures.last = Some(LastError {
+            at: Timestamp::now(),
+            message: format!("refused a {action_type} call: {reason}"),
+        });
+        drop(failures);
+        self.warn_rate_limited(format_args!(
+            "refused a {action_type} call: the audit log cannot take events ({reason})"
+        ));
+    }
+
+    /// Whether the log failed its last write (or refused a call) and has not taken an event
+    /// since.
+    pub(crate) fn in_outage(&self) -> bool {
+        self.outage_pending.load(Ordering::Relaxed)
+    }
+
+    /// Takes the outage to report in the event about to be written, if there is one.
+    pub(crate) fn take_outage(&self) -> Option<Outage> {
+        if !self.outage_pending.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut outage = self.outage.lock().unwrap_or_else(|p| p.into_inner());
+        let taken = std::mem::take(&mut *outage);
+        self.outage_pending.store(false, Ordering::Relaxed);
+        (taken != Outage::default()).then_some(taken)
+    }
+
+    /// Puts back an outage whose reporting event could not be written either.
+    pub(crate) fn add_to_outage(&self, more: Outage) {
+        let mut outage = self.outage.lock().unwrap_or_else(|p| p.into_inner());
+        outage.failed += more.failed;
+        outage.refused += more.refused;
+        outage.since = match (outage.since, more.since) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (None, None) => Some(Timestamp::now()),
+            (a, b) => a.or(b),
+        };
+        self.outage_pending.store(true, Ordering::Relaxed);
+    }
+
     /// Counts an extra sink's failure (`what`: the event's action, or `flush`) and reports
     /// it, rate-limited together with failed events: a broken sink fails every event.
     pub(crate) fn sink_failed(&self, what: &str, error: &AuditError) {
@@ -117,6 +238,13 @@ impl Counters {
             at: Timestamp::now(),
             message: error.full_message(),
         });
+        drop(failures);
+        self.warn_rate_limited(format_args!("{what}: {error:?}"));
+    }
+
+    /// One warning a second at most, each saying how many it stands for.
+    fn warn_rate_limited(&self, message: std::fmt::Arguments<'_>) {
+        let mut failures = self.failure.lock().unwrap_or_else(|p| p.into_inner());
         let due = failures
             .warned_at
             .is_none_or(|at| at.elapsed() >= WARN_EVERY);
@@ -128,11 +256,11 @@ impl Counters {
         failures.warned_at = Some(Instant::now());
         drop(failures);
         if before == 0 {
-            tracing::warn!(target: "audit", "{what}: {error:?}");
+            tracing::warn!(target: "audit", "{message}");
         } else {
             tracing::warn!(
                 target: "audit",
-                "{what}: {error:?} ({before} more failures since the last warning)"
+                "{message} ({before} more failures since the last warning)"
             );
         }
     }
@@ -142,6 +270,7 @@ impl Counters {
             events_written: self.written.load(Ordering::Relaxed),
             events_failed: self.failed.load(Ordering::Relaxed),
             sink_failures: self.sink_failed.load(Ordering::Relaxed),
+            events_refused: self.refused.load(Ordering::Relaxed),
             bytes_written,
             recoveries,
             last_error: self

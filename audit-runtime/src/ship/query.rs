@@ -38,6 +38,8 @@ pub struct EventQuery {
     pub until: Option<Timestamp>,
     /// `details.actor` is this string, or an object with a string field equal to it.
     pub actor: Option<String>,
+    /// `details.request_id` is this string.
+    pub request_id: Option<String>,
     /// The `experiment` column.
     pub experiment: Option<String>,
     /// The `host` column.
@@ -312,6 +314,10 @@ fn where_clause(query: &EventQuery) -> (String, Vec<Param>) {
                   (SELECT 1 FROM jsonb_each(details->'actor') AS a(k, v) \
                    WHERE a.v = to_jsonb({p}::text))))"
         ));
+    }
+    if let Some(request_id) = &query.request_id {
+        let p = next(&mut params, Box::new(request_id.clone()));
+        clauses.push(format!("request_id = {p}"));
     }
     if let Some(experiment) = &query.experiment {
         let p = next(&mut params, Box::new(experiment.clone()));

@@ -435,6 +435,10 @@ pub(crate) struct LockFile {
     /// The lock file's name among the watched ones.
     watch_index: usize,
     mode: u32,
+    /// Whether a removed log directory is made again (fail-open) or is an error until it is
+    /// back (fail-closed: an audit directory removed by hand is an incident to see, not to
+    /// paper over).
+    recreate_dir: bool,
     /// The open sidecar and its identity; replaced when the path changed.
     current: Mutex<(Arc<File>, FileId)>,
     /// Non-zero while the lock is held with no guard alive: kept by the last event for a
@@ -466,6 +470,7 @@ impl LockFile {
         mode: u32,
         watch: Arc<DirWatch>,
         watch_index: usize,
+        recreate_dir: bool,
     ) -> Result<LockFile, AuditError> {
         let (file, id) = open_lock(&path, mode)?;
         Ok(LockFile {
@@ -474,6 +479,7 @@ impl LockFile {
             watch_index,
             path,
             mode,
+            recreate_dir,
             current: Mutex::new((file, id)),
             kept: AtomicU32::new(0),
         })
@@ -520,7 +526,15 @@ impl LockFile {
             );
             if at_path.is_none()
                 && let Some(dir) = self.path.parent()
+                && !dir.is_dir()
             {
+                if !self.recreate_dir {
+                    return Err(AuditError::io(
+                        "find the log directory",
+                        dir,
+                        io::Error::from(io::ErrorKind::NotFound),
+                    ));
+                }
                 // The whole directory may be gone (`rm -rf` of the log directory): the log
                 // goes on in a new one rather than losing every later event.
                 fs::create_dir_all(dir).map_err(|e| AuditError::io("create directory", dir, e))?;

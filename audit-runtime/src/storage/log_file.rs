@@ -11,8 +11,9 @@ use crate::event::MonotonicClock;
 use crate::storage::commit::GroupCommit;
 use crate::storage::fs::{self, FileId, LockFile, WatchedPath};
 use crate::storage::recovery::Recovery;
-use crate::storage::watch::DirWatch;
+use crate::storage::watch::{DirWatch, FULL_CHECK_EVERY};
 use crate::{AuditError, Durability, Timestamp};
+use std::time::Duration;
 
 /// How far past the wall clock an event's timestamp may be pushed (to stay after the newest
 /// event in the file) before the event also records the real time, in `details._audit`.
@@ -52,6 +53,9 @@ pub(crate) struct Options {
     pub(crate) durability: Durability,
     pub(crate) verify: bool,
     pub(crate) file_mode: u32,
+    /// Fail-closed: every event looks the log's path up (no 100 ms of trusting the
+    /// directory watch), and a removed log directory is not made again.
+    pub(crate) fail_closed: bool,
 }
 
 /// An open log file of either format.
@@ -97,11 +101,23 @@ impl<S: OpenState> LogFile<S> {
         let lock_path = fs::lock_path(&path);
         // Before anything at either path is looked at, so that no change after that goes
         // unnoticed (every name counts as changed at first).
-        let watch = Arc::new(DirWatch::new(
+        let trusted_for = if options.fail_closed {
+            Duration::ZERO
+        } else {
+            FULL_CHECK_EVERY
+        };
+        let watch = Arc::new(DirWatch::trusted_for(
             path.parent().unwrap_or(Path::new(".")),
             &[fs::file_name_os(&path), fs::file_name_os(&lock_path)],
+            trusted_for,
         ));
-        let lock = LockFile::open(lock_path, options.file_mode, Arc::clone(&watch), WATCH_LOCK)?;
+        let lock = LockFile::open(
+            lock_path,
+            options.file_mode,
+            Arc::clone(&watch),
+            WATCH_LOCK,
+            !options.fail_closed,
+        )?;
         let clock = MonotonicClock::new();
         let (state, recovery) = {
             let _guard = lock.lock()?;

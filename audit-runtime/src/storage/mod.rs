@@ -10,7 +10,8 @@
 //! - Shared by both: [`log_file`] (the open log: lock, state, clock, recoveries, group
 //!   commit), [`fs`] (opening without following links, the lock file, atomic replacement,
 //!   copies kept aside), [`commit`] (group commit), [`recovery`] (what was done to a log),
-//!   [`watch`] (noticing that the log's or the lock's name now means another file).
+//!   [`watch`] (noticing that the log's or the lock's name now means another file),
+//!   [`preflight`] (whether a fail-closed call may run).
 
 pub(crate) mod commit;
 pub(crate) mod csv;
@@ -18,6 +19,7 @@ pub(crate) mod encode;
 pub(crate) mod fs;
 pub(crate) mod json;
 pub(crate) mod log_file;
+pub(crate) mod preflight;
 pub(crate) mod recovery;
 pub(crate) mod watch;
 

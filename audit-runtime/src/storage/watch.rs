@@ -56,13 +56,10 @@ struct Inner {
 }
 
 impl DirWatch {
-    /// Watches `names` (at most 64) in `dir`. Never fails: without a watch every check looks
-    /// the names up, as if they had all changed.
-    pub(crate) fn new(dir: &Path, names: &[&OsStr]) -> DirWatch {
-        DirWatch::trusted_for(dir, names, FULL_CHECK_EVERY)
-    }
-
-    /// [`new`](Self::new), looking the names up anyway every `full_check_every`.
+    /// Watches `names` (at most 64) in `dir`, looking the names up anyway every
+    /// `full_check_every` ([`FULL_CHECK_EVERY`] normally; zero to look them up before every
+    /// event). Never fails: without a watch every check looks the names up, as if they had
+    /// all changed.
     pub(crate) fn trusted_for(
         dir: &Path,
         names: &[&OsStr],

@@ -47,7 +47,9 @@ use std::task::{Context, Poll};
 use serde_json::{Map, Value};
 use tonic::transport::server::TcpConnectInfo;
 
-use crate::logger::pipeline::{Actor, Draft};
+use crate::logger::context::{Patch, WithContext};
+use crate::logger::pipeline::{Ambient, Draft};
+use crate::request::RequestIds;
 use crate::{AuditAction, AuditLogger, Status};
 
 pub use tokens::{AUTH_TOKENS_ENV_VAR, TokenMap, TokenSpecError, token_fingerprint};
@@ -316,7 +318,7 @@ impl IdentityLayer {
         }
     }
 
-    fn log_refusal(&self, method: &str, caller: &SharedCaller, reason: &str) {
+    fn log_refusal(&self, method: &str, caller: &SharedCaller, request: &RequestIds, reason: &str) {
         let config = &self.config;
         let action = config
             .actions
@@ -332,10 +334,13 @@ impl IdentityLayer {
         );
         details.insert("reason".into(), Value::from(reason));
         let error = format!("unauthenticated: {reason}");
-        // The refused call never ran inside an actor scope: its actor is the caller resolved
-        // here, given to the pipeline that every event passes.
+        // The refused call never ran inside an actor scope: its actor and request are the
+        // ones resolved here, given to the pipeline that every event passes.
         let draft = Draft {
-            actor: Actor::Captured(caller.actor().cloned()),
+            ambient: Ambient::Captured {
+                actor: caller.actor().cloned(),
+                request: Some(request.clone()),
+            },
             ..Draft::new(action, Status::Failed, details, Some(&error))
         };
         let written = match &config.logger {
@@ -448,7 +453,8 @@ pub struct IdentityService<S> {
     layer: IdentityLayer,
 }
 
-/// The future of [`IdentityService`]: the inner call with its actor set, or a refusal.
+/// The future of [`IdentityService`]: the inner call with its actor and request set, or a
+/// refusal.
 pub type IdentityFuture<R, E> = Pin<Box<dyn Future<Output = Result<R, E>> + Send>>;
 
 impl<S, ReqBody, ResBody> tower_service::Service<http::Request<ReqBody>> for IdentityService<S>
@@ -472,23 +478,42 @@ where
             .get::<TcpConnectInfo>()
             .and_then(TcpConnectInfo::remote_addr);
         let caller = self.layer.resolve_shared(request.headers(), peer);
+        let ids = RequestIds::from_headers(request.headers());
+        // Answered to every call, refused or not, so a client can find its events.
+        let echoed = http::HeaderValue::from_str(ids.request_id()).ok();
         if let Some(reason) = self.layer.refusal(&caller) {
             self.layer
-                .log_refusal(request.uri().path(), &caller, reason);
+                .log_refusal(request.uri().path(), &caller, &ids, reason);
             let status = tonic::Status::unauthenticated(format!(
                 "{reason}: send `authorization: Bearer <token>` or `x-api-key: <token>`"
             ));
-            return Box::pin(std::future::ready(Ok(status.into_http())));
+            let mut response = status.into_http();
+            echo_request_id(&mut response, echoed);
+            return Box::pin(std::future::ready(Ok(response)));
         }
-        let future = self.inner.call(request);
         // The resolved string itself becomes the scope's actor: no copy per call.
-        match caller {
-            SharedCaller::Known(actor) | SharedCaller::UnknownToken(actor) => {
-                Box::pin(crate::actor::with_actor(actor, future))
-            }
-            SharedCaller::Anonymous(Some(peer)) => Box::pin(crate::actor::with_actor(peer, future)),
-            SharedCaller::Anonymous(None) => Box::pin(future),
-        }
+        let actor = match caller {
+            SharedCaller::Known(actor) | SharedCaller::UnknownToken(actor) => Some(actor),
+            SharedCaller::Anonymous(peer) => peer,
+        };
+        let patch = Patch {
+            actor,
+            request: Some(ids),
+        };
+        let future = WithContext::new(patch, self.inner.call(request));
+        Box::pin(async move {
+            let mut response = future.await?;
+            echo_request_id(&mut response, echoed);
+            Ok(response)
+        })
+    }
+}
+
+/// Puts the call's request id into the response's `x-request-id`, unless the service set
+/// one itself.
+fn echo_request_id<B>(response: &mut http::Response<B>, id: Option<http::HeaderValue>) {
+    if let Some(id) = id {
+        response.headers_mut().entry("x-request-id").or_insert(id);
     }
 }
 
