@@ -1,0 +1,292 @@
+//! Fault injection: the disk fills up under a running logger (issue [12]).
+//!
+//! Each test makes the disk full for real, twice where it can: on a small tmpfs the test
+//! mounts (when it runs as root and may mount, as on CI), and under `RLIMIT_FSIZE` in a child
+//! process (always; with SIGXFSZ ignored a write past the limit fails with `EFBIG`, as a
+//! write to a full disk fails with `ENOSPC`). Then it checks what `log_event` returns (an
+//! error naming the log and the cause, never `Ok` for an event that is not in the file),
+//! that nothing already written is damaged, that serde_json / the csv crate and Python's
+//! `json` / `csv` read the log, that no temporary is left, and that the same logger goes on
+//! logging once the space is back.
+//!
+//! The JSON log takes events into its free space (the gap) without the file growing, so a
+//! full disk first shows when the gap runs out and the file must be rewritten (regrown):
+//! the tests cover events going into the gap while the disk is full, a regrow refused, a
+//! background rewrite of a log past a megabyte refused, and CSV rows refused whole or half
+//! written.
+
+#[path = "common/faults.rs"]
+mod faults;
+
+use std::path::Path;
+
+use audit_runtime::{AuditLogger, Format};
+use faults::{
+    Ledger, Privileges, Tmpfs, assert_error_names, assert_log_holds, assert_no_temporaries,
+    log_path,
+};
+
+/// How the disk is made full.
+enum Full {
+    /// A tmpfs filled up by a file.
+    Tmpfs,
+    /// `RLIMIT_FSIZE` lowered to the log's size (in a child process: the limit is
+    /// per process).
+    FileSizeLimit,
+}
+
+impl Full {
+    fn causes(&self) -> &'static [&'static str] {
+        match self {
+            Full::Tmpfs => &["No space left on device"],
+            Full::FileSizeLimit => &["File too large"],
+        }
+    }
+}
+
+/// One disk-full scenario: `warmup` events of `pad` bytes, the disk made full, events
+/// logged until one fails (and a few more while it stays full), the space given back, and
+/// five more events with the same logger.
+struct Scenario {
+    format: Format,
+    pad: usize,
+    warmup: usize,
+    /// Whether events must still go into the JSON gap while the disk is full (the gap has
+    /// room for several).
+    gap_takes_events: bool,
+    /// The padding of the events tried while the disk stays full after the first failure
+    /// (small ones still fit the JSON gap).
+    while_full_pads: &'static [usize],
+    /// Bytes left free once the disk is full (a multiple of the page size): less than an
+    /// event or a rewrite needs, so that the write that fails first writes part of it.
+    leave_free: u64,
+}
+
+/// Events tried on a full disk before the test calls the fault missed.
+const MAX_EVENTS_UNTIL_FULL: usize = 2_000;
+
+impl Scenario {
+    fn run(&self, dir: &Path, how: &Full, fill: impl FnOnce(&Path), clear: impl FnOnce(&Path)) {
+        let format = self.format;
+        let path = log_path(dir, format);
+        let logger = AuditLogger::builder(dir)
+            .format(format)
+            .build()
+            .expect("open");
+        let mut ledger = Ledger::default();
+        for _ in 0..self.warmup {
+            ledger
+                .log(&logger, self.pad)
+                .expect("logging before the disk is full");
+        }
+        assert_log_holds(dir, format, &ledger, true, "before the fault");
+
+        fill(dir);
+        let before = ledger.acked.len();
+        let mut first_error = None;
+        for _ in 0..MAX_EVENTS_UNTIL_FULL {
+            if let Err(e) = ledger.log(&logger, self.pad) {
+                first_error = Some(e);
+                break;
+            }
+        }
+        let err = first_error.unwrap_or_else(|| {
+            panic!(
+                "{MAX_EVENTS_UNTIL_FULL} events of {} bytes logged on a full disk",
+                self.pad
+            )
+        });
+        assert_error_names(&err, &path, how.causes());
+        let in_gap = ledger.acked.len() - before;
+        if self.gap_takes_events {
+            assert!(
+                in_gap > 0,
+                "no event went into the JSON gap on the full disk"
+            );
+        }
+        println!(
+            "{format:?} pad {}: {in_gap} events taken on the full disk, then: {}",
+            self.pad,
+            err.full_message()
+        );
+        assert_log_holds(dir, format, &ledger, true, "after the first failure");
+        // The failure was a rewrite under the lock (which first waits for a background one)
+        // or an append: nothing is being built now, and what the failure left is gone.
+        assert_no_temporaries(dir, "after the first failure");
+
+        // While the disk stays full every event either fails or is in the file.
+        for &pad in self.while_full_pads {
+            let _ = ledger.log(&logger, pad);
+        }
+        assert_log_holds(dir, format, &ledger, true, "while the disk stays full");
+        let stats = logger.stats();
+        assert_eq!(
+            stats.events_failed,
+            ledger.failures.len() as u64,
+            "{stats:?}"
+        );
+        assert_eq!(stats.events_written, ledger.acked.len() as u64, "{stats:?}");
+        let last = stats.last_error.expect("the last error is kept");
+        assert!(
+            last.message.contains(&*path.to_string_lossy()),
+            "{}",
+            last.message
+        );
+
+        clear(dir);
+        for n in 0..5 {
+            ledger
+                .log(&logger, self.pad)
+                .unwrap_or_else(|e| panic!("event {n} once the space is back: {e:?}"));
+        }
+        assert_log_holds(dir, format, &ledger, true, "once the space is back");
+        // A logger opened afterwards finds nothing to repair.
+        let reopened = AuditLogger::builder(dir)
+            .format(format)
+            .build()
+            .expect("reopen");
+        assert!(reopened.recovery().is_none(), "{:?}", reopened.recovery());
+    }
+
+    /// Runs the scenario on a tmpfs when this process may mount one, and under a file-size
+    /// limit in a child (or, in the child, plays that part). `test` is the test's name.
+    fn run_everywhere(&self, test: &str, tmpfs_size: u64) {
+        if faults::child_role().as_deref() == Some("fsize") {
+            self.under_file_size_limit();
+            return;
+        }
+        match Tmpfs::mount(tmpfs_size) {
+            Ok(tmpfs) => {
+                self.run(
+                    &tmpfs.path().join("log"),
+                    &Full::Tmpfs,
+                    |dir| {
+                        let filler = faults::fill_disk(dir);
+                        let file = std::fs::OpenOptions::new()
+                            .write(true)
+                            .open(&filler)
+                            .expect("filler");
+                        let len = file.metadata().expect("filler").len();
+                        file.set_len(len.saturating_sub(self.leave_free))
+                            .expect("free a little");
+                    },
+                    |dir| std::fs::remove_file(dir.join("filler")).expect("free the space"),
+                );
+            }
+            Err(why) => println!("no tmpfs ({why}): the file-size limit only"),
+        }
+        let out = faults::run_child(test, "fsize", Privileges::Same);
+        print!("{out}");
+    }
+
+    fn under_file_size_limit(&self) {
+        // SAFETY: plain libc calls on this (child) process only; ignoring SIGXFSZ turns the
+        // signal a write past the limit would kill us with into EFBIG from write(2).
+        unsafe {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+        }
+        let set_limit = |soft: libc::rlim_t| {
+            let rl = libc::rlimit {
+                rlim_cur: soft,
+                rlim_max: libc::RLIM_INFINITY,
+            };
+            // SAFETY: a valid rlimit; lowering the soft limit needs no privilege, and
+            // raising it back up to the hard limit neither.
+            assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_FSIZE, &rl) }, 0);
+        };
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("log");
+        let format = self.format;
+        self.run(
+            &dir,
+            &Full::FileSizeLimit,
+            |dir| {
+                let len = std::fs::metadata(log_path(dir, format)).expect("log").len();
+                set_limit(len + self.leave_free);
+            },
+            |_| set_limit(libc::RLIM_INFINITY),
+        );
+    }
+}
+
+#[test]
+fn disk_full_json_events_go_on_into_the_gap_and_the_regrow_fails_cleanly() {
+    Scenario {
+        format: Format::Json,
+        pad: 300,
+        warmup: 5,
+        gap_takes_events: true,
+        while_full_pads: &[10, 300, 100_000, 10],
+        leave_free: 0,
+    }
+    .run_everywhere(
+        "disk_full_json_events_go_on_into_the_gap_and_the_regrow_fails_cleanly",
+        1 << 20,
+    );
+}
+
+#[test]
+fn disk_full_json_regrow_of_a_large_event_fails_and_keeps_the_log() {
+    Scenario {
+        format: Format::Json,
+        pad: 100_000,
+        warmup: 3,
+        gap_takes_events: false,
+        while_full_pads: &[100_000, 10, 200_000, 10],
+        leave_free: 64 << 10,
+    }
+    .run_everywhere(
+        "disk_full_json_regrow_of_a_large_event_fails_and_keeps_the_log",
+        4 << 20,
+    );
+}
+
+#[test]
+fn disk_full_json_background_rewrite_of_a_large_log_fails_and_keeps_the_log() {
+    // Past a megabyte the log is rewritten by a background thread from half-full on; on a
+    // full disk that copy fails first, then the regrow under the lock.
+    Scenario {
+        format: Format::Json,
+        pad: 40_000,
+        warmup: 40,
+        gap_takes_events: true,
+        while_full_pads: &[40_000, 10, 10],
+        leave_free: 256 << 10,
+    }
+    .run_everywhere(
+        "disk_full_json_background_rewrite_of_a_large_log_fails_and_keeps_the_log",
+        16 << 20,
+    );
+}
+
+#[test]
+fn disk_full_csv_rows_fail_whole_and_a_partial_row_is_cut_off() {
+    Scenario {
+        format: Format::Csv,
+        pad: 2_000,
+        warmup: 5,
+        gap_takes_events: false,
+        while_full_pads: &[10, 2_000, 10],
+        leave_free: 0,
+    }
+    .run_everywhere(
+        "disk_full_csv_rows_fail_whole_and_a_partial_row_is_cut_off",
+        1 << 20,
+    );
+}
+
+#[test]
+fn disk_full_csv_large_row_written_in_part_is_cut_off() {
+    Scenario {
+        format: Format::Csv,
+        pad: 100_000,
+        warmup: 3,
+        gap_takes_events: false,
+        while_full_pads: &[100_000, 10],
+        leave_free: 12 << 10,
+    }
+    .run_everywhere(
+        "disk_full_csv_large_row_written_in_part_is_cut_off",
+        2 << 20,
+    );
+}
