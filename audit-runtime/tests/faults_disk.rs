@@ -290,3 +290,45 @@ fn disk_full_csv_large_row_written_in_part_is_cut_off() {
         2 << 20,
     );
 }
+
+/// Bug found by this suite: on a full disk, a CSV writer whose lock file is new (removed by
+/// a cleanup, or a log another program started) appended the row, which fitted the last
+/// page of the log, and then failed to record the log's new end in the lock file (its first
+/// bytes need a page): `log_event` returned an error for an event that was in the file, so
+/// a caller that retries logs it twice. Needs a tmpfs (root): a file-size limit cannot make
+/// a 32-byte write fail while the log is larger.
+#[test]
+fn csv_event_in_the_file_is_not_reported_as_failed_when_the_lock_file_record_cannot_be_written() {
+    let tmpfs = match Tmpfs::mount(1 << 20) {
+        Ok(tmpfs) => tmpfs,
+        Err(why) => {
+            println!("no tmpfs ({why}): this fault needs a full file system");
+            return;
+        }
+    };
+    let dir = tmpfs.path().join("log");
+    let format = Format::Csv;
+    let logger = AuditLogger::builder(&dir)
+        .format(format)
+        .build()
+        .expect("open");
+    let mut ledger = Ledger::default();
+    ledger.log(&logger, 10).expect("before the fault");
+    // Another writer still has the old lock file open (so its page stays taken when this
+    // writer lets go of it).
+    let lock = dir.join(".audit_log.csv.lock");
+    let _other_writer = std::fs::File::open(&lock).expect("open the lock file");
+    std::fs::remove_file(&lock).expect("rm the lock file");
+    let filler = faults::fill_disk(&dir);
+    // Small rows still fit the log's last page; whether each is written or refused, the
+    // answer must say which.
+    for _ in 0..3 {
+        let _ = ledger.log(&logger, 10);
+    }
+    assert_log_holds(&dir, format, &ledger, true, "on the full disk");
+    std::fs::remove_file(filler).expect("free the space");
+    for _ in 0..3 {
+        ledger.log(&logger, 10).expect("once the space is back");
+    }
+    assert_log_holds(&dir, format, &ledger, true, "once the space is back");
+}
