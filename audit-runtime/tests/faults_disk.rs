@@ -66,7 +66,13 @@ struct Scenario {
 const MAX_EVENTS_UNTIL_FULL: usize = 2_000;
 
 impl Scenario {
-    fn run(&self, dir: &Path, how: &Full, fill: impl FnOnce(&Path), clear: impl FnOnce(&Path)) {
+    fn run(
+        &self,
+        dir: &Path,
+        how: &Full,
+        fill: &mut dyn FnMut(&Path),
+        clear: &mut dyn FnMut(&Path),
+    ) {
         let format = self.format;
         let path = log_path(dir, format);
         let logger = AuditLogger::builder(dir)
@@ -148,65 +154,78 @@ impl Scenario {
         assert!(reopened.recovery().is_none(), "{:?}", reopened.recovery());
     }
 
-    /// Runs the scenario on a tmpfs when this process may mount one, and under a file-size
-    /// limit in a child (or, in the child, plays that part). `test` is the test's name.
+    /// Runs the scenario on every full disk this process can make; see [`on_full_disks`].
     fn run_everywhere(&self, test: &str, tmpfs_size: u64) {
-        if faults::child_role().as_deref() == Some("fsize") {
-            self.under_file_size_limit();
-            return;
-        }
-        match Tmpfs::mount(tmpfs_size) {
-            Ok(tmpfs) => {
-                self.run(
-                    &tmpfs.path().join("log"),
-                    &Full::Tmpfs,
-                    |dir| {
-                        let filler = faults::fill_disk(dir);
-                        let file = std::fs::OpenOptions::new()
-                            .write(true)
-                            .open(&filler)
-                            .expect("filler");
-                        let len = file.metadata().expect("filler").len();
-                        file.set_len(len.saturating_sub(self.leave_free))
-                            .expect("free a little");
-                    },
-                    |dir| std::fs::remove_file(dir.join("filler")).expect("free the space"),
-                );
-            }
-            Err(why) => println!("no tmpfs ({why}): the file-size limit only"),
-        }
-        let out = faults::run_child(test, "fsize", Privileges::Same);
-        print!("{out}");
-    }
-
-    fn under_file_size_limit(&self) {
-        // SAFETY: plain libc calls on this (child) process only; ignoring SIGXFSZ turns the
-        // signal a write past the limit would kill us with into EFBIG from write(2).
-        unsafe {
-            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-        }
-        let set_limit = |soft: libc::rlim_t| {
-            let rl = libc::rlimit {
-                rlim_cur: soft,
-                rlim_max: libc::RLIM_INFINITY,
-            };
-            // SAFETY: a valid rlimit; lowering the soft limit needs no privilege, and
-            // raising it back up to the hard limit neither.
-            assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_FSIZE, &rl) }, 0);
-        };
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let dir = tmp.path().join("log");
-        let format = self.format;
-        self.run(
-            &dir,
-            &Full::FileSizeLimit,
-            |dir| {
-                let len = std::fs::metadata(log_path(dir, format)).expect("log").len();
-                set_limit(len + self.leave_free);
-            },
-            |_| set_limit(libc::RLIM_INFINITY),
+        on_full_disks(
+            test,
+            tmpfs_size,
+            self.format,
+            self.leave_free,
+            &|dir, how, fill, clear| self.run(dir, how, fill, clear),
         );
     }
+}
+
+/// What a scenario is given: the directory to log in, how the disk is made full there,
+/// and the calls that make it full (leaving some bytes free) and free it again.
+type Body<'a> = &'a dyn Fn(&Path, &Full, &mut dyn FnMut(&Path), &mut dyn FnMut(&Path));
+
+/// Runs `body` on a tmpfs when this process may mount one, and under a file-size limit in a
+/// child process (or, in that child, plays its part). `test` is the test's name, for the
+/// child; `leave_free` bytes are left once the disk is full (for the file-size limit: past
+/// the log's current size, or from 0 when there is no log).
+fn on_full_disks(test: &str, tmpfs_size: u64, format: Format, leave_free: u64, body: Body<'_>) {
+    if faults::child_role().as_deref() == Some("fsize") {
+        under_file_size_limit(format, leave_free, body);
+        return;
+    }
+    match Tmpfs::mount(tmpfs_size) {
+        Ok(tmpfs) => body(
+            &tmpfs.path().join("log"),
+            &Full::Tmpfs,
+            &mut |dir| {
+                let filler = faults::fill_disk(dir);
+                let file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&filler)
+                    .expect("filler");
+                let len = file.metadata().expect("filler").len();
+                file.set_len(len.saturating_sub(leave_free))
+                    .expect("free a little");
+            },
+            &mut |dir| std::fs::remove_file(dir.join("filler")).expect("free the space"),
+        ),
+        Err(why) => println!("no tmpfs ({why}): the file-size limit only"),
+    }
+    let out = faults::run_child(test, "fsize", Privileges::Same);
+    print!("{out}");
+}
+
+fn under_file_size_limit(format: Format, leave_free: u64, body: Body<'_>) {
+    // SAFETY: plain libc calls on this (child) process only; ignoring SIGXFSZ turns the
+    // signal a write past the limit would kill us with into EFBIG from write(2).
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+    let set_limit = |soft: libc::rlim_t| {
+        let rl = libc::rlimit {
+            rlim_cur: soft,
+            rlim_max: libc::RLIM_INFINITY,
+        };
+        // SAFETY: a valid rlimit; lowering the soft limit needs no privilege, and raising it
+        // back up to the hard limit neither.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_FSIZE, &rl) }, 0);
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    body(
+        &tmp.path().join("log"),
+        &Full::FileSizeLimit,
+        &mut |dir| {
+            let len = std::fs::metadata(log_path(dir, format)).map_or(0, |m| m.len());
+            set_limit(len + leave_free);
+        },
+        &mut |_| set_limit(libc::RLIM_INFINITY),
+    );
 }
 
 #[test]
@@ -331,4 +350,61 @@ fn csv_event_in_the_file_is_not_reported_as_failed_when_the_lock_file_record_can
         ledger.log(&logger, 10).expect("once the space is back");
     }
     assert_log_holds(&dir, format, &ledger, true, "once the space is back");
+}
+
+#[test]
+fn json_log_removed_on_a_full_disk_is_an_error_until_there_is_room_for_a_new_one() {
+    log_removed_on_a_full_disk(
+        "json_log_removed_on_a_full_disk_is_an_error_until_there_is_room_for_a_new_one",
+        Format::Json,
+    );
+}
+
+#[test]
+fn csv_log_removed_on_a_full_disk_is_an_error_until_there_is_room_for_a_new_one() {
+    log_removed_on_a_full_disk(
+        "csv_log_removed_on_a_full_disk_is_an_error_until_there_is_room_for_a_new_one",
+        Format::Csv,
+    );
+}
+
+/// The log removed by hand (a reader still holding it) while the disk is full: the new log
+/// cannot be created, each event is an error naming it, and the same logger starts it once
+/// there is room.
+fn log_removed_on_a_full_disk(test: &str, format: Format) {
+    on_full_disks(test, 1 << 20, format, 0, &|dir, how, fill, clear| {
+        let path = log_path(dir, format);
+        let logger = AuditLogger::builder(dir)
+            .format(format)
+            .build()
+            .expect("open");
+        let mut ledger = Ledger::default();
+        for _ in 0..3 {
+            ledger.log(&logger, 100).expect("before the fault");
+        }
+        // Removed by hand while a reader still has it open (so its blocks stay taken).
+        let _reader = std::fs::File::open(&path).expect("open the log");
+        std::fs::remove_file(&path).expect("rm the log");
+        fill(dir);
+        let mut new = Ledger::default();
+        for _ in 0..3 {
+            let err = new.log(&logger, 100).expect_err("a new log on a full disk");
+            assert_error_names(&err, &path, how.causes());
+        }
+        println!(
+            "{format:?}, log removed on a full disk: {}",
+            new.failures[0]
+        );
+        assert!(
+            !path.exists() || faults::rust_ids(&path, format).is_empty(),
+            "no event is in a new log at the path"
+        );
+        assert_no_temporaries(dir, "after the failed creations");
+        clear(dir);
+        for _ in 0..3 {
+            new.log(&logger, 100)
+                .expect("the same logger, once there is room");
+        }
+        assert_log_holds(dir, format, &new, true, "once there is room");
+    });
 }
