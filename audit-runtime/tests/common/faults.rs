@@ -313,7 +313,12 @@ pub fn run_child_with(
             });
         }
     }
-    let out = command.output().expect("start the child");
+    let out = command.output().unwrap_or_else(|e| {
+        panic!(
+            "cannot start the child {role} of {test} ({privileges:?}; as nobody it needs the \
+             right to change user, since root ignores file permissions): {e}"
+        )
+    });
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
