@@ -2,7 +2,9 @@
 //! file, rotation, planted symbolic links, reset file modes, far-future timestamps,
 //! interrupted rewrites and recoveries found by a running writer. Each test is named after
 //! the bug and fails on the code before its fix. The torn writes are reproduced here the way
-//! the kernel leaves them; `crash_kill.rs` does the same with real SIGKILLs.
+//! the kernel leaves them; `crash_kill.rs` does the same with real SIGKILLs. Part of the
+//! fault-injection suite of issue [12]: every log these tests read back is also read by
+//! Python's `json` / `csv` modules, which must see the same events.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -14,6 +16,9 @@ use audit_runtime::{
     AuditError, AuditLogger, Format, RecoveryKind, Status, Timestamp, read::CsvEvents,
 };
 use serde_json::{Value, json};
+
+#[path = "common/python.rs"]
+mod python;
 
 fn logger(dir: &Path, format: Format) -> AuditLogger {
     AuditLogger::builder(dir).format(format).build().unwrap()
@@ -34,8 +39,8 @@ fn log(logger: &AuditLogger, id: &str) {
 }
 
 /// The ids of the events in a log, in file order, read by foreign-style strict parsers
-/// (serde_json over the whole array, the csv crate over every row): panics if it does not
-/// parse.
+/// (serde_json over the whole array, the csv crate over every row, and Python's `json` /
+/// `csv`, which must agree): panics if it does not parse.
 fn ids(dir: &Path, format: Format) -> Vec<String> {
     ids_of(&log_path(dir, format), format)
 }
@@ -58,10 +63,17 @@ fn ids_of(path: &Path, format: Format) -> Vec<String> {
             })
             .collect(),
     };
-    details
+    let ids: Vec<String> = details
         .iter()
         .map(|d| d["id"].as_str().unwrap_or_default().to_owned())
-        .collect()
+        .collect();
+    assert_eq!(
+        python::python_ids(path, format),
+        ids,
+        "Python reads other events in {} than serde_json / the csv crate",
+        path.display()
+    );
+    ids
 }
 
 fn names_in(dir: &Path) -> Vec<String> {

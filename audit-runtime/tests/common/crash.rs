@@ -10,6 +10,12 @@
 //! acknowledge another event, then takes the writers' lock and parses the whole log with
 //! serde_json / the csv crate, independently of the crate's own reader.
 //!
+//! At the end of each log the parent also checks the order (each writer thread's events in
+//! the order it logged them, each victim's before the next one's) and reads the log with
+//! Python's `json` / `csv` modules ([`python`]), which must see the same events. With
+//! [`Settings::kills_per_log`] a combination starts a fresh log (and survivor) every so many
+//! kills, which keeps each kill's cycle short however many kills are asked for.
+//!
 //! Both binaries re-execute themselves with [`CHILD_ARG`] to become a child, and hand the
 //! remaining arguments to [`child_main`].
 
@@ -30,6 +36,9 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::json;
 
+#[path = "python.rs"]
+mod python;
+
 /// The first argument that turns the binary into a child process.
 pub const CHILD_ARG: &str = "--child";
 
@@ -46,6 +55,8 @@ pub struct Combo {
     pub format: Format,
     pub threads: usize,
     pub big: bool,
+    /// The padding of a big event ([`Settings::big_pad`]).
+    pub big_pad: usize,
 }
 
 impl Combo {
@@ -54,12 +65,16 @@ impl Combo {
             "{:<4} {} thr {}",
             self.format.as_str(),
             self.threads,
-            if self.big { "1 MB" } else { "2 KB" }
+            match (self.big, self.big_pad) {
+                (false, _) => "2 KB".to_owned(),
+                (true, pad) if pad >= 1 << 20 => format!("{} MB", pad >> 20),
+                (true, pad) => format!("{} KB", pad >> 10),
+            }
         )
     }
 
     fn pad(&self) -> usize {
-        if self.big { BIG_PAD } else { SMALL_PAD }
+        if self.big { self.big_pad } else { SMALL_PAD }
     }
 }
 
@@ -73,6 +88,7 @@ pub fn combos() -> Vec<Combo> {
                     format,
                     threads,
                     big,
+                    big_pad: BIG_PAD,
                 });
             }
         }
@@ -93,6 +109,14 @@ pub struct Settings {
     /// killed: this bounds the disk a combination uses.
     pub small_events_per_victim: u64,
     pub big_events_per_victim: u64,
+    /// The padding of a big event: 1 MB unless set lower (a smaller big event still spans
+    /// many pages and makes the JSON log be rewritten every few events, at a fraction of the
+    /// time a debug build needs to read 1 MB events back after every kill).
+    pub big_pad: usize,
+    /// Kills per log: after that many, the log is checked and a fresh one (with a fresh
+    /// survivor) takes over, so that reading the log after each kill stays cheap. 0: one log
+    /// per combination.
+    pub kills_per_log: usize,
     pub seed: u64,
 }
 
@@ -103,6 +127,8 @@ impl Settings {
             max_delay: Duration::from_millis(30),
             small_events_per_victim: 8_000,
             big_events_per_victim: 12,
+            big_pad: BIG_PAD,
+            kills_per_log: 0,
             seed,
         }
     }
@@ -129,6 +155,13 @@ pub struct Tally {
     pub time: Duration,
     /// Kills made when a big event's write was seen under way.
     pub aimed: usize,
+    /// Events found out of order in a final log: a writer thread's events not in the order
+    /// it logged them, or a victim's after a later victim's.
+    pub misordered: usize,
+    /// Logs checked at the end (each parsed by serde_json / the csv crate and by Python).
+    pub logs: usize,
+    /// Logs Python's `json` / `csv` could not read, or read differently.
+    pub python_failed: usize,
     /// The first few problems, for the report.
     pub notes: Vec<String>,
 }
@@ -140,6 +173,8 @@ impl Tally {
             && self.unparseable == 0
             && !self.final_unparseable
             && self.child_errors == 0
+            && self.misordered == 0
+            && self.python_failed == 0
     }
 
     /// Notes a problem seen after one kill; the first few are enough to go on.
@@ -160,6 +195,12 @@ impl Tally {
         self.child_errors += other.child_errors;
         self.time += other.time;
         self.aimed += other.aimed;
+        self.misordered += other.misordered;
+        self.logs += other.logs;
+        self.python_failed += other.python_failed;
+        for note in &other.notes {
+            self.note(note.clone());
+        }
     }
 }
 
@@ -603,10 +644,71 @@ fn watch_for_write(
     false
 }
 
-/// Runs one combination with the children started from `exe`.
+/// Runs one combination with the children started from `exe`: [`Settings::kills`] kills, on
+/// one log or, with [`Settings::kills_per_log`], on several in turn.
 pub fn run_combo(exe: &Path, combo: Combo, settings: &Settings, rng: &mut Rng) -> Tally {
     let started = Instant::now();
+    let per_log = match settings.kills_per_log {
+        0 => settings.kills.max(1),
+        n => n,
+    };
     let mut tally = Tally::default();
+    let mut done = 0;
+    while done < settings.kills {
+        let kills = per_log.min(settings.kills - done);
+        tally.add(&run_log(exe, combo, settings, rng, done, kills));
+        done += kills;
+    }
+    tally.time = started.elapsed();
+    tally
+}
+
+/// Where each id's events must come in a log, oldest first: per writer thread (`victim-K-T`
+/// or `survivor`), in the order the thread logged them (`N`), and victim `K`'s before victim
+/// `K + 1`'s (each is killed before the next starts). Returns how many ids break that.
+fn misordered(oldest_first: &[String]) -> usize {
+    let mut last_of: HashMap<&str, u64> = HashMap::new();
+    let mut last_victim = 0u64;
+    let mut bad = 0;
+    for id in oldest_first {
+        let Some((writer, n)) = id.rsplit_once('-') else {
+            bad += 1;
+            continue;
+        };
+        let Ok(n) = n.parse::<u64>() else {
+            bad += 1;
+            continue;
+        };
+        if last_of.insert(writer, n).is_some_and(|before| before >= n) {
+            bad += 1;
+        }
+        if let Some(k) = writer
+            .strip_prefix("victim-")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|k| k.parse::<u64>().ok())
+        {
+            if k < last_victim {
+                bad += 1;
+            }
+            last_victim = last_victim.max(k);
+        }
+    }
+    bad
+}
+
+/// `kills` kills on one fresh log, the victims numbered from `first`.
+fn run_log(
+    exe: &Path,
+    combo: Combo,
+    settings: &Settings,
+    rng: &mut Rng,
+    first: usize,
+    kills: usize,
+) -> Tally {
+    let mut tally = Tally {
+        logs: 1,
+        ..Tally::default()
+    };
     // A fresh directory per combination: 1 MB events add up, and it is removed at the end.
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("log");
@@ -636,7 +738,7 @@ pub fn run_combo(exe: &Path, combo: Combo, settings: &Settings, rng: &mut Rng) -
         settings.small_events_per_victim
     };
     let mut victim_acks = Acks::default();
-    for k in 0..settings.kills {
+    for k in first..first + kills {
         let mut victim = Running::spawn(
             exe,
             &[
@@ -780,22 +882,53 @@ pub fn run_combo(exe: &Path, combo: Combo, settings: &Settings, rng: &mut Rng) -
             "children wrote {stderr_lines} stderr lines, first: {first}"
         ));
     }
-    tally.time = started.elapsed();
+    let mut oldest_first = stored.clone();
+    if combo.format == Format::Json {
+        oldest_first.reverse();
+    }
+    tally.misordered = misordered(&oldest_first);
+    if tally.misordered > 0 {
+        tally.note(format!(
+            "{} events out of order in the final log",
+            tally.misordered
+        ));
+    }
+    let path = dir.join(combo.format.file_name().expect("a file format"));
+    // Big CSV cells are larger than Python's `csv` takes by default (131,072 characters per
+    // field): lifted here, since the harness's big events are big on purpose.
+    match python::try_python_ids_with(&path, combo.format, combo.big) {
+        Ok(ids) if ids == stored => {}
+        Ok(ids) => {
+            tally.python_failed += 1;
+            tally.note(format!(
+                "Python read {} events, serde_json / csv {}",
+                ids.len(),
+                stored.len()
+            ));
+        }
+        Err(e) => {
+            tally.python_failed += 1;
+            tally.note(e);
+        }
+    }
     tally
 }
 
 pub fn table_header() -> String {
     format!(
-        "{:<16} {:>6} {:>6} {:>8} {:>6} {:>5} {:>12} {:>5} {:>6} {:>6} {:>8}",
+        "{:<16} {:>6} {:>6} {:>8} {:>6} {:>5} {:>6} {:>12} {:>5} {:>6} {:>5} {:>7} {:>6} {:>8}",
         "combination",
         "kills",
         "aimed",
         "acked",
         "lost",
         "dup",
+        "order",
         "unparseable",
         "torn",
         "final",
+        "logs",
+        "python",
         "errors",
         "time"
     )
@@ -803,16 +936,23 @@ pub fn table_header() -> String {
 
 pub fn table_row(label: &str, t: &Tally) -> String {
     format!(
-        "{:<16} {:>6} {:>6} {:>8} {:>6} {:>5} {:>12} {:>5} {:>6} {:>6} {:>7.1}s",
+        "{:<16} {:>6} {:>6} {:>8} {:>6} {:>5} {:>6} {:>12} {:>5} {:>6} {:>5} {:>7} {:>6} {:>7.1}s",
         label,
         t.kills,
         t.aimed,
         t.acked,
         t.lost,
         t.duplicated,
+        t.misordered,
         t.unparseable,
         t.torn,
         if t.final_unparseable { "BAD" } else { "ok" },
+        t.logs,
+        if t.python_failed == 0 {
+            "ok".to_owned()
+        } else {
+            format!("{} BAD", t.python_failed)
+        },
         t.child_errors,
         t.time.as_secs_f64()
     )
@@ -824,13 +964,21 @@ pub fn run_all(exe: &Path, settings: &Settings) -> (Vec<(Combo, Tally)>, bool) {
     let mut rng = Rng::new(settings.seed);
     println!(
         "crash run: {} kills per combination (half 0..={:?} after a victim's first event, \
-         half aimed at a write; `aimed`: a 1 MB write was seen under way), seed {}",
-        settings.kills, settings.max_delay, settings.seed
+         half aimed at a write; `aimed`: a big write was seen under way), {} per log, seed {} \
+         (`order`: events out of order; `python`: every log read the same by Python)",
+        settings.kills,
+        settings.max_delay,
+        match settings.kills_per_log {
+            0 => "all".to_owned(),
+            n => n.to_string(),
+        },
+        settings.seed
     );
     println!("{}", table_header());
     let mut all = Vec::new();
     let mut total = Tally::default();
-    for combo in combos() {
+    for mut combo in combos() {
+        combo.big_pad = settings.big_pad;
         let tally = run_combo(exe, combo, settings, &mut rng);
         println!("{}", table_row(&combo.label(), &tally));
         for note in &tally.notes {
@@ -844,9 +992,11 @@ pub fn run_all(exe: &Path, settings: &Settings) -> (Vec<(Combo, Tally)>, bool) {
     println!(
         "{}",
         if ok {
-            "ok: every acknowledged event is in the log exactly once, and every log parsed"
+            "ok: every acknowledged event is in the log exactly once and in order, and every \
+             log parsed, also in Python"
         } else {
-            "FAILED: acknowledged events lost or duplicated, a log unparseable, or a child error"
+            "FAILED: acknowledged events lost, duplicated or out of order, a log unparseable \
+             (here or in Python), or a child error"
         }
     );
     (all, ok)

@@ -156,8 +156,23 @@ impl LogFile<State> {
                 return Err(AuditError::io("append event to", &self.path, e));
             }
             let end = len + row.bytes.len() as u64;
-            Handoff::write(&guard, stamp.timestamp, state.id, end)?;
-            state.last_written = Some((stamp.timestamp, end));
+            // The row is in the file: the event is written, whatever happens next. The record
+            // in the lock file only spares the next writer a look at the file's end; one that
+            // finds it missing or stale looks (`settle`), so failing to write it (a full disk
+            // and a new, empty lock file) must not turn a written event into an error.
+            match Handoff::write(&guard, stamp.timestamp, state.id, end) {
+                Ok(()) => state.last_written = Some((stamp.timestamp, end)),
+                Err(e) => {
+                    state.last_written = None;
+                    tracing::warn!(
+                        target: "audit",
+                        path = %self.path.display(),
+                        error = %e.full_message(),
+                        "the event was written, but the log's end could not be recorded in \
+                         the lock file; the next writer reads it from the log instead"
+                    );
+                }
+            }
             guard.keep_if(self.others_queued());
             (stamp.timestamp, self.note_write(row.bytes.len() as u64))
         };
