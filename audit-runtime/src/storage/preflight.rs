@@ -1,7 +1,8 @@
 //! Whether a log can take an event, checked before a fail-closed call runs: the directory is
 //! there, the path holds a regular file or nothing, and, after a failed write, the directory
-//! is writable and has room. Cheap enough for every call (two `stat`s; after a failure also
-//! `access` and `statvfs`), and never writes: the event's own write is the real test.
+//! is writable and has room. Cheap enough for every call (one `lstat` while the log is
+//! there; after a failure also `access` and `statvfs`), and never writes: the event's own
+//! write is the real test.
 
 use std::ffi::CString;
 use std::io;
@@ -17,14 +18,8 @@ pub(crate) const MIN_FREE_BYTES: u64 = 1 << 20;
 /// write failed, so also check what that failure may have been (permissions, space).
 pub(crate) fn check(path: &Path, after_failure: bool) -> Result<(), String> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    match std::fs::metadata(dir) {
-        Ok(meta) if meta.is_dir() => {}
-        Ok(_) => return Err(format!("{} is not a directory", dir.display())),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(format!("the log directory {} is missing", dir.display()));
-        }
-        Err(e) => return Err(format!("cannot look up {}: {e}", dir.display())),
-    }
+    // The log itself first: a regular file there means its directory is there too, so the
+    // common case costs one lookup.
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.is_file() => {}
         Ok(meta) => {
@@ -40,7 +35,14 @@ pub(crate) fn check(path: &Path, after_failure: bool) -> Result<(), String> {
             };
             return Err(format!("{} is {found}", path.display()));
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) =>
+        {
+            check_directory(dir)?;
+        }
         Err(e) => return Err(format!("cannot look up {}: {e}", path.display())),
     }
     if !after_failure {
@@ -58,6 +60,18 @@ pub(crate) fn check(path: &Path, after_failure: bool) -> Result<(), String> {
             dir.display()
         )),
         _ => Ok(()),
+    }
+}
+
+/// Why the log's directory cannot hold a new log, if it cannot.
+fn check_directory(dir: &Path) -> Result<(), String> {
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(format!("{} is not a directory", dir.display())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Err(format!("the log directory {} is missing", dir.display()))
+        }
+        Err(e) => Err(format!("cannot look up {}: {e}", dir.display())),
     }
 }
 
