@@ -329,6 +329,17 @@ impl ChainVerifier {
         if self.order == FileOrder::OldestFirst && self.last.is_none() {
             self.report.unchained_before = self.unlinked_seen;
         }
+        if let (None, Some(max)) = (self.report.head, self.max_digest) {
+            let d = &self.digests[&max];
+            return Err(Broken {
+                seq: max,
+                message: format!(
+                    "the log holds no chained event, but a digest signed at {} (digest line {}) \
+                     names seq {max}: its events were cut off",
+                    d.timestamp, d.line
+                ),
+            });
+        }
         if let (Some((head, _)), Some(max)) = (self.report.head, self.max_digest)
             && max > head
         {

@@ -94,6 +94,9 @@ pub struct Settings {
     pub small_events_per_victim: u64,
     pub big_events_per_victim: u64,
     pub seed: u64,
+    /// Run on the final log (its path and format) once the writers stopped; an `Err` fails
+    /// the combination (the integrity tests check the hash chain with it).
+    pub final_check: Option<fn(&Path, Format) -> Result<(), String>>,
 }
 
 impl Settings {
@@ -104,6 +107,7 @@ impl Settings {
             small_events_per_victim: 8_000,
             big_events_per_victim: 12,
             seed,
+            final_check: None,
         }
     }
 }
@@ -764,6 +768,13 @@ pub fn run_combo(exe: &Path, combo: Combo, settings: &Settings, rng: &mut Rng) -
         tally
             .notes
             .push(format!("{} child errors, e.g. {first}", errors.len()));
+    }
+    if let Some(check) = settings.final_check {
+        let log = dir.join(combo.format.file_name().unwrap_or_default());
+        if let Err(e) = check(&log, combo.format) {
+            tally.final_unparseable = true;
+            tally.notes.push(format!("final check failed: {e}"));
+        }
     }
     let stderr_text = fs::read_to_string(tmp.path().join("children.stderr")).unwrap_or_default();
     // Recoveries are reported there: worth knowing, not a failure in themselves.
