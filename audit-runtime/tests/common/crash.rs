@@ -80,6 +80,9 @@ pub fn combos() -> Vec<Combo> {
     all
 }
 
+/// A check of the final log: its path and format; `Err` says what is wrong.
+pub type FinalCheck = fn(&Path, Format) -> Result<(), String>;
+
 #[derive(Clone, Debug)]
 pub struct Settings {
     /// Victims killed per combination.
@@ -96,7 +99,7 @@ pub struct Settings {
     pub seed: u64,
     /// Run on the final log (its path and format) once the writers stopped; an `Err` fails
     /// the combination (the integrity tests check the hash chain with it).
-    pub final_check: Option<fn(&Path, Format) -> Result<(), String>>,
+    pub final_check: Option<FinalCheck>,
 }
 
 impl Settings {
