@@ -2,12 +2,14 @@
 //! in-memory experiment, every call audited.
 //!
 //! ```text
-//! cargo run --example experiment_server -- [--addr HOST:PORT] [--log-dir DIR] [--format json|csv|none]
+//! cargo run --example experiment_server -- [--addr HOST:PORT] [--log-dir DIR] [--format json|csv|none] [--signing-key PATH]
 //! ```
 //! - `--addr`: default `GRPC_BACKEND_HOST`:`GRPC_BACKEND_PORT` (each defaulting to
 //!   `127.0.0.1` and `50051`).
 //! - `--log-dir`: default `./runs/demo`.
 //! - `--format`: default `AUDIT_LOG_FORMAT`, else `json`.
+//! - `--signing-key`: a private key from `auditlog keygen`: hash chain and signed digests
+//!   (default: `AUDIT_LOG_SIGNING_KEY`, else none).
 //! - `GRPC_AUTH_TOKENS=alice:tok-a,bob:tok-b`: require one of these tokens
 //!   (`authorization: Bearer <token>` or `x-api-key`); callers are logged by name.
 //!
@@ -24,11 +26,13 @@ use experiment_service::experiment::Experiment;
 use experiment_service::server::{ExperimentServer, identity_for_service, serve};
 
 const USAGE: &str =
-    "usage: experiment_server [--addr HOST:PORT] [--log-dir DIR] [--format json|csv|none]
+    "usage: experiment_server [--addr HOST:PORT] [--log-dir DIR] [--format json|csv|none] [--signing-key PATH]
 
   --addr     where to listen (default: $GRPC_BACKEND_HOST:$GRPC_BACKEND_PORT, else 127.0.0.1:50051)
   --log-dir  the audit log's directory (default: ./runs/demo)
   --format   json, csv or none (default: $AUDIT_LOG_FORMAT, else json)
+  --signing-key PATH  tamper evidence: hash chain and signed digests with this private key
+             (from `auditlog keygen`; default: $AUDIT_LOG_SIGNING_KEY, else off)
 
   GRPC_AUTH_TOKENS=name:token,...  require a token; callers are logged by name";
 
@@ -36,6 +40,7 @@ struct Args {
     addr: String,
     log_dir: PathBuf,
     format: Option<Format>,
+    signing_key: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -45,6 +50,7 @@ fn parse_args() -> Result<Args, String> {
         addr: format!("{host}:{port}"),
         log_dir: PathBuf::from("runs/demo"),
         format: None,
+        signing_key: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -69,6 +75,7 @@ fn parse_args() -> Result<Args, String> {
                 let v = value()?;
                 args.format = Some(v.parse().map_err(|e| format!("--format: {e}"))?);
             }
+            "--signing-key" => args.signing_key = Some(PathBuf::from(value()?)),
             _ => return Err(format!("unknown argument {arg:?}\n\n{USAGE}")),
         }
     }
@@ -125,6 +132,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let mut builder = AuditLogger::builder(&args.log_dir).experiment("experiment_server");
     if let Some(format) = args.format {
         builder = builder.format(format);
+    }
+    if let Some(key) = &args.signing_key {
+        builder = builder.signing_key(key);
     }
     let logger = builder.build()?;
     let log_path = logger.path().map_or_else(

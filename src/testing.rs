@@ -50,6 +50,9 @@ pub struct LocalServerOptions {
     pub tokens: Option<String>,
     /// The experiment's sizes and timings.
     pub experiment: ExperimentConfig,
+    /// A private key file (`auditlog keygen`): the log gets a hash chain and signed
+    /// digests. `None`: `AUDIT_LOG_SIGNING_KEY` decides, as for any logger.
+    pub signing_key: Option<PathBuf>,
 }
 
 impl LocalServerOptions {
@@ -60,6 +63,7 @@ impl LocalServerOptions {
             format: Format::Json,
             tokens: None,
             experiment: ExperimentConfig::default(),
+            signing_key: None,
         }
     }
 }
@@ -77,10 +81,13 @@ pub struct LocalServer {
 impl LocalServer {
     /// Binds `127.0.0.1:0`, opens the log and starts serving on the current tokio runtime.
     pub async fn start(options: LocalServerOptions) -> Result<Self, LocalServerError> {
-        let logger = AuditLogger::builder(&options.log_dir)
+        let mut builder = AuditLogger::builder(&options.log_dir)
             .experiment("demo")
-            .format(options.format)
-            .build()?;
+            .format(options.format);
+        if let Some(key) = &options.signing_key {
+            builder = builder.signing_key(key);
+        }
+        let logger = builder.build()?;
         let tokens = match &options.tokens {
             Some(spec) => Some(TokenMap::parse(spec)?),
             None => None,

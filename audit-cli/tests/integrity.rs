@@ -212,3 +212,72 @@ fn a_missing_or_malformed_key_file_names_the_path() {
         "{message}"
     );
 }
+
+/// The third-party verifier in docs/ (Python, standard library for the chain, `cryptography`
+/// for signatures) agrees with `auditlog verify`: intact logs pass, an edit is found.
+#[test]
+fn the_python_verifier_follows_the_same_recipe() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/verify_chain.py");
+    for format in [Format::Json, Format::Csv] {
+        let dir = tempfile::tempdir().unwrap();
+        let (private, public) = keygen(dir.path());
+        let logger = AuditLogger::builder(dir.path())
+            .format(format)
+            .signing_key(&private)
+            .digest_every(3, Duration::from_secs(3600))
+            .build()
+            .unwrap();
+        let details = [
+            json!({"lr": 0.001, "big": 9007199254740993u64, "f": 1e21, "tiny": 1e-7, "neg": -2.5}),
+            json!({"text": "ü€😀\n\"q\"\t\u{1}", "z": {"b": 1, "a": [true, null, 100.0]}}),
+            json!({"tag_name": "=HYPERLINK(\"x\")"}),
+        ];
+        for (i, d) in details.iter().cycle().take(7).enumerate() {
+            let error = (i == 4).then_some("-boom, \"bad\"");
+            let status = if error.is_some() {
+                Status::Failed
+            } else {
+                Status::Success
+            };
+            logger
+                .log_event("@tag_add", status, d.clone(), error)
+                .unwrap();
+        }
+        let path = logger.path().unwrap().to_owned();
+        drop(logger);
+        let run = |path: &Path| {
+            std::process::Command::new("python3")
+                .arg(&script)
+                .arg(path)
+                .arg("--key")
+                .arg(&public)
+                .output()
+                .unwrap()
+        };
+        let out = run(&path);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{format}: {stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("head seq 7") && stdout.contains("last digest seq 7"),
+            "{stdout}"
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replacen("0.001", "0.002", 1)).unwrap();
+        let out = run(&path);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout)
+                .contains("seq 7: the event does not match its hash")
+                || String::from_utf8_lossy(&out.stdout).contains("does not match its hash")
+        );
+    }
+}

@@ -285,6 +285,7 @@ both!(
     rotation_links_the_new_file_to_the_old,
     restarts_continue_the_chain,
     gap_rewrites_and_threads_keep_the_chain,
+    own_audit_key_and_empty_details_verify,
 );
 
 fn continued_reference_log_verifies(format: Format) {
@@ -373,4 +374,30 @@ fn gap_rewrites_and_threads_keep_the_chain(format: Format) {
     });
     let report = verify_file(logger.path().unwrap(), None).unwrap().unwrap();
     assert_eq!((report.chained, report.head.unwrap().0), (2000, 2000));
+}
+
+fn own_audit_key_and_empty_details_verify(format: Format) {
+    let dir = tempfile::tempdir().unwrap();
+    let logger = AuditLogger::builder(dir.path())
+        .format(format)
+        .tamper_evident(true)
+        .build()
+        .unwrap();
+    // The placeholder path (an `_audit` of the caller's, not an object; one that is; empty
+    // details) and the plain one, mixed.
+    for details in [
+        json!({}),
+        json!({"_audit": {"x": 1}, "a": 2}),
+        json!({"_audit": 5}),
+        json!({"a": 1}),
+    ] {
+        logger
+            .log_event("pause", Status::Success, details, None)
+            .unwrap();
+    }
+    let report = verify_file(logger.path().unwrap(), None).unwrap().unwrap();
+    assert_eq!(report.head.unwrap().0, 4);
+    let events = events_oldest_first(logger.path().unwrap());
+    assert_eq!(events[1].details["_audit"]["x"], 1);
+    assert_eq!(events[2].details["_audit"]["value"], 5);
 }

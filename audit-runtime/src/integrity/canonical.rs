@@ -91,15 +91,34 @@ pub fn write_string(out: &mut Vec<u8>, s: &str) {
 }
 
 fn write_number(out: &mut Vec<u8>, n: &Number) {
-    if let Some(u) = n.as_u64() {
-        out.extend_from_slice(u.to_string().as_bytes());
+    use std::io::Write as _;
+    // Written straight into `out` (a `Vec` never fails to take bytes): no string per number.
+    let _ = if let Some(u) = n.as_u64() {
+        write!(out, "{u}")
     } else if let Some(i) = n.as_i64() {
-        out.extend_from_slice(i.to_string().as_bytes());
+        write!(out, "{i}")
     } else if let Some(f) = n.as_f64() {
         write_f64(out, f);
+        Ok(())
     } else {
         // serde_json without arbitrary_precision holds nothing else; keep its text.
-        out.extend_from_slice(n.to_string().as_bytes());
+        write!(out, "{n}")
+    };
+}
+
+/// A small buffer on the stack for a float's shortest digits.
+struct Digits {
+    bytes: [u8; 40],
+    len: usize,
+}
+
+impl std::fmt::Write for Digits {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        let slot = self.bytes.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        slot.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
     }
 }
 
@@ -116,24 +135,34 @@ pub fn write_f64(out: &mut Vec<u8>, x: f64) {
     // The shortest digits that round-trip, ties to even as ECMAScript asks: ryu's, through
     // serde_json (Rust's own `{:e}` breaks ties the other way). Its text is "123.45",
     // "1e21" or "1.5e-7"; only the digits and the exponent are taken from it.
-    let text =
-        serde_json::Number::from_f64(x.abs()).map_or_else(|| "0".to_owned(), |n| n.to_string());
-    let (mantissa, exp) = text.split_once(['e', 'E']).unwrap_or((text.as_str(), "0"));
+    let mut text = Digits {
+        bytes: [0; 40],
+        len: 0,
+    };
+    if let Some(n) = serde_json::Number::from_f64(x.abs()) {
+        let _ = std::fmt::Write::write_fmt(&mut text, format_args!("{n}"));
+    }
+    let text = std::str::from_utf8(&text.bytes[..text.len]).unwrap_or("0");
+    let (mantissa, exp) = text.split_once(['e', 'E']).unwrap_or((text, "0"));
     let exp: i32 = exp.trim_start_matches('+').parse().unwrap_or(0);
     let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let mut digits: Vec<u8> = int.bytes().chain(frac.bytes()).collect();
+    let mut all = [b'0'; 40];
+    let count = int.len() + frac.len();
+    all[..int.len()].copy_from_slice(int.as_bytes());
+    all[int.len()..count].copy_from_slice(frac.as_bytes());
     // value = 0.d1d2…dk × 10^n, before stripping zeros
     let mut n = int.len() as i32 + exp;
-    while digits.first() == Some(&b'0') && digits.len() > 1 {
-        digits.remove(0);
+    let mut digits = &all[..count.max(1)];
+    while digits.len() > 1 && digits[0] == b'0' {
+        digits = &digits[1..];
         n -= 1;
     }
-    while digits.last() == Some(&b'0') && digits.len() > 1 {
-        digits.pop();
+    while digits.len() > 1 && digits[digits.len() - 1] == b'0' {
+        digits = &digits[..digits.len() - 1];
     }
     let k = digits.len() as i32;
     if k <= n && n <= 21 {
-        out.extend_from_slice(&digits);
+        out.extend_from_slice(digits);
         out.extend(std::iter::repeat_n(b'0', (n - k) as usize));
     } else if 0 < n && n <= 21 {
         out.extend_from_slice(&digits[..n as usize]);
@@ -142,7 +171,7 @@ pub fn write_f64(out: &mut Vec<u8>, x: f64) {
     } else if -6 < n && n <= 0 {
         out.extend_from_slice(b"0.");
         out.extend(std::iter::repeat_n(b'0', (-n) as usize));
-        out.extend_from_slice(&digits);
+        out.extend_from_slice(digits);
     } else {
         out.push(digits[0]);
         if k > 1 {

@@ -9,22 +9,72 @@ use serde_json::{Map, Value};
 
 use super::chain::{Hash, Head, Link, Next, content_hash, details_with_placeholder, write_link};
 use crate::AuditEvent;
+use crate::event::RESERVED_DETAILS_KEY;
 use crate::storage::encode::{Encoded, Record};
 use crate::storage::fs::{ReadAt, read_at_most};
 
-/// An event's details with the link's placeholder, and its content hash: all of the chain's
-/// work that does not depend on the previous event, done before the lock is taken.
+/// An event's content hash, and how its link goes into the encoded event: all of the
+/// chain's work that does not depend on the previous event, done before the lock is taken.
+///
+/// Most events have no `_audit` of their own: their details are encoded as they are and the
+/// link is inserted before the details' closing brace (`,"_audit":{"chain":{..}}`), so the
+/// details are not copied. An event that has `_audit` (the wall clock, a caller's own), and
+/// a CSV event with empty details (written `{}`, unquoted), are encoded from a copy with a
+/// `null` placeholder as the last member of `_audit`, which the link replaces.
 #[derive(Debug)]
 pub(crate) struct Prepared {
-    pub(crate) details: Map<String, Value>,
+    placeholder: Option<Map<String, Value>>,
+    empty: bool,
     pub(crate) content: Hash,
 }
 
 impl Prepared {
-    pub(crate) fn new(record: &Record<'_>) -> Prepared {
-        let details = details_with_placeholder(record.details);
-        let content = content_hash(record.action_type, record.status, &details, record.error);
-        Prepared { details, content }
+    pub(crate) fn new(record: &Record<'_>, csv: bool) -> Prepared {
+        let details = record.details;
+        if details.contains_key(RESERVED_DETAILS_KEY) || (csv && details.is_empty()) {
+            let placed = details_with_placeholder(details);
+            let content = content_hash(record.action_type, record.status, &placed, record.error);
+            return Prepared {
+                placeholder: Some(placed),
+                empty: false,
+                content,
+            };
+        }
+        Prepared {
+            placeholder: None,
+            empty: details.is_empty(),
+            content: content_hash(record.action_type, record.status, details, record.error),
+        }
+    }
+
+    /// The record to encode.
+    pub(crate) fn record<'a>(&'a self, record: &Record<'a>) -> Record<'a> {
+        match &self.placeholder {
+            Some(details) => record.with_details(details),
+            None => record.clone(),
+        }
+    }
+
+    /// Puts the link into the encoded event, every `"` written as `quote`.
+    pub(crate) fn splice(&self, enc: &mut Encoded, link: &Link, quote: &[u8]) -> io::Result<()> {
+        if self.placeholder.is_some() {
+            return splice(enc, link, quote);
+        }
+        let at = enc.details_end.saturating_sub(1);
+        if enc.bytes.get(at) != Some(&b'}') {
+            return Err(io::Error::other("the details do not end where they should"));
+        }
+        let mut text = Vec::with_capacity(200);
+        if !self.empty {
+            text.push(b',');
+        }
+        for part in [quote, b"_audit", quote, b":{", quote, b"chain", quote, b":"] {
+            text.extend_from_slice(part);
+        }
+        write_link(&mut text, link, quote);
+        text.push(b'}');
+        enc.bytes.splice(at..at, text);
+        Ok(())
     }
 }
 
@@ -62,7 +112,7 @@ impl Point {
 
 /// Replaces the link's `null` placeholder (the last member of `_audit`, the last member of
 /// the details, just before `details_end`'s two closing braces) with the link.
-pub(crate) fn splice(enc: &mut Encoded, link: &Link, quote: &[u8]) -> io::Result<()> {
+fn splice(enc: &mut Encoded, link: &Link, quote: &[u8]) -> io::Result<()> {
     let end = enc.details_end.saturating_sub(2);
     let start = end.saturating_sub(4);
     if enc.bytes.get(start..enc.details_end) != Some(b"null}}".as_slice()) {

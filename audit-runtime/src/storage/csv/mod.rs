@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use self::encode::HEADER;
 use crate::event::TIMESTAMP_LEN;
-use crate::integrity::writer::{CsvHeadRecord, Point, Prepared, csv_point, splice};
+use crate::integrity::writer::{CsvHeadRecord, Point, Prepared, csv_point};
 use crate::read::summary::{LogSummary, summarize_csv_snapshot};
 use crate::read::{CsvEvents, RecordPosition, SalvageError, ScanErrorKind, salvage_csv};
 use crate::storage::encode::{Record, with_wall_clock};
@@ -139,9 +139,9 @@ impl LogFile<State> {
         // processes wait for each other only for the syscalls. The line ending is the file's,
         // known only under the lock (the file may have been replaced meanwhile); it is the
         // row's last bytes and changes nothing before them, so it is added there.
-        let mut prepared = self.chain.then(|| Prepared::new(record));
+        let mut prepared = self.chain.then(|| Prepared::new(record, true));
         let mut row = match &prepared {
-            Some(p) => encode::csv_row(&record.with_details(&p.details), b"")?,
+            Some(p) => encode::csv_row(&p.record(record), b"")?,
             None => encode::csv_row(record, b"")?,
         };
         let (ts, seq) = {
@@ -160,8 +160,8 @@ impl LogFile<State> {
                 let record = record.with_details(&details);
                 row = match &mut prepared {
                     Some(p) => {
-                        *p = Prepared::new(&record);
-                        encode::csv_row(&record.with_details(&p.details), b"")?
+                        *p = Prepared::new(&record, true);
+                        encode::csv_row(&p.record(&record), b"")?
                     }
                     None => encode::csv_row(&record, b"")?,
                 };
@@ -170,7 +170,7 @@ impl LogFile<State> {
             let link = match (next, &prepared) {
                 (Some(next), Some(p)) => {
                     let link = next.link(&stamp.timestamp.to_bytes(), &p.content);
-                    splice(&mut row, &link, b"\"\"")
+                    p.splice(&mut row, &link, b"\"\"")
                         .map_err(|e| AuditError::io("chain an event in", &self.path, e))?;
                     Some(link)
                 }

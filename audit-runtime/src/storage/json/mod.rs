@@ -61,7 +61,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
-use crate::integrity::writer::{Point, Prepared, json_point, splice};
+use crate::integrity::writer::{Point, Prepared, json_point};
 use crate::storage::encode::{Record, with_wall_clock};
 use crate::storage::fs::{self, Access, FileId, ReadAt, open_regular, read_at_most};
 use crate::storage::log_file::{Ctx, LogFile, OpenState, Options};
@@ -149,9 +149,9 @@ impl LogFile<State> {
         wanted: Timestamp,
     ) -> Result<Timestamp, AuditError> {
         // The chain's content hash is taken here, outside the lock (see `crate::integrity`).
-        let mut prepared = self.chain.then(|| Prepared::new(record));
+        let mut prepared = self.chain.then(|| Prepared::new(record, false));
         let mut line = match &prepared {
-            Some(p) => encode::json_line(b"\n", &record.with_details(&p.details))?,
+            Some(p) => encode::json_line(b"\n", &p.record(record))?,
             None => encode::json_line(b"\n", record)?,
         };
         let (ts, seq) = {
@@ -171,8 +171,8 @@ impl LogFile<State> {
                 let record = record.with_details(&details);
                 line = match &mut prepared {
                     Some(p) => {
-                        *p = Prepared::new(&record);
-                        encode::json_line(b"\n", &record.with_details(&p.details))?
+                        *p = Prepared::new(&record, false);
+                        encode::json_line(b"\n", &p.record(&record))?
                     }
                     None => encode::json_line(b"\n", &record)?,
                 };
@@ -181,7 +181,7 @@ impl LogFile<State> {
             let link = match (next, &prepared) {
                 (Some(next), Some(p)) => {
                     let link = next.link(&stamp.timestamp.to_bytes(), &p.content);
-                    splice(&mut line, &link, b"\"")
+                    p.splice(&mut line, &link, b"\"")
                         .map_err(|e| AuditError::io("chain an event in", &self.path, e))?;
                     Some(link)
                 }
