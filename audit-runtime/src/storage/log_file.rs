@@ -148,11 +148,15 @@ impl<S: OpenState> LogFile<S> {
         self
     }
 
-    /// With the lock held, after an event with link `head` was written.
-    pub(crate) fn chained(&self, head: crate::integrity::Head) -> Result<(), AuditError> {
-        match &self.digests {
-            Some(digests) => digests.after_event(head),
-            None => Ok(()),
+    /// With the lock held, after an event with link `head` was written: signs a digest when
+    /// one is due. A digest that cannot be written is warned about, not returned: the event
+    /// is in the log, and the next digest covers it (a verifier reports the newest events
+    /// as not yet signed meanwhile).
+    pub(crate) fn chained(&self, head: crate::integrity::Head) {
+        if let Some(digests) = &self.digests
+            && let Err(e) = digests.after_event(head)
+        {
+            tracing::warn!(target: "audit", path = %self.path.display(), error = %e, "cannot sign a digest of the log");
         }
     }
 

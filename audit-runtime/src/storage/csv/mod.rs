@@ -197,7 +197,7 @@ impl LogFile<State> {
                 };
                 guard.write_payload_at(&record.to_bytes(), Handoff::LEN as u64)?;
                 state.chain = Some(Point::Linked(link.head()));
-                self.chained(link.head())?;
+                self.chained(link.head());
             }
             guard.keep_if(self.others_queued());
             (stamp.timestamp, self.note_write(row.bytes.len() as u64))

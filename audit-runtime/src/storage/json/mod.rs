@@ -215,7 +215,7 @@ impl LogFile<State> {
             state.newest = Some(stamp.timestamp);
             if let Some(link) = link {
                 state.chain = Some((state.gap_end, Point::Linked(link.head())));
-                self.chained(link.head())?;
+                self.chained(link.head());
             }
             guard.keep_if(self.others_queued());
             (stamp.timestamp, self.note_write(len))
