@@ -60,8 +60,18 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .with_writer(std::io::stderr)
         .init();
     let dir = log_dir()?;
+    // Tamper evidence on: a key pair made for this run (beside the log here; keep a real
+    // private key away from the log's readers, see the README's Integrity section).
+    let keys = dir.join("keys");
+    std::fs::create_dir_all(&keys)?;
+    let (private, public) = (
+        keys.join("audit_signing.key"),
+        keys.join("audit_signing.pub"),
+    );
+    audited::integrity::SigningKey::generate()?.write_files(&private, &public)?;
     let mut options = LocalServerOptions::new(&dir);
     options.format = Format::Json;
+    options.signing_key = Some(private);
     options.tokens = Some(TOKENS.to_owned());
     options.experiment = ExperimentConfig {
         evaluation_duration: std::time::Duration::from_secs(30),
@@ -307,6 +317,17 @@ async fn main() -> Result<(), Box<dyn Error>> {
     server.stop().await?;
 
     print_summary(&path)?;
+    // What an auditor runs: every event is chained and the digests are signed.
+    println!();
+    println!(
+        "$ auditlog verify {} --key {}",
+        path.display(),
+        public.display()
+    );
+    let verified = audit_cli::verify(&path, Some(&public))?;
+    if verified != 0 {
+        return Err("the demo's own log does not verify".into());
+    }
     let shown = path.display();
     println!();
     println!("look further (the spec's recipes):");
@@ -318,7 +339,14 @@ async fn main() -> Result<(), Box<dyn Error>> {
     println!("or with auditlog (both formats, streaming):");
     println!("  cargo run -q -p audit-cli -- summary {shown}");
     println!("  cargo run -q -p audit-cli -- query {shown} --status failed");
-    println!("  cargo run -q -p audit-cli -- verify {shown}");
+    println!(
+        "  cargo run -q -p audit-cli -- verify {shown} --key {}",
+        public.display()
+    );
+    println!(
+        "  python3 docs/verify_chain.py {shown} --key {}",
+        public.display()
+    );
     println!();
     println!("or serve it yourself: cargo run --example experiment_server");
     Ok(())

@@ -2,7 +2,8 @@
 //! in-memory experiment, every call audited.
 //!
 //! ```text
-//! cargo run --example experiment_server -- [--addr HOST:PORT] [--log-dir DIR] [--format json|csv|none] [--fail-closed]
+//! cargo run --example experiment_server -- [--addr HOST:PORT] [--log-dir DIR] [--format json|csv|none]
+//!     [--signing-key PATH] [--fail-closed]
 //! ```
 //! - `--addr`: default `GRPC_BACKEND_HOST`:`GRPC_BACKEND_PORT` (each defaulting to
 //!   `127.0.0.1` and `50051`).
@@ -11,6 +12,8 @@
 //! - `--fail-closed`: refuse calls (`UNAVAILABLE`) while the audit log cannot take events.
 //! - The logger's counters (events written, failed, refused, ...) are printed as one line at
 //!   shutdown and whenever the process gets SIGUSR1 (`kill -USR1 <pid>`).
+//! - `--signing-key`: a private key from `auditlog keygen`: hash chain and signed digests
+//!   (default: `AUDIT_LOG_SIGNING_KEY`, else none).
 //! - `GRPC_AUTH_TOKENS=alice:tok-a,bob:tok-b`: require one of these tokens
 //!   (`authorization: Bearer <token>` or `x-api-key`); callers are logged by name.
 //!
@@ -27,12 +30,15 @@ use experiment_service::experiment::Experiment;
 use experiment_service::server::{ExperimentServer, identity_for_service, serve};
 
 const USAGE: &str =
-    "usage: experiment_server [--addr HOST:PORT] [--log-dir DIR] [--format json|csv|none] [--fail-closed]
+    "usage: experiment_server [--addr HOST:PORT] [--log-dir DIR] [--format json|csv|none]
+                         [--signing-key PATH] [--fail-closed]
 
-  --addr         where to listen (default: $GRPC_BACKEND_HOST:$GRPC_BACKEND_PORT, else 127.0.0.1:50051)
-  --log-dir      the audit log's directory (default: ./runs/demo)
-  --format       json, csv or none (default: $AUDIT_LOG_FORMAT, else json)
-  --fail-closed  refuse calls (UNAVAILABLE) while the audit log cannot take events
+  --addr              where to listen (default: $GRPC_BACKEND_HOST:$GRPC_BACKEND_PORT, else 127.0.0.1:50051)
+  --log-dir           the audit log's directory (default: ./runs/demo)
+  --format            json, csv or none (default: $AUDIT_LOG_FORMAT, else json)
+  --signing-key PATH  tamper evidence: hash chain and signed digests with this private key
+                      (from `auditlog keygen`; default: $AUDIT_LOG_SIGNING_KEY, else off)
+  --fail-closed       refuse calls (UNAVAILABLE) while the audit log cannot take events
 
   SIGUSR1 prints the audit logger's counters (also printed at shutdown)
 
@@ -43,6 +49,7 @@ struct Args {
     log_dir: PathBuf,
     format: Option<Format>,
     fail_closed: bool,
+    signing_key: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -53,6 +60,7 @@ fn parse_args() -> Result<Args, String> {
         log_dir: PathBuf::from("runs/demo"),
         format: None,
         fail_closed: false,
+        signing_key: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -81,6 +89,7 @@ fn parse_args() -> Result<Args, String> {
                 let v = value()?;
                 args.format = Some(v.parse().map_err(|e| format!("--format: {e}"))?);
             }
+            "--signing-key" => args.signing_key = Some(PathBuf::from(value()?)),
             _ => return Err(format!("unknown argument {arg:?}\n\n{USAGE}")),
         }
     }
@@ -137,6 +146,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let mut builder = AuditLogger::builder(&args.log_dir).experiment("experiment_server");
     if let Some(format) = args.format {
         builder = builder.format(format);
+    }
+    if let Some(key) = &args.signing_key {
+        builder = builder.signing_key(key);
     }
     let logger = builder.fail_closed(args.fail_closed).build()?;
     let log_path = logger.path().map_or_else(

@@ -53,6 +53,9 @@ pub struct LocalServerOptions {
     /// Refuse calls while the log cannot take events
     /// ([`AuditLoggerBuilder::fail_closed`](audited::AuditLoggerBuilder::fail_closed)).
     pub fail_closed: bool,
+    /// A private key file (`auditlog keygen`): the log gets a hash chain and signed
+    /// digests. `None`: `AUDIT_LOG_SIGNING_KEY` decides, as for any logger.
+    pub signing_key: Option<PathBuf>,
 }
 
 impl LocalServerOptions {
@@ -64,6 +67,7 @@ impl LocalServerOptions {
             tokens: None,
             experiment: ExperimentConfig::default(),
             fail_closed: false,
+            signing_key: None,
         }
     }
 }
@@ -81,11 +85,14 @@ pub struct LocalServer {
 impl LocalServer {
     /// Binds `127.0.0.1:0`, opens the log and starts serving on the current tokio runtime.
     pub async fn start(options: LocalServerOptions) -> Result<Self, LocalServerError> {
-        let logger = AuditLogger::builder(&options.log_dir)
+        let mut builder = AuditLogger::builder(&options.log_dir)
             .experiment("demo")
             .format(options.format)
-            .fail_closed(options.fail_closed)
-            .build()?;
+            .fail_closed(options.fail_closed);
+        if let Some(key) = &options.signing_key {
+            builder = builder.signing_key(key);
+        }
+        let logger = builder.build()?;
         let tokens = match &options.tokens {
             Some(spec) => Some(TokenMap::parse(spec)?),
             None => None,

@@ -27,8 +27,11 @@ pub enum Command {
     Query(QueryArgs),
     /// Convert a log to another format (lossless), writing atomically.
     Export(ExportArgs),
-    /// Check that a log is well formed and in order; report the first problem.
+    /// Check that a log is well formed and in order, and its hash chain and signed digests
+    /// when it has them; report the first problem.
     Verify(VerifyArgs),
+    /// Make an Ed25519 key pair for signing digests (`AUDIT_LOG_SIGNING_KEY`).
+    Keygen(KeygenArgs),
     /// Print the newest events; with -f, keep printing new ones as they are written.
     Tail(TailArgs),
     /// Ship a log's events into PostgreSQL, exactly once (resumes from its cursor); with
@@ -158,6 +161,18 @@ pub struct ExportArgs {
 pub struct VerifyArgs {
     /// Log directory or file.
     pub path: PathBuf,
+    /// Public key file (from `auditlog keygen`): check the signed digests in
+    /// `<log>.digests` too, and require that they cover the log.
+    #[arg(long, value_name = "PUBKEY")]
+    pub key: Option<PathBuf>,
+}
+
+/// `auditlog keygen`.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Directory to write `audit_signing.key` (mode 0600) and `audit_signing.pub` into.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 /// `auditlog tail`.

@@ -27,6 +27,15 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
     commands::run(cli)
 }
 
+/// `auditlog verify <path> [--key <key>]`: prints what it prints and returns its exit code
+/// (0 all holds, 1 a problem was found).
+pub fn verify(path: &Path, key: Option<&Path>) -> Result<u8, CliError> {
+    commands::verify(&cli::VerifyArgs {
+        path: path.to_owned(),
+        key: key.map(Path::to_owned),
+    })
+}
+
 /// What `auditlog summary <path>` prints (without colour when `colour` is false), for
 /// programs that show the same table, such as the demo. `path` is a log file or a directory
 /// holding one. Unlike the command, it prints nothing itself, not even the note about which

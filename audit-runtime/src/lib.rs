@@ -87,6 +87,8 @@ macro_rules! __audited_require_tonic {
 mod error;
 mod event;
 mod instrument;
+/// Tamper evidence: the hash chain, signed digests, and their checks (issue 11).
+pub mod integrity;
 mod logger;
 pub mod read;
 #[cfg(feature = "postgres")]

@@ -8,13 +8,20 @@ use audited::{Durability, Format};
 
 use crate::bench::{BoxError, Contender, Metric, find, run_rounds};
 use crate::floors::{Discipline, Floor, Target};
-use crate::ours::{self, CallerClone, Log, Ours};
+use crate::ours::{self, CallerClone, Chain, Log, Ours};
 use crate::table::{self, Row, bytes, count, ns, ratio, thousands};
 use crate::{Config, THREADS, event, tracing_json};
 
 /// Which contenders a log format's section has, by key.
 fn ours_key(format: Format, durability: Durability, threads: usize, log: u64) -> String {
     format!("ours {format} {durability:?} {threads}t {log}")
+}
+
+/// Threads for the tamper-evident contenders.
+const CHAINED_THREADS: [usize; 2] = [1, 4];
+
+fn chained_key(format: Format, what: &str, threads: usize) -> String {
+    format!("ours {format} Written {threads}t 0 {what}")
 }
 
 fn floor_key(discipline: Discipline, threads: usize) -> String {
@@ -79,6 +86,27 @@ pub fn section(format: Format, config: &Config, dir: &Path) -> Result<Vec<Row>, 
                     ops,
                 )));
             }
+        }
+    }
+    // Tamper evidence (issue 11): the same fresh logs with the hash chain, and with the chain
+    // and signed digests at the default interval, beside the plain ones in every round.
+    let key_dir = dir.join("signing-key");
+    std::fs::create_dir_all(&key_dir)?;
+    let key = key_dir.join("audit.key");
+    audited::integrity::SigningKey::generate()?.write_files(&key, &key_dir.join("audit.pub"))?;
+    for &threads in &CHAINED_THREADS {
+        for (what, chain) in [
+            ("chained", Chain::On),
+            ("signed", Chain::Signed(key.clone())),
+        ] {
+            let fresh = dir.join(format!("ours-{what}-{threads}t"));
+            let log = Log::fresh_chained(fresh, format, Durability::Written, chain);
+            contenders.push(Box::new(Ours::new(
+                chained_key(format, what, threads),
+                log,
+                threads,
+                config.written,
+            )));
         }
     }
     let disciplines = [
@@ -162,6 +190,27 @@ pub fn section(format: Format, config: &Config, dir: &Path) -> Result<Vec<Row>, 
                 measured_rows.push(row);
             }
         }
+    }
+    for &threads in &CHAINED_THREADS {
+        let plain = find(&results, &ours_key(format, Durability::Written, threads, 0))?;
+        let chained = find(&results, &chained_key(format, "chained", threads))?;
+        let signed = find(&results, &chained_key(format, "signed", threads))?;
+        measured_rows.push(
+            Row::measured(&group, "ours, Written, chained", threads, "0", chained)
+                .vs(chained, plain, Metric::PerOp, "ours, Written")
+                .vs(chained, plain, Metric::PerOpDiff, "ours, Written"),
+        );
+        measured_rows.push(
+            Row::measured(
+                &group,
+                "ours, Written, chained + signed",
+                threads,
+                "0",
+                signed,
+            )
+            .vs(signed, chained, Metric::PerOpDiff, "chained")
+            .vs(signed, plain, Metric::PerOp, "ours, Written"),
+        );
     }
     for discipline in disciplines {
         for &threads in &THREADS {

@@ -15,12 +15,37 @@ use crate::sys;
 /// Opens a logger on `dir`. Opening skips the full check of an existing log: a prefilled
 /// log of 10M events would take seconds to verify, and it was written by us a moment ago.
 pub fn open(dir: &Path, format: Format, durability: Durability) -> Result<AuditLogger, BoxError> {
-    Ok(AuditLogger::builder(dir)
+    open_with(dir, format, durability, &Chain::Off)
+}
+
+/// Tamper evidence for a contender's logger (issue 11).
+#[derive(Debug, Clone)]
+pub enum Chain {
+    Off,
+    /// `.tamper_evident(true)`: the hash chain.
+    On,
+    /// `.signing_key(path)`: the chain and a signed digest every 1,000 events (the default).
+    Signed(PathBuf),
+}
+
+/// [`open`], with tamper evidence as `chain` says.
+pub fn open_with(
+    dir: &Path,
+    format: Format,
+    durability: Durability,
+    chain: &Chain,
+) -> Result<AuditLogger, BoxError> {
+    let builder = AuditLogger::builder(dir)
         .experiment("perf")
         .format(format)
         .durability(durability)
-        .verify_on_open(false)
-        .build()?)
+        .verify_on_open(false);
+    let builder = match chain {
+        Chain::Off => builder,
+        Chain::On => builder.tamper_evident(true),
+        Chain::Signed(key) => builder.signing_key(key),
+    };
+    Ok(builder.build()?)
 }
 
 /// Logs the sample event once. The caller owns the details it hands over, as a handler
@@ -42,6 +67,7 @@ pub enum Log {
         prefill: u64,
         round: usize,
         logger: Option<AuditLogger>,
+        chain: Chain,
     },
     /// An open logger on a prefilled log, shared with other contenders.
     Prefilled(AuditLogger),
@@ -65,6 +91,36 @@ impl Log {
             prefill,
             round: 0,
             logger: None,
+            chain: Chain::Off,
+        }
+    }
+
+    /// [`fresh`](Self::fresh), tamper-evident as `chain` says.
+    pub fn fresh_chained(
+        parent: PathBuf,
+        format: Format,
+        durability: Durability,
+        chain: Chain,
+    ) -> Log {
+        match Log::fresh(parent, format, durability, 0) {
+            Log::Fresh {
+                parent,
+                format,
+                durability,
+                prefill,
+                round,
+                logger,
+                ..
+            } => Log::Fresh {
+                parent,
+                format,
+                durability,
+                prefill,
+                round,
+                logger,
+                chain,
+            },
+            other => other,
         }
     }
 }
@@ -94,6 +150,7 @@ impl Contender for Ours {
             prefill,
             round,
             logger,
+            chain,
         } = &mut self.log
         {
             // Drop the last round's logger and log first: the disk space is reused.
@@ -104,7 +161,7 @@ impl Contender for Ours {
             }
             *round += 1;
             let dir = parent.join(format!("round-{round}"));
-            let fresh = open(&dir, *format, *durability)?;
+            let fresh = open_with(&dir, *format, *durability, chain)?;
             for _ in 0..*prefill {
                 log_one(&fresh, &self.details)?;
             }

@@ -2,6 +2,7 @@
 
 mod db;
 mod export;
+mod keygen;
 mod query;
 mod ship;
 mod summary;
@@ -19,6 +20,7 @@ use crate::progress::Progress;
 use crate::source::LogFile;
 
 pub use export::export;
+pub use keygen::keygen;
 pub use query::query;
 pub use ship::ship;
 pub use summary::{summary, summary_text};
@@ -32,6 +34,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Query(args) => query(&args),
         Command::Export(args) => export(&args),
         Command::Verify(args) => verify(&args),
+        Command::Keygen(args) => keygen(&args),
         Command::Tail(args) => tail(&args),
         Command::Ship(args) => ship(&args),
     }

@@ -4,11 +4,13 @@
 //! (CSV, oldest first). The first problem is reported with its byte offset and line, and the
 //! exit code is 1. A status other than `success` / `failed` (WeightsLab v2.0's services log
 //! `error`) is valid: it gets a note naming it and how many events have it, and the exit
-//! code stays 0. (Integrity data such as a hash chain is checked here once the runtime
-//! writes it.)
+//! code stays 0. A log written with tamper evidence has its hash chain checked in the same
+//! pass (and the digests beside it, their signatures with `--key`): see
+//! [`audit_runtime::integrity`]; a log without a chain is reported as such, not as intact.
 
 use std::collections::BTreeMap;
 
+use audit_runtime::integrity::{self, ChainReport, ChainVerifier, FileOrder, PublicKey, short};
 use audit_runtime::read::{EventStream, ScanError, ScanErrorKind, Snapshot};
 use audit_runtime::{AuditError, AuditEvent, Format, Timestamp};
 
@@ -21,10 +23,32 @@ use crate::source::{self, LogFile};
 /// Checks the log; prints `ok: …` and returns 0, or prints the first problem and returns 1.
 pub fn verify(args: &VerifyArgs) -> Result<u8, CliError> {
     let log = source::open(&args.path)?;
-    let outcome = match log.format {
-        Format::Csv => verify_csv(&log)?,
-        _ => verify_json(&log)?,
+    let key = args.key.as_deref().map(PublicKey::from_file).transpose()?;
+    let digests = match integrity::load_digests(&log.path, key.as_ref())? {
+        Ok(digests) => digests,
+        Err(p) => {
+            println!(
+                "problem: {}: byte {} (line {}){}: {}",
+                integrity::sidecar_path(&log.path).display(),
+                p.offset,
+                p.line,
+                p.seq
+                    .map_or(String::new(), |s| format!(", digest of seq {s}")),
+                p.message
+            );
+            return Ok(PROBLEMS);
+        }
     };
+    let order = match log.format {
+        Format::Csv => FileOrder::OldestFirst,
+        _ => FileOrder::NewestFirst,
+    };
+    let mut chain = ChainVerifier::new(order, digests);
+    let outcome = match log.format {
+        Format::Csv => verify_csv(&log, &mut chain)?,
+        _ => verify_json(&log, &mut chain)?,
+    };
+    let outcome = outcome.and_then(|report| finish_chain(report, chain, key.is_some()));
     match outcome {
         Ok(report) => {
             let range = match (report.oldest, report.newest) {
@@ -32,10 +56,11 @@ pub fn verify(args: &VerifyArgs) -> Result<u8, CliError> {
                 _ => " (empty log)".to_owned(),
             };
             println!(
-                "ok: {} ({}): {} events{range}",
+                "ok: {} ({}): {} events{range}; {}",
                 log.path.display(),
                 log.format,
-                report.events
+                report.events,
+                chain_summary(report.chain.as_ref(), key.is_some())
             );
             if report.non_finite > 0 {
                 eprintln!(
@@ -99,8 +124,104 @@ fn torn_problem(snapshot: &Snapshot, report: Report) -> Outcome {
     }
 }
 
+/// After the last event: the chain's end checks, and with a key, that signed digests cover
+/// the log.
+fn finish_chain(mut report: Report, chain: ChainVerifier, keyed: bool) -> Outcome {
+    let has_chain = chain.has_chain();
+    let end = |at: (u64, u64), message: String| ScanError {
+        kind: ScanErrorKind::Malformed,
+        offset: at.0,
+        line: at.1,
+        message,
+    };
+    let chained = match chain.finish() {
+        Ok(c) => c,
+        Err(p) => {
+            return Err((
+                end(p.at, format!("seq {}: {}", p.seq, p.message)),
+                report.events,
+            ));
+        }
+    };
+    if !has_chain {
+        if keyed {
+            let message = "the log has no hash chain, so no signature can vouch for it (it was \
+                           written without tamper_evident / a signing key)";
+            return Err((end((0, 1), message.to_owned()), report.events));
+        }
+        return Ok(report);
+    }
+    match integrity::require_signed(chained, keyed) {
+        Ok(c) => {
+            report.chain = Some(c);
+            Ok(report)
+        }
+        Err(message) => Err((end((0, 1), message), report.events)),
+    }
+}
+
+/// The chain's part of the `ok:` line.
+fn chain_summary(chain: Option<&ChainReport>, keyed: bool) -> String {
+    let Some(c) = chain else {
+        return "no hash chain: structure and order checked, integrity NOT checked (written \
+                without tamper evidence)"
+            .to_owned();
+    };
+    let (head, hash) = c.head.unwrap_or((0, [0; 32]));
+    let mut out = format!(
+        "chain intact: seq {}..{head}, head {}",
+        c.first_seq.unwrap_or(0),
+        short(&hash)
+    );
+    if let Some(prev) = c.continues {
+        out.push_str(&format!(
+            " (continues a previous file's head {})",
+            short(&prev)
+        ));
+    }
+    if c.unchained_before > 0 {
+        out.push_str(&format!(
+            ", {} older events without a chain before it",
+            c.unchained_before
+        ));
+    }
+    match &c.last_digest {
+        Some((seq, at)) => {
+            out.push_str(&format!(
+                "; last {} digest: seq {seq} at {at}",
+                if keyed {
+                    "signed"
+                } else {
+                    "(signature not checked, no --key)"
+                }
+            ));
+            if head > *seq {
+                out.push_str(&format!(", {} newer events not yet covered", head - seq));
+            }
+        }
+        None => out.push_str("; no signed digests"),
+    }
+    out
+}
+
+/// An event's chain problem as a problem of the log.
+fn chain_problem(
+    chain: &mut ChainVerifier,
+    event: &AuditEvent,
+    offset: u64,
+    line: u64,
+) -> Option<ScanError> {
+    chain.event(event, offset, line).err().map(|p| ScanError {
+        kind: ScanErrorKind::Malformed,
+        offset,
+        line,
+        message: format!("seq {}: {}", p.seq, p.message),
+    })
+}
+
 #[derive(Debug, Default)]
 struct Report {
+    chain: Option<ChainReport>,
     events: u64,
     oldest: Option<Timestamp>,
     newest: Option<Timestamp>,
@@ -135,7 +256,7 @@ fn problem(events: &EventStream, err: AuditError, good: u64) -> Result<Outcome, 
     }
 }
 
-fn verify_json(log: &LogFile) -> Result<Outcome, CliError> {
+fn verify_json(log: &LogFile, chain: &mut ChainVerifier) -> Result<Outcome, CliError> {
     let mut progress = Progress::new(log.len());
     let snapshot = Snapshot::take(&log.path, log.format)?;
     let mut events = snapshot.events();
@@ -149,6 +270,10 @@ fn verify_json(log: &LogFile) -> Result<Outcome, CliError> {
         };
         progress.at(located.end);
         let event = located.event;
+        // The chain first: a moved event is reported with its sequence number.
+        if let Some(problem) = chain_problem(chain, &event, located.offset, located.line) {
+            return Ok(Err((problem, report.events)));
+        }
         if let Some(prev) = previous
             && event.timestamp >= prev
         {
@@ -174,7 +299,7 @@ fn verify_json(log: &LogFile) -> Result<Outcome, CliError> {
     }
 }
 
-fn verify_csv(log: &LogFile) -> Result<Outcome, CliError> {
+fn verify_csv(log: &LogFile, chain: &mut ChainVerifier) -> Result<Outcome, CliError> {
     let mut progress = Progress::new(log.len());
     // Up to a length taken under the writers' lock when there is one: a row being appended
     // meanwhile is not half seen (without it, a cut-off last row is read again before it is
@@ -191,6 +316,9 @@ fn verify_csv(log: &LogFile) -> Result<Outcome, CliError> {
         };
         let event = located.event;
         progress.at(located.offset);
+        if let Some(problem) = chain_problem(chain, &event, located.offset, located.line) {
+            return Ok(Err((problem, report.events)));
+        }
         if let Some(prev) = previous
             && event.timestamp <= prev
         {

@@ -170,6 +170,7 @@ pub struct AuditLoggerBuilder {
     extra: ExtraSinks,
     #[cfg(feature = "postgres")]
     ship: Option<crate::ship::ShipConfig>,
+    integrity: crate::integrity::IntegrityConfig,
 }
 
 impl AuditLoggerBuilder {
@@ -335,6 +336,43 @@ impl AuditLoggerBuilder {
         self
     }
 
+    /// Makes the log tamper-evident: every event carries a link of a hash chain in
+    /// `details._audit.chain`, which `auditlog verify` checks (see [`crate::integrity`]).
+    ///
+    /// ```
+    /// use audit_runtime::{AuditLogger, Format, Status};
+    /// let dir = tempfile::tempdir()?;
+    /// let logger = AuditLogger::builder(dir.path()).format(Format::Json).tamper_evident(true).build()?;
+    /// logger.log_event("pause", Status::Success, None, None)?;
+    /// let event = audit_runtime::read::open_events(logger.path().unwrap())?.next().unwrap()?;
+    /// assert_eq!(event.details["_audit"]["chain"]["seq"], 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn tamper_evident(mut self, on: bool) -> Self {
+        self.integrity.chain = on;
+        self
+    }
+
+    /// Signs digests of the chain with the Ed25519 private key in the file at `path` (made
+    /// by `auditlog keygen`), into `<log>.digests`; implies
+    /// [`tamper_evident`](Self::tamper_evident). Without this, the environment variable
+    /// `AUDIT_LOG_SIGNING_KEY` names the key file. A missing or malformed file is an error
+    /// of [`build`](Self::build) naming the path (never the key).
+    pub fn signing_key(mut self, path: impl AsRef<Path>) -> Self {
+        self.integrity.key = Some(path.as_ref().to_owned());
+        self
+    }
+
+    /// How often digests are signed (default: every 1,000 events or 60 s, whichever comes
+    /// first, checked as events are written; and on flush and drop).
+    pub fn digest_every(mut self, events: u64, interval: std::time::Duration) -> Self {
+        self.integrity.every = Some(crate::integrity::DigestEvery {
+            events: events.max(1),
+            interval,
+        });
+        self
+    }
+
     /// Resolves the format and opens (or creates) the log, creating missing directories.
     ///
     /// An existing log is continued. One that does not parse is kept aside
@@ -370,15 +408,36 @@ impl AuditLoggerBuilder {
             fs::create_dir_all(&self.root_log_dir)
                 .map_err(|e| AuditError::io("create directory", &self.root_log_dir, e))?;
         }
+        let key = crate::integrity::writer::signing_key(&self.integrity)?;
         let options = Options {
             durability: self.durability,
             verify: self.verify_on_open,
             file_mode: self.file_mode,
             fail_closed: self.fail_closed,
+            chain: self.integrity.chain || key.is_some(),
+        };
+        let every = self.integrity.every.unwrap_or_default();
+        let digests = |path: &Path| {
+            key.clone()
+                .map(|key| crate::integrity::digest::Digests::new(key, path, self.file_mode, every))
         };
         let truth = match (format, path) {
-            (Format::Json, Some(path)) => Truth::Json(json_log::open(path, options)?),
-            (Format::Csv, Some(path)) => Truth::Csv(csv_log::open(path, options)?),
+            (Format::Json, Some(path)) => {
+                let d = digests(&path);
+                let log = json_log::open(path, options)?;
+                Truth::Json(match d {
+                    Some(d) => log.with_digests(d),
+                    None => log,
+                })
+            }
+            (Format::Csv, Some(path)) => {
+                let d = digests(&path);
+                let log = csv_log::open(path, options)?;
+                Truth::Csv(match d {
+                    Some(d) => log.with_digests(d),
+                    None => log,
+                })
+            }
             _ => Truth::Disabled,
         };
         #[cfg(feature = "postgres")]
@@ -452,6 +511,7 @@ impl AuditLogger {
             extra: ExtraSinks::default(),
             #[cfg(feature = "postgres")]
             ship: None,
+            integrity: crate::integrity::IntegrityConfig::default(),
         }
     }
 

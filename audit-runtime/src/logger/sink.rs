@@ -151,6 +151,7 @@ impl Sink for JsonLog {
     }
 
     fn flush(&self) -> Result<(), AuditError> {
+        self.sign_pending()?;
         self.sync()
     }
 }
@@ -161,6 +162,7 @@ impl Sink for CsvLog {
     }
 
     fn flush(&self) -> Result<(), AuditError> {
+        self.sign_pending()?;
         self.sync()
     }
 }

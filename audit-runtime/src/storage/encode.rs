@@ -81,6 +81,9 @@ pub(crate) fn with_wall_clock(details: &Map<String, Value>, wall: Timestamp) -> 
 pub(crate) struct Encoded {
     pub bytes: Vec<u8>,
     pub timestamp_at: usize,
+    /// One past the details object's closing `}` (where a chained event's link goes, see
+    /// `integrity::writer::splice`).
+    pub details_end: usize,
 }
 
 /// The largest buffer a thread keeps for its next event: one unusually large event must not
@@ -101,6 +104,7 @@ impl Encoded {
         Encoded {
             bytes,
             timestamp_at: 0,
+            details_end: 0,
         }
     }
 

@@ -56,6 +56,8 @@ pub(crate) struct Options {
     /// Fail-closed: every event looks the log's path up (no 100 ms of trusting the
     /// directory watch), and a removed log directory is not made again.
     pub(crate) fail_closed: bool,
+    /// Whether every event gets a link of the hash chain (`crate::integrity`).
+    pub(crate) chain: bool,
 }
 
 /// An open log file of either format.
@@ -81,6 +83,10 @@ pub(crate) struct LogFile<S> {
     /// Whether the last event's timestamp had to be pushed past the wall clock by more than
     /// [`CLOCK_SKEW_TOLERANCE_MICROS`] (warned about once per episode, not per event).
     skewed: AtomicBool,
+    /// Whether every event gets a link of the hash chain.
+    pub(crate) chain: bool,
+    /// The signer of digests, with a signing key.
+    pub(crate) digests: Option<crate::integrity::digest::Digests>,
 }
 
 /// The timestamp an event gets under the lock, and the wall clock when that is far behind.
@@ -143,11 +149,45 @@ impl<S: OpenState> LogFile<S> {
             bytes_written: AtomicU64::new(0),
             queued: AtomicUsize::new(0),
             skewed: AtomicBool::new(false),
+            chain: options.chain,
+            digests: None,
         };
         if let Some(recovery) = recovery {
             log.record(recovery);
         }
         Ok(log)
+    }
+
+    /// Signs digests of the chain with `digests` (see `crate::integrity::digest`).
+    pub(crate) fn with_digests(mut self, digests: crate::integrity::digest::Digests) -> Self {
+        self.digests = Some(digests);
+        self
+    }
+
+    /// With the lock held, after an event with link `head` was written: signs a digest when
+    /// one is due. A digest that cannot be written is warned about, not returned: the event
+    /// is in the log, and the next digest covers it (a verifier reports the newest events
+    /// as not yet signed meanwhile).
+    pub(crate) fn chained(&self, head: crate::integrity::Head) {
+        if let Some(digests) = &self.digests
+            && let Err(e) = digests.after_event(head)
+        {
+            tracing::warn!(target: "audit", path = %self.path.display(), error = %e, "cannot sign a digest of the log");
+        }
+    }
+
+    /// Signs a digest of the newest head this process wrote, if it has not been signed
+    /// (flush and drop).
+    pub(crate) fn sign_pending(&self) -> Result<(), AuditError> {
+        match &self.digests {
+            Some(digests) if digests.has_unsigned() => {
+                // The state's mutex first, as for an event (see `LockFile::lock`).
+                let _state = self.state();
+                let _guard = self.lock.lock()?;
+                digests.sign_now()
+            }
+            _ => Ok(()),
+        }
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -314,5 +354,19 @@ impl<S: OpenState> LogFile<S> {
     /// Makes everything written so far durable.
     pub(crate) fn sync(&self) -> Result<(), AuditError> {
         self.sync_through(self.commit.written())
+    }
+}
+
+impl<S> Drop for LogFile<S> {
+    fn drop(&mut self) {
+        if let Some(digests) = &self.digests
+            && digests.has_unsigned()
+        {
+            let _state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            let signed = self.lock.lock().and_then(|_guard| digests.sign_now());
+            if let Err(e) = signed {
+                tracing::warn!(target: "audit", path = %self.path.display(), error = %e, "cannot sign the last digest of the log");
+            }
+        }
     }
 }

@@ -96,6 +96,9 @@ pub fn combos() -> Vec<Combo> {
     all
 }
 
+/// A check of the final log: its path and format; `Err` says what is wrong.
+pub type FinalCheck = fn(&Path, Format) -> Result<(), String>;
+
 #[derive(Clone, Debug)]
 pub struct Settings {
     /// Victims killed per combination.
@@ -118,6 +121,9 @@ pub struct Settings {
     /// per combination.
     pub kills_per_log: usize,
     pub seed: u64,
+    /// Run on the final log (its path and format) once the writers stopped; an `Err` fails
+    /// the combination (the integrity tests check the hash chain with it).
+    pub final_check: Option<FinalCheck>,
 }
 
 impl Settings {
@@ -130,6 +136,7 @@ impl Settings {
             big_pad: BIG_PAD,
             kills_per_log: 0,
             seed,
+            final_check: None,
         }
     }
 }
@@ -866,6 +873,13 @@ fn run_log(
         tally
             .notes
             .push(format!("{} child errors, e.g. {first}", errors.len()));
+    }
+    if let Some(check) = settings.final_check {
+        let log = dir.join(combo.format.file_name().unwrap_or_default());
+        if let Err(e) = check(&log, combo.format) {
+            tally.final_unparseable = true;
+            tally.notes.push(format!("final check failed: {e}"));
+        }
     }
     let stderr_text = fs::read_to_string(tmp.path().join("children.stderr")).unwrap_or_default();
     // Recoveries are reported there: worth knowing, not a failure in themselves.

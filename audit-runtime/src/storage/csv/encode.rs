@@ -21,6 +21,7 @@ pub(crate) fn csv_row(record: &Record<'_>, terminator: &[u8]) -> Result<Encoded,
     // grown to fit them already.
     let mut enc = Encoded::start(64 + record.action_type.len() + record.status.len() + error.len());
     let out = &mut enc.bytes;
+    let mut details_end = 0;
     out.extend_from_slice(&Timestamp::PLACEHOLDER);
     out.push(b',');
     text_cell(out, record.action_type);
@@ -39,12 +40,14 @@ pub(crate) fn csv_row(record: &Record<'_>, terminator: &[u8]) -> Result<Encoded,
             what: "details",
             source,
         })?;
+        details_end = out.len();
         out.push(b'"');
     }
     out.push(b',');
     text_cell(out, error);
     out.extend_from_slice(terminator);
     enc.timestamp_at = 0;
+    enc.details_end = details_end;
     Ok(enc)
 }
 

@@ -30,6 +30,7 @@ use std::sync::Arc;
 
 use self::encode::HEADER;
 use crate::event::TIMESTAMP_LEN;
+use crate::integrity::writer::{CsvHeadRecord, Point, Prepared, csv_point};
 use crate::read::summary::{LogSummary, summarize_csv_snapshot};
 use crate::read::{CsvEvents, RecordPosition, SalvageError, ScanErrorKind, salvage_csv};
 use crate::storage::encode::{Record, with_wall_clock};
@@ -46,6 +47,9 @@ pub(crate) struct State {
     /// The timestamp and end of the last row this process appended to this file: the
     /// lock file's record and the file's length, as long as the lock was not released since.
     last_written: Option<(Timestamp, u64)>,
+    /// With the chain on: the head after the last row this process appended, valid as
+    /// long as the lock was not released since (like `last_written`).
+    chain: Option<Point>,
 }
 
 impl OpenState for State {
@@ -135,18 +139,44 @@ impl LogFile<State> {
         // processes wait for each other only for the syscalls. The line ending is the file's,
         // known only under the lock (the file may have been replaced meanwhile); it is the
         // row's last bytes and changes nothing before them, so it is added there.
-        let mut row = encode::csv_row(record, b"")?;
+        let mut prepared = self.chain.then(|| Prepared::new(record, true));
+        let mut row = match &prepared {
+            Some(p) => encode::csv_row(&p.record(record), b"")?,
+            None => encode::csv_row(record, b"")?,
+        };
         let (ts, seq) = {
             let mut state = self.state_for_event();
             let guard = self.lock.lock()?;
+            let before = (state.id, state.chain);
             let (handoff, len) = self.settle(&mut state, &guard)?;
+            let next = if self.chain {
+                Some(self.chain_next(&state, &guard, len, before)?)
+            } else {
+                None
+            };
             let stamp = self.stamp(handoff.newest, wanted);
             if let Some(wall_clock) = stamp.wall_clock {
                 let details = with_wall_clock(record.details, wall_clock);
-                row = encode::csv_row(&record.with_details(&details), b"")?;
+                let record = record.with_details(&details);
+                row = match &mut prepared {
+                    Some(p) => {
+                        *p = Prepared::new(&record, true);
+                        encode::csv_row(&p.record(&record), b"")?
+                    }
+                    None => encode::csv_row(&record, b"")?,
+                };
             }
-            row.bytes.extend_from_slice(state.terminator);
             row.set_timestamp(stamp.timestamp);
+            let link = match (next, &prepared) {
+                (Some(next), Some(p)) => {
+                    let link = next.link(&stamp.timestamp.to_bytes(), &p.content);
+                    p.splice(&mut row, &link, b"\"\"")
+                        .map_err(|e| AuditError::io("chain an event in", &self.path, e))?;
+                    Some(link)
+                }
+                _ => None,
+            };
+            row.bytes.extend_from_slice(state.terminator);
             if let Err((written, e)) = append_all(&state.file, &row.bytes) {
                 // Cut off whatever part of the row made it, so the next row starts cleanly.
                 // Under the lock nobody else appended meanwhile.
@@ -173,11 +203,73 @@ impl LogFile<State> {
                     );
                 }
             }
+            if let Some(link) = link {
+                let record = CsvHeadRecord {
+                    dev: state.id.dev,
+                    ino: state.id.ino,
+                    end,
+                    head: link.head(),
+                };
+                // Like the handoff: the chain's head is also in the row itself, where a
+                // writer that finds the record stale reads it, so a failed record is a
+                // warning, not the event's error.
+                if let Err(e) = guard.write_payload_at(&record.to_bytes(), Handoff::LEN as u64) {
+                    tracing::warn!(
+                        target: "audit",
+                        path = %self.path.display(),
+                        error = %e.full_message(),
+                        "the event was written, but the chain's head could not be recorded in \
+                         the lock file; the next writer reads it from the log instead"
+                    );
+                }
+                state.chain = Some(Point::Linked(link.head()));
+                self.chained(link.head());
+            }
             guard.keep_if(self.others_queued());
             (stamp.timestamp, self.note_write(row.bytes.len() as u64))
         };
         self.after_write(seq)?;
         Ok(ts)
+    }
+
+    /// With the lock held, after [`settle`](Self::settle): the next link of the chain. The
+    /// head is this process's own when the lock was kept since its last row, else the lock
+    /// file's record when it names this file and its length, else the last row's (read
+    /// through the file). `before`: the file and head before `settle`; a new empty file
+    /// (the log was rotated or removed) continues the old file's head.
+    fn chain_next(
+        &self,
+        state: &State,
+        guard: &LockGuard<'_>,
+        len: u64,
+        before: (FileId, Option<Point>),
+    ) -> Result<crate::integrity::chain::Next, AuditError> {
+        let mut buf = [0u8; Handoff::LEN + CsvHeadRecord::LEN];
+        let own = state.chain.filter(|_| guard.continued);
+        let record = if own.is_some() {
+            None
+        } else {
+            let n = guard.read_payload(&mut buf)?;
+            buf.get(Handoff::LEN..n).and_then(CsvHeadRecord::from_bytes)
+        };
+        let names = |r: &CsvHeadRecord, id: FileId| r.dev == id.dev && r.ino == id.ino;
+        let point = match (own, record) {
+            (Some(point), _) => point,
+            (_, Some(r)) if names(&r, state.id) && r.end == len => Point::Linked(r.head),
+            _ => csv_point(&state.file, len)
+                .map_err(|e| AuditError::io("read the chain's head in", &self.path, e))?,
+        };
+        let (old_id, old_point) = before;
+        let carried = if point == Point::Empty && old_id != state.id {
+            match (record, old_point) {
+                (Some(r), _) if names(&r, old_id) => Some(r.head),
+                (_, Some(Point::Linked(head))) => Some(head),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        Ok(point.next(carried))
     }
 
     /// With the lock held: makes sure `state` is the file at the path and that the file ends
@@ -323,6 +415,7 @@ fn state_for(path: &Path, file: File, terminator: &'static [u8]) -> Result<State
         file: Arc::new(file),
         terminator,
         last_written: None,
+        chain: None,
     })
 }
 

@@ -34,6 +34,7 @@ pub(crate) fn json_line(prefix: &[u8], record: &Record<'_>) -> Result<Encoded, A
         what: "the event",
         source,
     })?;
+    let details_end = out.len();
     out.extend_from_slice(br#","error":"#);
     match record.error {
         Some(error) => write_str::<Plain>(out, error),
@@ -41,6 +42,7 @@ pub(crate) fn json_line(prefix: &[u8], record: &Record<'_>) -> Result<Encoded, A
     }
     out.push(b'}');
     enc.timestamp_at = timestamp_at;
+    enc.details_end = details_end;
     Ok(enc)
 }
 

@@ -61,6 +61,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
+use crate::integrity::writer::{Point, Prepared, json_point};
 use crate::storage::encode::{Record, with_wall_clock};
 use crate::storage::fs::{self, Access, FileId, ReadAt, open_regular, read_at_most};
 use crate::storage::log_file::{Ctx, LogFile, OpenState, Options};
@@ -93,6 +94,9 @@ pub(crate) struct State {
     /// The timestamp of the last event this process wrote into this file, which is the
     /// newest in it as long as the lock was not released since.
     newest: Option<Timestamp>,
+    /// With the chain on: the head of the chain and the offset of the event that holds it,
+    /// valid while that event is still the newest (`gap_end` is there).
+    chain: Option<(u64, Point)>,
 }
 
 impl State {
@@ -104,6 +108,7 @@ impl State {
             len: None,
             rewrite: None,
             newest: None,
+            chain: None,
         }
     }
 }
@@ -143,17 +148,45 @@ impl LogFile<State> {
         record: &Record<'_>,
         wanted: Timestamp,
     ) -> Result<Timestamp, AuditError> {
-        let mut line = encode::json_line(b"\n", record)?;
+        // The chain's content hash is taken here, outside the lock (see `crate::integrity`).
+        let mut prepared = self.chain.then(|| Prepared::new(record, false));
+        let mut line = match &prepared {
+            Some(p) => encode::json_line(b"\n", &p.record(record))?,
+            None => encode::json_line(b"\n", record)?,
+        };
         let (ts, seq) = {
             let mut state = self.state_for_event();
             let guard = self.lock.lock()?;
+            let before = self
+                .chain
+                .then(|| (state.id, state.file.clone(), state.gap_end, state.chain));
             let newest = self.locate_gap(&mut state, guard.continued)?;
+            let next = match before {
+                Some(before) => Some(self.chain_next(&state, newest, before)?),
+                None => None,
+            };
             let stamp = self.stamp(newest, wanted);
             if let Some(wall_clock) = stamp.wall_clock {
                 let details = with_wall_clock(record.details, wall_clock);
-                line = encode::json_line(b"\n", &record.with_details(&details))?;
+                let record = record.with_details(&details);
+                line = match &mut prepared {
+                    Some(p) => {
+                        *p = Prepared::new(&record, false);
+                        encode::json_line(b"\n", &p.record(&record))?
+                    }
+                    None => encode::json_line(b"\n", &record)?,
+                };
             }
             line.set_timestamp(stamp.timestamp);
+            let link = match (next, &prepared) {
+                (Some(next), Some(p)) => {
+                    let link = next.link(&stamp.timestamp.to_bytes(), &p.content);
+                    p.splice(&mut line, &link, b"\"")
+                        .map_err(|e| AuditError::io("chain an event in", &self.path, e))?;
+                    Some(link)
+                }
+                _ => None,
+            };
             // The first event of an empty log ends at the `]`; any other precedes an event.
             line.bytes
                 .extend_from_slice(if newest.is_some() { b",\n" } else { b"\n" });
@@ -180,11 +213,45 @@ impl LogFile<State> {
                 self.regrow(&mut state, chunk)?;
             }
             state.newest = Some(stamp.timestamp);
+            if let Some(link) = link {
+                state.chain = Some((state.gap_end, Point::Linked(link.head())));
+                self.chained(link.head());
+            }
             guard.keep_if(self.others_queued());
             (stamp.timestamp, self.note_write(len))
         };
         self.after_write(seq)?;
         Ok(ts)
+    }
+
+    /// With the lock held, after [`locate_gap`](Self::locate_gap): the next link of the chain.
+    /// `before` is what `state` was before it: when the file changed to an empty one (the log
+    /// was rotated or removed), the new file's first link continues the old file's head.
+    fn chain_next(
+        &self,
+        state: &State,
+        newest: Option<Timestamp>,
+        before: (FileId, Arc<File>, u64, Option<(u64, Point)>),
+    ) -> Result<crate::integrity::chain::Next, AuditError> {
+        let io_err = |e| AuditError::io("read the chain's head in", &self.path, e);
+        let (old_id, old_file, old_gap_end, old_chain) = before;
+        let point = match state.chain {
+            Some((at, point)) if at == state.gap_end => point,
+            _ if newest.is_none() => Point::Empty,
+            _ => json_point(&state.file, state.gap_end).map_err(io_err)?,
+        };
+        let carried = if point == Point::Empty && old_id != state.id {
+            match old_head(&old_file, old_gap_end).map_err(io_err)? {
+                Point::Linked(head) => Some(head),
+                _ => match old_chain {
+                    Some((_, Point::Linked(head))) => Some(head),
+                    _ => None,
+                },
+            }
+        } else {
+            None
+        };
+        Ok(point.next(carried))
     }
 
     /// With the lock held: makes sure `state` describes the file at the path and where its
@@ -844,4 +911,18 @@ pub(crate) fn salvage_io(e: SalvageError<io::Error>) -> io::Error {
     match e {
         SalvageError::Io(e) | SalvageError::Callback(e) => e,
     }
+}
+
+/// The newest event of a file that is no longer at the path (rotated or removed), from where
+/// its newest event was when this process last looked, back over events written since.
+fn old_head(file: &File, mut at: u64) -> io::Result<Point> {
+    for _ in 0..1_000_000 {
+        match layout::probe(file, at)? {
+            Probe::LineBefore(start) => at = start,
+            Probe::GapEnd(Some(_)) => return json_point(file, at),
+            Probe::GapEnd(None) => return Ok(Point::Empty),
+            _ => return Ok(Point::Unchained),
+        }
+    }
+    Ok(Point::Unchained)
 }

@@ -1,0 +1,83 @@
+//! What the hash chain costs per event, in parts: the content hash (canonical JSON and
+//! SHA-256, outside the lock), the link (one SHA-256 of 100 bytes, under it), and the median
+//! `log_event` into a JSON log with and without the chain, interleaved in rounds.
+//!
+//! ```text
+//! cargo run --release -p audit-runtime --example chain_cost [EVENTS]
+//! ```
+
+use std::time::Instant;
+
+use audit_runtime::integrity::{content_hash, link_hash};
+use audit_runtime::{AuditLogger, Format, Status};
+use serde_json::{Map, Value, json};
+
+fn details() -> Map<String, Value> {
+    json!({"actor": "alice", "run_id": "run-2026-05-27-a1b2c3", "step": 12_345,
+           "learning_rate": 0.001, "batch_size": 32})
+    .as_object()
+    .cloned()
+    .unwrap_or_default()
+}
+
+fn per_op(n: u64, f: impl FnMut()) -> f64 {
+    let mut f = f;
+    let started = Instant::now();
+    for _ in 0..n {
+        f();
+    }
+    started.elapsed().as_nanos() as f64 / n as f64
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let n: u64 = std::env::args().nth(1).map_or(Ok(200_000), |a| a.parse())?;
+    let d = details();
+    let content = per_op(n, || {
+        std::hint::black_box(content_hash(
+            "hp_change",
+            "success",
+            std::hint::black_box(&d),
+            None,
+        ));
+    });
+    let c = content_hash("hp_change", "success", &d, None);
+    let link = per_op(n, || {
+        std::hint::black_box(link_hash(
+            &[1; 32],
+            7,
+            false,
+            b"2026-05-27T14:30:00.123456Z",
+            &c,
+        ));
+    });
+    println!("content hash {content:.0} ns, link hash {link:.0} ns");
+    let temp = tempfile::tempdir()?;
+    for round in 0..5 {
+        let mut row = Vec::new();
+        for chained in [false, true] {
+            let dir = temp.path().join(format!("{round}-{chained}"));
+            let logger = AuditLogger::builder(&dir)
+                .format(Format::Json)
+                .tamper_evident(chained)
+                .build()?;
+            let mut times: Vec<u64> = (0..n / 4)
+                .map(|_| {
+                    let started = Instant::now();
+                    let _ = logger.log_details("hp_change", Status::Success, d.clone(), None);
+                    started.elapsed().as_nanos() as u64
+                })
+                .collect();
+            times.sort_unstable();
+            row.push(times[times.len() / 2] as f64);
+            drop(logger);
+            std::fs::remove_dir_all(&dir)?;
+        }
+        println!(
+            "round {round}: log_event p50 {:.0} ns plain, {:.0} ns chained (+{:.0} ns)",
+            row[0],
+            row[1],
+            row[1] - row[0]
+        );
+    }
+    Ok(())
+}

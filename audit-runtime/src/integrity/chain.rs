@@ -1,0 +1,336 @@
+//! The hash chain: one link per event, stored in `details._audit.chain`.
+//!
+//! ```text
+//! content = SHA-256( JCS({"action_type", "details" without _audit.chain, "error", "status"}) )
+//! hash    = SHA-256( prev (32 bytes) || seq (u64, big-endian) || first (1 byte: 1 or 0)
+//!                    || timestamp (the 27 ASCII bytes, e.g. 2026-05-27T14:30:00.123456Z)
+//!                    || content (32 bytes) )
+//! ```
+//!
+//! `prev` is the previous link's hash (32 zero bytes for a chain's first event), `seq` counts
+//! from 1, and `first` marks the first chained event of a file (a new chain, or the first
+//! event of a file that continues the chain of a rotated one: then `prev` is that file's
+//! head). The link is written as `{"seq":N,"prev":"<hex>","hash":"<hex>"}` plus
+//! `"first":true` on a file's first link. `content` does not depend on the timestamp or on
+//! the previous link, so the logger computes it before it takes the log's lock; under the
+//! lock only `hash` (one SHA-256 of 100 bytes) is left.
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::canonical;
+use crate::event::RESERVED_DETAILS_KEY;
+
+/// The key of the link inside `details._audit`.
+pub const CHAIN_KEY: &str = "chain";
+
+/// A SHA-256 hash.
+pub type Hash = [u8; 32];
+
+/// The `prev` of a chain's first event.
+pub const GENESIS: Hash = [0; 32];
+
+/// One event's link, as stored in `details._audit.chain`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Link {
+    /// The event's number in the chain, from 1.
+    pub seq: u64,
+    /// The previous link's hash ([`GENESIS`] for the first).
+    pub prev: Hash,
+    /// This link's hash.
+    pub hash: Hash,
+    /// The first chained event of its file.
+    pub first: bool,
+}
+
+/// The newest link of a chain: what the next event links to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its hash.
+    pub hash: Hash,
+}
+
+impl Link {
+    /// The chain's head after this link.
+    pub fn head(&self) -> Head {
+        Head {
+            seq: self.seq,
+            hash: self.hash,
+        }
+    }
+
+    /// Reads the link out of an event's details: `Ok(None)` when the event has none, an
+    /// error naming what is wrong when it has one that is malformed.
+    pub fn from_details(details: &Map<String, Value>) -> Result<Option<Link>, String> {
+        let Some(chain) = details
+            .get(RESERVED_DETAILS_KEY)
+            .and_then(Value::as_object)
+            .and_then(|reserved| reserved.get(CHAIN_KEY))
+        else {
+            return Ok(None);
+        };
+        let chain = chain
+            .as_object()
+            .ok_or("details._audit.chain is not an object")?;
+        let seq = chain
+            .get("seq")
+            .and_then(Value::as_u64)
+            .filter(|&s| s > 0)
+            .ok_or("details._audit.chain.seq is not a positive integer")?;
+        let hex = |key: &str| {
+            chain
+                .get(key)
+                .and_then(Value::as_str)
+                .and_then(from_hex)
+                .ok_or(format!("details._audit.chain.{key} is not 64 hex digits"))
+        };
+        let first = match chain.get("first") {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err("details._audit.chain.first is not a boolean".to_owned()),
+        };
+        Ok(Some(Link {
+            seq,
+            prev: hex("prev")?,
+            hash: hex("hash")?,
+            first,
+        }))
+    }
+}
+
+/// What the next event's link is made from: the previous hash, its number, and whether it
+/// is its file's first link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Next {
+    /// The previous link's hash.
+    pub prev: Hash,
+    /// The next sequence number.
+    pub seq: u64,
+    /// Whether the next event is its file's first chained one.
+    pub first: bool,
+}
+
+impl Next {
+    /// A new chain: sequence number 1 after [`GENESIS`].
+    pub const GENESIS: Next = Next {
+        prev: GENESIS,
+        seq: 1,
+        first: true,
+    };
+
+    /// The link after `head` in the same file (`first: false`) or as a new file's first.
+    pub fn after(head: Head, first: bool) -> Next {
+        Next {
+            prev: head.hash,
+            seq: head.seq.saturating_add(1),
+            first,
+        }
+    }
+
+    /// The link for an event with this timestamp (27 ASCII bytes) and content hash.
+    pub fn link(&self, timestamp: &[u8], content: &Hash) -> Link {
+        Link {
+            seq: self.seq,
+            prev: self.prev,
+            hash: link_hash(&self.prev, self.seq, self.first, timestamp, content),
+            first: self.first,
+        }
+    }
+}
+
+/// The link's hash (see the module's recipe).
+pub fn link_hash(prev: &Hash, seq: u64, first: bool, timestamp: &[u8], content: &Hash) -> Hash {
+    let mut h = Sha256::new();
+    h.update(prev);
+    h.update(seq.to_be_bytes());
+    h.update([u8::from(first)]);
+    h.update(timestamp);
+    h.update(content);
+    h.finalize().into()
+}
+
+/// The content hash of an event: SHA-256 of the canonical JSON of its fields other than the
+/// timestamp, with `details._audit.chain` left out (and `_audit` with it when nothing else is
+/// in it). An empty error is no error (`null`), as every reader reads it.
+pub fn content_hash(
+    action_type: &str,
+    status: &str,
+    details: &Map<String, Value>,
+    error: Option<&str>,
+) -> Hash {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(br#"{"action_type":"#);
+    canonical::write_string(&mut out, action_type);
+    out.extend_from_slice(br#","details":"#);
+    write_details_without_link(&mut out, details);
+    out.extend_from_slice(br#","error":"#);
+    match error.filter(|e| !e.is_empty()) {
+        Some(e) => canonical::write_string(&mut out, e),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(br#","status":"#);
+    canonical::write_string(&mut out, status);
+    out.push(b'}');
+    Sha256::digest(&out).into()
+}
+
+fn write_details_without_link(out: &mut Vec<u8>, details: &Map<String, Value>) {
+    let reserved = details.get(RESERVED_DETAILS_KEY).and_then(Value::as_object);
+    let Some(reserved) = reserved.filter(|r| r.contains_key(CHAIN_KEY)) else {
+        canonical::write_object(out, details.iter());
+        return;
+    };
+    let rest: Map<String, Value> = reserved
+        .iter()
+        .filter(|(k, _)| *k != CHAIN_KEY)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let rest = Value::Object(rest);
+    let key = RESERVED_DETAILS_KEY.to_owned();
+    let members = details.iter().filter_map(|(k, v)| {
+        if k != RESERVED_DETAILS_KEY {
+            Some((k, v))
+        } else if rest.as_object().is_some_and(|r| !r.is_empty()) {
+            Some((&key, &rest))
+        } else {
+            None
+        }
+    });
+    canonical::write_object(out, members);
+}
+
+/// The details as a chained event stores them: `_audit` last, with `chain` (a `null`
+/// placeholder that the writer replaces under the lock) as its last member, so that the
+/// placeholder is the last four bytes before the details' two closing braces. A caller's
+/// `_audit` that is not an object is kept as `_audit.value`.
+pub(crate) fn details_with_placeholder(details: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = Map::with_capacity(details.len() + 1);
+    let mut reserved = Map::new();
+    for (k, v) in details {
+        if k == RESERVED_DETAILS_KEY {
+            match v {
+                Value::Object(r) => {
+                    for (rk, rv) in r {
+                        if rk != CHAIN_KEY {
+                            reserved.insert(rk.clone(), rv.clone());
+                        }
+                    }
+                }
+                other => {
+                    reserved.insert("value".to_owned(), other.clone());
+                }
+            }
+        } else {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    reserved.insert(CHAIN_KEY.to_owned(), Value::Null);
+    out.insert(RESERVED_DETAILS_KEY.to_owned(), Value::Object(reserved));
+    out
+}
+
+/// Appends the link's JSON text, with every `"` written as `quote`.
+pub(crate) fn write_link(out: &mut Vec<u8>, link: &Link, quote: &[u8]) {
+    let key = |out: &mut Vec<u8>, name: &str, leading_comma: bool| {
+        if leading_comma {
+            out.push(b',');
+        }
+        out.extend_from_slice(quote);
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(quote);
+        out.push(b':');
+    };
+    out.push(b'{');
+    key(out, "seq", false);
+    out.extend_from_slice(link.seq.to_string().as_bytes());
+    key(out, "prev", true);
+    out.extend_from_slice(quote);
+    push_hex(out, &link.prev);
+    out.extend_from_slice(quote);
+    key(out, "hash", true);
+    out.extend_from_slice(quote);
+    push_hex(out, &link.hash);
+    out.extend_from_slice(quote);
+    if link.first {
+        key(out, "first", true);
+        out.extend_from_slice(b"true");
+    }
+    out.push(b'}');
+}
+
+/// Lowercase hex of `bytes`.
+pub fn to_hex(bytes: &[u8]) -> String {
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    push_hex(&mut out, bytes);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(HEX[usize::from(b >> 4)]);
+        out.push(HEX[usize::from(b & 0xf)]);
+    }
+}
+
+/// Parses exactly `N` bytes of hex (either case).
+pub fn from_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
+    let s = s.as_bytes();
+    if s.len() != 2 * N {
+        return None;
+    }
+    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut out = [0u8; N];
+    for (i, pair) in s.chunks(2).enumerate() {
+        out[i] = digit(pair[0])? << 4 | digit(pair[1])?;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_link_reads_back_and_its_content_ignores_the_link() {
+        let details = json!({"lr": 0.1, "_audit": {"wall_clock": "x"}});
+        let details = details.as_object().unwrap();
+        let placed = details_with_placeholder(details);
+        assert_eq!(
+            serde_json::to_string(&placed).unwrap(),
+            r#"{"lr":0.1,"_audit":{"wall_clock":"x","chain":null}}"#
+        );
+        let link = Next::GENESIS.link(b"2026-05-27T14:30:00.123456Z", &[7; 32]);
+        let mut text = Vec::new();
+        write_link(&mut text, &link, b"\"");
+        let mut stored = placed.clone();
+        stored["_audit"]["chain"] = serde_json::from_slice(&text).unwrap();
+        assert_eq!(Link::from_details(&stored).unwrap(), Some(link));
+        assert_eq!(
+            content_hash("a", "success", &stored, None),
+            content_hash("a", "success", details, Some(""))
+        );
+        // Without wall_clock, `_audit` goes away entirely.
+        let bare = json!({"lr": 0.1}).as_object().unwrap().clone();
+        let mut stored = details_with_placeholder(&bare);
+        stored["_audit"]["chain"] = json!({});
+        assert_eq!(
+            content_hash("a", "success", &stored, None),
+            content_hash("a", "success", &bare, None)
+        );
+        assert_ne!(
+            content_hash("a", "success", &bare, None),
+            content_hash("a", "failed", &bare, None)
+        );
+    }
+
+    #[test]
+    fn hex_round_trips() {
+        let h: Hash = core::array::from_fn(|i| i as u8 * 7);
+        assert_eq!(from_hex::<32>(&to_hex(&h)), Some(h));
+        assert_eq!(from_hex::<32>("zz"), None);
+    }
+}
