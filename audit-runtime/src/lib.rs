@@ -88,6 +88,7 @@ mod error;
 mod event;
 mod instrument;
 mod logger;
+mod policy;
 pub mod read;
 #[cfg(feature = "postgres")]
 pub mod ship;
@@ -115,6 +116,10 @@ pub use logger::{
     AuditLogger, AuditLoggerBuilder, DEFAULT_PRE_INIT_CAPACITY, Durability, FORMAT_ENV_VAR,
     FinishedEvent, Format, LastError, LoggerStats, MemorySink, Sink, global, init, is_active,
     log_details, log_event, pre_init_dropped, set_pre_init_capacity, shutdown, switch_experiment,
+};
+pub use policy::{
+    DEFAULT_MAX_CSV_DETAILS_CHARS, DEFAULT_MAX_EVENT_BYTES, DEFAULT_REDACTED_KEYS,
+    HMAC_KEY_FILE_NAME, HMAC_PREFIX, HmacKey, MIN_EVENT_BYTES, Redaction, TRUNCATED_KEY,
 };
 pub use read::summary::LogSummary;
 pub use storage::{CLOCK_SKEW_TOLERANCE_MICROS, Recovery, RecoveryKind};

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::event::MonotonicClock;
+use crate::policy::size_cap::SizeLimits;
 use crate::storage::commit::GroupCommit;
 use crate::storage::fs::{self, FileId, LockFile, WatchedPath};
 use crate::storage::recovery::Recovery;
@@ -52,6 +53,8 @@ pub(crate) struct Options {
     pub(crate) durability: Durability,
     pub(crate) verify: bool,
     pub(crate) file_mode: u32,
+    /// The size cap per event (`crate::policy::size_cap`).
+    pub(crate) size_limits: SizeLimits,
 }
 
 /// An open log file of either format.
@@ -77,6 +80,9 @@ pub(crate) struct LogFile<S> {
     /// Whether the last event's timestamp had to be pushed past the wall clock by more than
     /// [`CLOCK_SKEW_TOLERANCE_MICROS`] (warned about once per episode, not per event).
     skewed: AtomicBool,
+    pub(crate) size_limits: SizeLimits,
+    /// Events written cut down to the size cap.
+    truncated: AtomicU64,
 }
 
 /// The timestamp an event gets under the lock, and the wall clock when that is far behind.
@@ -127,6 +133,8 @@ impl<S: OpenState> LogFile<S> {
             bytes_written: AtomicU64::new(0),
             queued: AtomicUsize::new(0),
             skewed: AtomicBool::new(false),
+            size_limits: options.size_limits,
+            truncated: AtomicU64::new(0),
         };
         if let Some(recovery) = recovery {
             log.record(recovery);
@@ -276,6 +284,16 @@ impl<S: OpenState> LogFile<S> {
             self.bytes_written.load(Ordering::Relaxed),
             self.recovered.load(Ordering::Relaxed),
         )
+    }
+
+    /// Counts an event written cut down to the size cap.
+    pub(crate) fn note_truncated(&self) {
+        self.truncated.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Events written cut down to the size cap since the log was opened.
+    pub(crate) fn truncations(&self) -> u64 {
+        self.truncated.load(Ordering::Relaxed)
     }
 
     /// In the durable mode, returns once write `seq` is on disk.

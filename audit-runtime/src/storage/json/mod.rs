@@ -61,7 +61,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
-use crate::storage::encode::{Record, with_wall_clock};
+use crate::policy::size_cap;
+use crate::storage::encode::{Plain, Record, with_wall_clock};
 use crate::storage::fs::{self, Access, FileId, ReadAt, open_regular, read_at_most};
 use crate::storage::log_file::{Ctx, LogFile, OpenState, Options};
 
@@ -144,6 +145,28 @@ impl LogFile<State> {
         wanted: Timestamp,
     ) -> Result<Timestamp, AuditError> {
         let mut line = encode::json_line(b"\n", record)?;
+        // The size cap: the encoder measured the event; only one over it is cut down and
+        // encoded again (`policy::size_cap`).
+        let capped;
+        let capped_record;
+        let record = match self.size_limits.json_over(line.bytes.len() + 2) {
+            None => record,
+            Some(budget) => {
+                let limit = self.size_limits.max_event_bytes;
+                capped = size_cap::shrink::<Plain>(
+                    record,
+                    line.bytes.len() + 2,
+                    budget - 3,
+                    usize::MAX,
+                    limit,
+                    |r| encode::json_line(b"", r),
+                )?;
+                capped_record = capped.record(record);
+                line = encode::json_line(b"\n", &capped_record)?;
+                self.note_truncated();
+                &capped_record
+            }
+        };
         let (ts, seq) = {
             let mut state = self.state_for_event();
             let guard = self.lock.lock()?;
