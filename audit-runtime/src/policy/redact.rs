@@ -343,10 +343,12 @@ impl Secrets {
     }
 
     fn replace(&self, value: &mut Value, mark: Mark) {
-        let text = match (mark, self.key.get()) {
-            (Mark::Hash, Some(key)) => key.hash(value),
-            _ => String::from(REDACTED),
+        // The key is looked up (and, lazily, its file created) only when a value is hashed.
+        let key = match mark {
+            Mark::Hash => self.key.get(),
+            Mark::Redact => None,
         };
+        let text = key.map_or_else(|| String::from(REDACTED), |key| key.hash(value));
         crate::dismantle(std::mem::replace(value, Value::String(text)));
     }
 }

@@ -129,7 +129,7 @@ pub(crate) fn shrink<Q: Quoting>(
     limit: usize,
     encode: impl Fn(&Record<'_>) -> Result<Encoded, AuditError>,
 ) -> Result<Capped, AuditError> {
-    let mut fitter = Fitter::<Q>::new(budget);
+    let mut fitter = Fitter::<Q>::new();
     // The free-text fields first: each keeps at most an eighth of the budget.
     let field_cap = budget / 8;
     let action_type = (record.action_type.len() > field_cap)
@@ -144,30 +144,55 @@ pub(crate) fn shrink<Q: Quoting>(
         details: Map::new(),
     };
     let overhead = encode(&capped.record(record))?.bytes.len();
-    // The marker's room: a quarter of the budget, at most 8 KiB; its entries are counted
-    // to fit it (each at most a path of MAX_PATH bytes and five short fields).
+    // The marker's room: first a quarter of the budget, at most 8 KiB, its entries counted
+    // to fit it (each at most a path of MAX_PATH bytes and five short fields); then, when
+    // the marker came out much smaller, the details are fitted again with just its room.
     let reserve = (budget / 4).min(8 * 1024);
-    fitter.max_marks = (reserve.saturating_sub(200) / (MAX_PATH * 2 + 200)).clamp(1, 16);
-    let room = budget
-        .saturating_sub(overhead)
-        .min(details_cap)
-        .saturating_sub(reserve);
-    let fitted = if fitter.map_size(record.details) <= room {
-        record.details.clone()
-    } else {
-        fitter.fit_object(record.details, room, "details", MAX_DETAILS_DEPTH)
+    let max_marks = (reserve.saturating_sub(200) / (MAX_PATH * 2 + 200)).clamp(1, 16);
+    let fit_with = |reserve: usize| {
+        let mut fitter = Fitter::<Q> {
+            marks: fitter.marks.clone(),
+            more: fitter.more,
+            max_marks,
+            ..Fitter::new()
+        };
+        let room = budget
+            .saturating_sub(overhead)
+            .min(details_cap)
+            .saturating_sub(reserve);
+        let fitted = if fitter.map_size(record.details) <= room {
+            record.details.clone()
+        } else {
+            fitter.fit_object(record.details, room, "details", MAX_DETAILS_DEPTH)
+        };
+        let marker = fitter.marker(original_len, limit);
+        let marker_len = fitter.size(&marker);
+        (with_marker(fitted, marker), marker_len)
     };
-    capped.details = with_marker(fitted, fitter.marker(original_len, limit));
+    let (details, marker_len) = fit_with(reserve);
+    capped.details = details;
     let fits = |capped: &Capped| -> Result<bool, AuditError> {
         let len = encode(&capped.record(record))?.bytes.len();
         let mut cell = Vec::new();
         let _ = write_object::<Q>(&mut cell, &capped.details);
         Ok(len <= budget && cell.len() <= details_cap)
     };
+    // Room for the marker's own key and a little growth of its numbers.
+    let tight = marker_len + 64;
+    if reserve > tight + 1024 {
+        let mut again = Capped {
+            action_type: capped.action_type.clone(),
+            error: capped.error.clone(),
+            details: fit_with(tight).0,
+        };
+        if fits(&again)? {
+            std::mem::swap(&mut capped, &mut again);
+        }
+    }
     if !fits(&capped)? {
         // Unshrinkable leftovers (many numbers, long keys): keep only the marker, which
         // names the whole details object and its digest.
-        let mut last = Fitter::<Q>::new(budget);
+        let mut last = Fitter::<Q>::new();
         last.max_marks = 1;
         last.mark(
             "details",
@@ -209,7 +234,7 @@ struct Fitter<Q> {
 }
 
 impl<Q: Quoting> Fitter<Q> {
-    fn new(_budget: usize) -> Self {
+    fn new() -> Self {
         Fitter {
             scratch: Vec::new(),
             marks: Vec::new(),
