@@ -338,10 +338,12 @@ fn site(args: &Args, krate: &TokenStream) -> TokenStream {
         }
     });
     let redact = args.redact.iter().map(|k| k.name.as_str());
+    let hash = args.hash.iter().map(|k| k.name.as_str());
     quote! {
         static __AUDITED_SITE: #krate::__private::Site = #krate::__private::Site {
             actions: &[#(#actions),*],
             redact: &[#(#redact),*],
+            hash: &[#(#hash),*],
             gate: #krate::__private::Gate::new(),
         };
     }

@@ -386,3 +386,64 @@ fn no_key_file_is_made_for_a_log_that_hashes_nothing() {
         .expect("log");
     assert!(!dir.path().join(audit_runtime::HMAC_KEY_FILE_NAME).exists());
 }
+
+struct Service {
+    logger: AuditLogger,
+}
+
+impl Service {
+    #[audit_runtime::audited(
+        action = "hp_change",
+        logger = &self.logger,
+        details(user, note, password, lr),
+        redact(note),
+        redact(user, hmac)
+    )]
+    fn set(&self, user: &str, note: &str, password: &str, lr: f64) {
+        let _ = (user, note, password, lr);
+    }
+}
+
+#[test]
+fn the_attribute_hashes_its_hmac_keys_and_the_default_list_still_applies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let service = Service {
+        logger: logger(dir.path(), Format::Json, None),
+    };
+    service.set("alice", "private note", "hunter2", 0.1);
+    service.set("alice", "other", "x", 0.2);
+    let key = HmacKey::from_file(dir.path().join(audit_runtime::HMAC_KEY_FILE_NAME))
+        .expect("the key file was made when the first value was hashed");
+    let events = events_with_sizes(service.logger.path().expect("a file"));
+    for (event, _) in &events {
+        let d = &event["details"];
+        assert_eq!(
+            d["user"],
+            key.hash(&json!("alice")).as_str(),
+            "same value, same hash"
+        );
+        assert_eq!(d["note"], "[REDACTED]");
+        assert_eq!(d["password"], "[REDACTED]");
+        assert!(d["lr"].is_f64());
+    }
+    assert_eq!(service.logger.stats().redactions, 2);
+}
+
+/// Events logged before a logger exists are finished then: the default list applies.
+#[test]
+fn events_buffered_before_init_are_redacted_with_the_default_list() {
+    audit_runtime::log_event(
+        "hp_change",
+        Status::Success,
+        json!({"hub_token": "hf_abc", "max_new_tokens": 5}),
+        None,
+    )
+    .expect("buffered");
+    let sink = audit_runtime::MemorySink::new();
+    audit_runtime::init(AuditLogger::in_memory(sink.clone())).expect("init");
+    let events = sink.events();
+    assert_eq!(
+        Value::Object(events[0].details.clone()),
+        json!({"hub_token": "[REDACTED]", "max_new_tokens": 5})
+    );
+}

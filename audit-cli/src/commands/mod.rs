@@ -2,6 +2,7 @@
 
 mod db;
 mod export;
+mod hash;
 mod query;
 mod ship;
 mod summary;
@@ -19,6 +20,7 @@ use crate::progress::Progress;
 use crate::source::LogFile;
 
 pub use export::export;
+pub use hash::hash;
 pub use query::query;
 pub use ship::ship;
 pub use summary::{summary, summary_text};
@@ -34,6 +36,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Verify(args) => verify(&args),
         Command::Tail(args) => tail(&args),
         Command::Ship(args) => ship(&args),
+        Command::Hash(args) => hash(&args),
     }
 }
 

@@ -115,6 +115,7 @@ pub(super) fn write_events(state: State, outcome: Outcome) {
         let draft = Draft {
             actor: Actor::Captured(actor.clone()),
             redact: site.redact,
+            hash: site.hash,
             ..Draft::new(action, status, details, error.as_deref())
         };
         log_one(logger.as_ref(), action, draft);

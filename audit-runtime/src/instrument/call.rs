@@ -340,6 +340,7 @@ mod tests {
     static SITE: Site = Site {
         actions: &[declare(&Action::Pause)],
         redact: &[],
+        hash: &[],
         gate: Gate::new(),
     };
 

@@ -19,6 +19,9 @@ pub struct Site {
     pub actions: &'static [DeclaredAction],
     /// Detail keys whose values are written as `"[REDACTED]"`, at any depth.
     pub redact: &'static [&'static str],
+    /// Detail keys whose values are written as their keyed hash (`redact(k, hmac)`), at
+    /// any depth.
+    pub hash: &'static [&'static str],
     /// Whether the global logger is off, as this site last saw it (`Gate::new()`); used by
     /// sites without `logger = ..`.
     pub gate: Gate,
