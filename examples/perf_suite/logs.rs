@@ -8,13 +8,18 @@ use audited::{Durability, Format};
 
 use crate::bench::{BoxError, Contender, Metric, find, run_rounds};
 use crate::floors::{Discipline, Floor, Target};
-use crate::ours::{self, CallerClone, Log, Ours};
+use crate::ours::{self, CallerClone, Log, Ours, Policy};
 use crate::table::{self, Row, bytes, count, ns, ratio, thousands};
 use crate::{Config, THREADS, event, tracing_json};
 
 /// Which contenders a log format's section has, by key.
 fn ours_key(format: Format, durability: Durability, threads: usize, log: u64) -> String {
     format!("ours {format} {durability:?} {threads}t {log}")
+}
+
+/// The contender with redaction and the size cap off (issue 12's cost), 1 thread, fresh log.
+fn policy_off_key(format: Format) -> String {
+    format!("ours {format} Written 1t 0, redaction and size cap off")
 }
 
 fn floor_key(discipline: Discipline, threads: usize) -> String {
@@ -81,6 +86,15 @@ pub fn section(format: Format, config: &Config, dir: &Path) -> Result<Vec<Row>, 
             }
         }
     }
+    // The same logger without redaction and size cap, in the same rounds: what they cost.
+    let off_dir = dir.join("ours-policy-off");
+    let off = Log::fresh(off_dir, format, Durability::Written, 0).with_policy(Policy::Off);
+    contenders.push(Box::new(Ours::new(
+        policy_off_key(format),
+        off,
+        1,
+        config.written,
+    )));
     let disciplines = [
         Discipline::Bare,
         Discipline::Flock,
@@ -159,7 +173,19 @@ pub fn section(format: Format, config: &Config, dir: &Path) -> Result<Vec<Row>, 
                     let empty = find(&results, &ours_key(format, durability, threads, 0))?;
                     row = row.vs(m, empty, Metric::PerOp, "empty log");
                 }
-                measured_rows.push(row);
+                if durability == Durability::Written && threads == 1 && size == 0 {
+                    // Issue 12's budget: the default adds at most 0.5 µs per event.
+                    let off = find(&results, &policy_off_key(format))?;
+                    let what = "redaction + size cap off";
+                    row = row
+                        .vs(m, off, Metric::PerOpDiff, what)
+                        .vs(m, off, Metric::PerOp, what);
+                    measured_rows.push(row);
+                    let name = "ours, Written, redaction + size cap off";
+                    measured_rows.push(Row::measured(&group, name, 1, "0", off));
+                } else {
+                    measured_rows.push(row);
+                }
             }
         }
     }

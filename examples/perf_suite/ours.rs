@@ -15,12 +15,39 @@ use crate::sys;
 /// Opens a logger on `dir`. Opening skips the full check of an existing log: a prefilled
 /// log of 10M events would take seconds to verify, and it was written by us a moment ago.
 pub fn open(dir: &Path, format: Format, durability: Durability) -> Result<AuditLogger, BoxError> {
-    Ok(AuditLogger::builder(dir)
+    open_with(dir, format, durability, Policy::Default)
+}
+
+/// What the logger does to values before writing them (issue 12): the default (secret
+/// names redacted, the 1 MiB size cap), or neither, to measure what they cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    Default,
+    Off,
+}
+
+/// [`open`] with the redaction and size cap of `policy`.
+pub fn open_with(
+    dir: &Path,
+    format: Format,
+    durability: Durability,
+    policy: Policy,
+) -> Result<AuditLogger, BoxError> {
+    let builder = AuditLogger::builder(dir)
         .experiment("perf")
         .format(format)
         .durability(durability)
-        .verify_on_open(false)
-        .build()?)
+        .verify_on_open(false);
+    let builder = match policy {
+        Policy::Default => builder,
+        // No list to match, and a cap no event reaches (the check itself, one comparison
+        // of the length the encoder already has, cannot be removed).
+        Policy::Off => builder
+            .redaction(audited::Redaction::none())
+            .max_event_bytes(usize::MAX)
+            .max_csv_details_chars(usize::MAX),
+    };
+    Ok(builder.build()?)
 }
 
 /// Logs the sample event once. The caller owns the details it hands over, as a handler
@@ -42,6 +69,7 @@ pub enum Log {
         prefill: u64,
         round: usize,
         logger: Option<AuditLogger>,
+        policy: Policy,
     },
     /// An open logger on a prefilled log, shared with other contenders.
     Prefilled(AuditLogger),
@@ -65,7 +93,16 @@ impl Log {
             prefill,
             round: 0,
             logger: None,
+            policy: Policy::Default,
         }
+    }
+
+    /// A fresh log every round, with redaction and the size cap as `policy` says.
+    pub fn with_policy(mut self, wanted: Policy) -> Log {
+        if let Log::Fresh { policy, .. } = &mut self {
+            *policy = wanted;
+        }
+        self
     }
 }
 
@@ -94,6 +131,7 @@ impl Contender for Ours {
             prefill,
             round,
             logger,
+            policy,
         } = &mut self.log
         {
             // Drop the last round's logger and log first: the disk space is reused.
@@ -104,7 +142,7 @@ impl Contender for Ours {
             }
             *round += 1;
             let dir = parent.join(format!("round-{round}"));
-            let fresh = open(&dir, *format, *durability)?;
+            let fresh = open_with(&dir, *format, *durability, *policy)?;
             for _ in 0..*prefill {
                 log_one(&fresh, &self.details)?;
             }
