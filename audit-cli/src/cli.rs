@@ -37,6 +37,23 @@ pub enum Command {
     /// Ship a log's events into PostgreSQL, exactly once (resumes from its cursor); with
     /// --follow, keep shipping new ones as they are written.
     Ship(ShipArgs),
+    /// Print the keyed hash (hmac-sha256:...) a log holds in place of VALUE, to search for.
+    Hash(HashArgs),
+}
+
+/// `auditlog hash`.
+#[derive(Debug, Args)]
+pub struct HashArgs {
+    /// The value as it was logged (its UTF-8 bytes are hashed).
+    pub value: String,
+    /// The log's key file (audit_log.hmac-key beside the log, unless the logger was given
+    /// another).
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// VALUE is JSON (a number, an object...): hash its canonical JSON text, as the logger
+    /// does for values that are not strings.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `--db` and the filters only a database has (summary, query, export).

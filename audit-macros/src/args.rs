@@ -5,7 +5,8 @@
 //! action  = "name" ( | "name" | path::To::Action )*     required, each checked
 //! capture = expr                                         optional
 //! details(key = expr, key, "key" = expr, ...)            optional; `key` alone is `key = key`
-//! redact(key, "key", ...)                                optional
+//! redact(key, "key", ...)                                optional; written "[REDACTED]"
+//! redact(key, "key", ..., hmac)                          optional; written as a keyed hash
 //! logger  = expr                                         optional; default: the global logger
 //! fail_closed                                            optional flag
 //! ```
@@ -13,7 +14,6 @@
 
 use proc_macro2::Span;
 use syn::parse::{Parse, ParseStream};
-use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{Expr, Ident, LitStr, Path, Token, parenthesized};
 
@@ -79,6 +79,8 @@ pub struct Args {
     pub details: Vec<(DetailKey, Expr)>,
     /// `redact(...)`.
     pub redact: Vec<DetailKey>,
+    /// `redact(..., hmac)`: keys written as their keyed hash.
+    pub hash: Vec<DetailKey>,
     /// `logger = expr`.
     pub logger: Option<Expr>,
     /// `fail_closed`, with its span: refused whenever the log cannot take events, and a
@@ -92,6 +94,7 @@ impl Parse for Args {
         let mut capture = None;
         let mut details: Option<Vec<(DetailKey, Expr)>> = None;
         let mut redact: Option<Vec<DetailKey>> = None;
+        let mut hash: Option<Vec<DetailKey>> = None;
         let mut logger = None;
         let mut fail_closed = None;
 
@@ -113,11 +116,14 @@ impl Parse for Args {
                 details = Some(parse_details(input)?);
             } else if lookahead.peek(kw::redact) {
                 let key: kw::redact = input.parse()?;
-                reject_duplicate(redact.is_some(), "redact", key.span)?;
                 let content;
                 parenthesized!(content in input);
-                let keys = Punctuated::<DetailKey, Token![,]>::parse_terminated(&content)?;
-                redact = Some(keys.into_iter().collect());
+                let (keys, hashed) = parse_redact(&content, key.span)?;
+                // One plain group and one `hmac` group at most.
+                let group = if hashed { &mut hash } else { &mut redact };
+                let what = if hashed { "redact(.., hmac)" } else { "redact" };
+                reject_duplicate(group.is_some(), what, key.span)?;
+                *group = Some(keys);
             } else if lookahead.peek(kw::logger) {
                 let key: kw::logger = input.parse()?;
                 reject_duplicate(logger.is_some(), "logger", key.span)?;
@@ -153,16 +159,67 @@ impl Parse for Args {
         let details = details.unwrap_or_default();
         check_unique(details.iter().map(|(k, _)| k), "detail")?;
         let redact = redact.unwrap_or_default();
-        check_unique(redact.iter(), "redacted key")?;
+        let hash = hash.unwrap_or_default();
+        check_unique(redact.iter().chain(&hash), "redacted key")?;
         Ok(Args {
             actions,
             capture,
             details,
             redact,
+            hash,
             logger,
             fail_closed,
         })
     }
+}
+
+/// The inside of `redact(..)`: keys, and whether the group ends with the bare word `hmac`
+/// (hash them instead). `"hmac"`, a string, is a key of that name.
+fn parse_redact(content: ParseStream<'_>, span: Span) -> syn::Result<(Vec<DetailKey>, bool)> {
+    let mut keys = Vec::new();
+    let mut hashed = false;
+    while !content.is_empty() {
+        if content.peek(Ident) {
+            let fork = content.fork();
+            let ident: Ident = fork.call(syn::ext::IdentExt::parse_any)?;
+            if ident == "hmac" {
+                content.call(<Ident as syn::ext::IdentExt>::parse_any)?;
+                if content.peek(Token![=]) || content.peek(syn::token::Paren) {
+                    return Err(syn::Error::new(
+                        ident.span(),
+                        "`hmac` in `redact(..)` takes no value: `redact(key, hmac)` writes \
+                         HMAC-SHA256 with the log's key file (see `hmac_key_file`)",
+                    ));
+                }
+                if !content.is_empty() {
+                    return Err(syn::Error::new(
+                        ident.span(),
+                        "`hmac` comes last in `redact(..)`: `redact(key, other_key, hmac)` \
+                         hashes the keys before it (write `\"hmac\"` for a detail of that name)",
+                    ));
+                }
+                hashed = true;
+                break;
+            }
+        }
+        keys.push(content.parse::<DetailKey>()?);
+        if content.is_empty() {
+            break;
+        }
+        content.parse::<Token![,]>()?;
+    }
+    if keys.is_empty() {
+        return Err(syn::Error::new(
+            span,
+            if hashed {
+                "`redact(hmac)` names no key to hash: write `redact(key, hmac)` (or \
+                 `redact(\"hmac\")` for a detail named hmac)"
+            } else {
+                "`redact()` names no key: write `redact(key, ...)`, or leave it out"
+            },
+        ));
+    }
+    Ok((keys, hashed))
 }
 
 fn reject_duplicate(seen: bool, key: &str, span: Span) -> syn::Result<()> {

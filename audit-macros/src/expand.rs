@@ -357,11 +357,13 @@ fn site(args: &Args, krate: &TokenStream) -> TokenStream {
     });
     let redact = args.redact.iter().map(|k| k.name.as_str());
     let fail_closed = args.fail_closed.is_some();
+    let hash = args.hash.iter().map(|k| k.name.as_str());
     quote! {
         static __AUDITED_SITE: #krate::__private::Site = #krate::__private::Site {
             actions: &[#(#actions),*],
             redact: &[#(#redact),*],
             fail_closed: #fail_closed,
+            hash: &[#(#hash),*],
             gate: #krate::__private::Gate::new(),
         };
     }

@@ -90,6 +90,7 @@ mod instrument;
 /// Tamper evidence: the hash chain, signed digests, and their checks (issue 11).
 pub mod integrity;
 mod logger;
+mod policy;
 pub mod read;
 #[cfg(feature = "postgres")]
 pub mod ship;
@@ -119,6 +120,10 @@ pub use logger::{
     FORMAT_ENV_VAR, FinishedEvent, Format, LastError, LoggerStats, MemorySink, Sink, global, init,
     is_active, log_details, log_event, pre_init_dropped, set_pre_init_capacity, shutdown,
     switch_experiment,
+};
+pub use policy::{
+    DEFAULT_MAX_CSV_DETAILS_CHARS, DEFAULT_MAX_EVENT_BYTES, DEFAULT_REDACTED_KEYS,
+    HMAC_KEY_FILE_NAME, HMAC_PREFIX, HmacKey, MIN_EVENT_BYTES, Redaction, TRUNCATED_KEY,
 };
 pub use read::summary::LogSummary;
 pub use storage::{CLOCK_SKEW_TOLERANCE_MICROS, Recovery, RecoveryKind};

@@ -8,7 +8,7 @@ use audited::{Durability, Format};
 
 use crate::bench::{BoxError, Contender, Metric, find, run_rounds};
 use crate::floors::{Discipline, Floor, Target};
-use crate::ours::{self, CallerClone, Chain, Log, Ours};
+use crate::ours::{self, CallerClone, Chain, Log, Ours, Policy};
 use crate::table::{self, Row, bytes, count, ns, ratio, thousands};
 use crate::{Config, THREADS, event, tracing_json};
 
@@ -22,6 +22,11 @@ const CHAINED_THREADS: [usize; 2] = [1, 4];
 
 fn chained_key(format: Format, what: &str, threads: usize) -> String {
     format!("ours {format} Written {threads}t 0 {what}")
+}
+
+/// The contender with redaction and the size cap off (issue 12's cost), 1 thread, fresh log.
+fn policy_off_key(format: Format) -> String {
+    format!("ours {format} Written 1t 0, redaction and size cap off")
 }
 
 fn floor_key(discipline: Discipline, threads: usize) -> String {
@@ -109,6 +114,15 @@ pub fn section(format: Format, config: &Config, dir: &Path) -> Result<Vec<Row>, 
             )));
         }
     }
+    // The same logger without redaction and size cap, in the same rounds: what they cost.
+    let off_dir = dir.join("ours-policy-off");
+    let off = Log::fresh(off_dir, format, Durability::Written, 0).with_policy(Policy::Off);
+    contenders.push(Box::new(Ours::new(
+        policy_off_key(format),
+        off,
+        1,
+        config.written,
+    )));
     let disciplines = [
         Discipline::Bare,
         Discipline::Flock,
@@ -187,7 +201,19 @@ pub fn section(format: Format, config: &Config, dir: &Path) -> Result<Vec<Row>, 
                     let empty = find(&results, &ours_key(format, durability, threads, 0))?;
                     row = row.vs(m, empty, Metric::PerOp, "empty log");
                 }
-                measured_rows.push(row);
+                if durability == Durability::Written && threads == 1 && size == 0 {
+                    // Issue 12's budget: the default adds at most 0.5 µs per event.
+                    let off = find(&results, &policy_off_key(format))?;
+                    let what = "redaction + size cap off";
+                    row = row
+                        .vs(m, off, Metric::PerOpDiff, what)
+                        .vs(m, off, Metric::PerOp, what);
+                    measured_rows.push(row);
+                    let name = "ours, Written, redaction + size cap off";
+                    measured_rows.push(Row::measured(&group, name, 1, "0", off));
+                } else {
+                    measured_rows.push(row);
+                }
             }
         }
     }

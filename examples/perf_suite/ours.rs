@@ -15,7 +15,7 @@ use crate::sys;
 /// Opens a logger on `dir`. Opening skips the full check of an existing log: a prefilled
 /// log of 10M events would take seconds to verify, and it was written by us a moment ago.
 pub fn open(dir: &Path, format: Format, durability: Durability) -> Result<AuditLogger, BoxError> {
-    open_with(dir, format, durability, &Chain::Off)
+    open_with(dir, format, durability, &Chain::Off, Policy::Default)
 }
 
 /// Tamper evidence for a contender's logger (issue 11).
@@ -28,12 +28,22 @@ pub enum Chain {
     Signed(PathBuf),
 }
 
-/// [`open`], with tamper evidence as `chain` says.
+/// What the logger does to values before writing them (issue 12): the default (secret
+/// names redacted, the 1 MiB size cap), or neither, to measure what they cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    Default,
+    Off,
+}
+
+/// [`open`], with tamper evidence as `chain` says and the redaction and size cap of
+/// `policy`.
 pub fn open_with(
     dir: &Path,
     format: Format,
     durability: Durability,
     chain: &Chain,
+    policy: Policy,
 ) -> Result<AuditLogger, BoxError> {
     let builder = AuditLogger::builder(dir)
         .experiment("perf")
@@ -44,6 +54,15 @@ pub fn open_with(
         Chain::Off => builder,
         Chain::On => builder.tamper_evident(true),
         Chain::Signed(key) => builder.signing_key(key),
+    };
+    let builder = match policy {
+        Policy::Default => builder,
+        // No list to match, and a cap no event reaches (the check itself, one comparison
+        // of the length the encoder already has, cannot be removed).
+        Policy::Off => builder
+            .redaction(audited::Redaction::none())
+            .max_event_bytes(usize::MAX)
+            .max_csv_details_chars(usize::MAX),
     };
     Ok(builder.build()?)
 }
@@ -68,6 +87,7 @@ pub enum Log {
         round: usize,
         logger: Option<AuditLogger>,
         chain: Chain,
+        policy: Policy,
     },
     /// An open logger on a prefilled log, shared with other contenders.
     Prefilled(AuditLogger),
@@ -92,6 +112,7 @@ impl Log {
             round: 0,
             logger: None,
             chain: Chain::Off,
+            policy: Policy::Default,
         }
     }
 
@@ -102,26 +123,19 @@ impl Log {
         durability: Durability,
         chain: Chain,
     ) -> Log {
-        match Log::fresh(parent, format, durability, 0) {
-            Log::Fresh {
-                parent,
-                format,
-                durability,
-                prefill,
-                round,
-                logger,
-                ..
-            } => Log::Fresh {
-                parent,
-                format,
-                durability,
-                prefill,
-                round,
-                logger,
-                chain,
-            },
-            other => other,
+        let mut log = Log::fresh(parent, format, durability, 0);
+        if let Log::Fresh { chain: wanted, .. } = &mut log {
+            *wanted = chain;
         }
+        log
+    }
+
+    /// A fresh log every round, with redaction and the size cap as `policy` says.
+    pub fn with_policy(mut self, wanted: Policy) -> Log {
+        if let Log::Fresh { policy, .. } = &mut self {
+            *policy = wanted;
+        }
+        self
     }
 }
 
@@ -151,6 +165,7 @@ impl Contender for Ours {
             round,
             logger,
             chain,
+            policy,
         } = &mut self.log
         {
             // Drop the last round's logger and log first: the disk space is reused.
@@ -161,7 +176,7 @@ impl Contender for Ours {
             }
             *round += 1;
             let dir = parent.join(format!("round-{round}"));
-            let fresh = open_with(&dir, *format, *durability, chain)?;
+            let fresh = open_with(&dir, *format, *durability, chain, *policy)?;
             for _ in 0..*prefill {
                 log_one(&fresh, &self.details)?;
             }

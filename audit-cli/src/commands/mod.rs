@@ -2,6 +2,7 @@
 
 mod db;
 mod export;
+mod hash;
 mod keygen;
 mod query;
 mod ship;
@@ -20,6 +21,7 @@ use crate::progress::Progress;
 use crate::source::LogFile;
 
 pub use export::export;
+pub use hash::hash;
 pub use keygen::keygen;
 pub use query::query;
 pub use ship::ship;
@@ -37,6 +39,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Keygen(args) => keygen(&args),
         Command::Tail(args) => tail(&args),
         Command::Ship(args) => ship(&args),
+        Command::Hash(args) => hash(&args),
     }
 }
 

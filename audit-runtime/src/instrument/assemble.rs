@@ -122,6 +122,7 @@ pub(super) fn write_events(state: State, outcome: Outcome) -> Option<AuditError>
                 request: Some(request.clone()),
             },
             redact: site.redact,
+            hash: site.hash,
             ..Draft::new(action, status, details, error.as_deref())
         };
         if let Err(e) = log_one(logger.as_ref(), action, draft) {

@@ -438,6 +438,7 @@ mod tests {
         actions: &[declare(&Action::Pause)],
         redact: &[],
         fail_closed: false,
+        hash: &[],
         gate: Gate::new(),
     };
 

@@ -22,6 +22,9 @@ pub struct Site {
     /// `#[audited(fail_closed)]`: refused whenever the log cannot take events, whatever
     /// its logger's setting.
     pub fail_closed: bool,
+    /// Detail keys whose values are written as their keyed hash (`redact(k, hmac)`), at
+    /// any depth.
+    pub hash: &'static [&'static str],
     /// Whether the global logger is off, as this site last saw it (`Gate::new()`); used by
     /// sites without `logger = ..`.
     pub gate: Gate,

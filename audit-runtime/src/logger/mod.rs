@@ -39,6 +39,7 @@ use self::pipeline::Draft;
 use self::stats::Counters;
 use crate::LogSummary;
 use crate::event::{self, details_object};
+use crate::policy::{KeySlot, Redaction, Secrets, size_cap::SizeLimits};
 use crate::storage::csv::{self as csv_log, CsvLog};
 use crate::storage::fs::DEFAULT_FILE_MODE;
 use crate::storage::json::{self as json_log, JsonLog};
@@ -93,6 +94,8 @@ struct Inner {
     /// Refuse `#[audited]` calls while the log cannot take events
     /// ([`AuditLoggerBuilder::fail_closed`]).
     fail_closed: bool,
+    /// What is redacted or hashed in every event, and the key for hashing.
+    secrets: Secrets,
     /// Ships the log's events into PostgreSQL, reading the file (see [`crate::ship`]).
     #[cfg(feature = "postgres")]
     shipper: Option<crate::ship::Shipper>,
@@ -171,6 +174,9 @@ pub struct AuditLoggerBuilder {
     #[cfg(feature = "postgres")]
     ship: Option<crate::ship::ShipConfig>,
     integrity: crate::integrity::IntegrityConfig,
+    redaction: Redaction,
+    hmac_key_file: Option<PathBuf>,
+    size_limits: SizeLimits,
 }
 
 impl AuditLoggerBuilder {
@@ -373,6 +379,86 @@ impl AuditLoggerBuilder {
         self
     }
 
+    /// Which detail keys are redacted in every event, from every entry point (default:
+    /// [`Redaction::default`], the [`DEFAULT_REDACTED_KEYS`](crate::DEFAULT_REDACTED_KEYS)
+    /// written as `"[REDACTED]"`); see [`Redaction`] for what matches. Keys named in
+    /// `#[audited(redact(..))]` are redacted as well.
+    ///
+    /// ```
+    /// use audit_runtime::{AuditLogger, Format, Redaction, Status};
+    /// use serde_json::json;
+    /// let dir = tempfile::tempdir()?;
+    /// let logger = AuditLogger::builder(dir.path())
+    ///     .format(Format::Json)
+    ///     .redaction(Redaction::default().with_keys(["ssn"]))
+    ///     .build()?;
+    /// logger.log_event("query_execute", Status::Success,
+    ///                  json!({"db": {"password": "hunter2"}, "patient_ssn": "123", "max_tokens": 9}), None)?;
+    /// let text = std::fs::read_to_string(logger.path().unwrap())?;
+    /// assert!(text.contains(r#"{"db":{"password":"[REDACTED]"},"patient_ssn":"[REDACTED]","max_tokens":9}"#));
+    /// assert_eq!(logger.stats().redactions, 1); // events affected
+    ///
+    /// // Hashed instead: an auditor can still find every event about one value.
+    /// let hashed = AuditLogger::builder(dir.path().join("h"))
+    ///     .format(Format::Json)
+    ///     .redaction(Redaction::default().hashed(true))
+    ///     .build()?;
+    /// hashed.log_event("hp_change", Status::Success, json!({"token": "t0k"}), None)?;
+    /// let key = audit_runtime::HmacKey::from_file(dir.path().join("h/audit_log.hmac-key"))?;
+    /// let text = std::fs::read_to_string(hashed.path().unwrap())?;
+    /// assert!(text.contains(&key.hash(&json!("t0k"))) && !text.contains("t0k\""));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn redaction(mut self, redaction: Redaction) -> Self {
+        self.redaction = redaction;
+        self
+    }
+
+    /// The key file for values written as their keyed hash (`#[audited(redact(k, hmac))]`,
+    /// [`Redaction::hashed`]); default `audit_log.hmac-key` beside the log
+    /// ([`HMAC_KEY_FILE_NAME`](crate::HMAC_KEY_FILE_NAME)). Created (mode `0600`, 32 random
+    /// bytes as hex) if missing: when the logger is built if the redaction list is hashed,
+    /// else the first time a value is hashed. See [`HmacKey`](crate::HmacKey).
+    pub fn hmac_key_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.hmac_key_file = Some(path.into());
+        self
+    }
+
+    /// The most bytes one event may take in the file (default 1 MiB,
+    /// [`DEFAULT_MAX_EVENT_BYTES`](crate::DEFAULT_MAX_EVENT_BYTES); at least
+    /// [`MIN_EVENT_BYTES`](crate::MIN_EVENT_BYTES)). A larger event is written with its
+    /// biggest values cut down and marked in `details._audit.truncated`, never dropped; see
+    /// the README, "Secrets and size".
+    ///
+    /// ```
+    /// use audit_runtime::{AuditLogger, Format, Status};
+    /// use serde_json::json;
+    /// let dir = tempfile::tempdir()?;
+    /// let logger = AuditLogger::builder(dir.path()).format(Format::Json).max_event_bytes(64 * 1024).build()?;
+    /// let ids: Vec<String> = (0..100_000).map(|i| format!("s{i}")).collect();
+    /// logger.log_event("tag_add", Status::Success, json!({"tag_name": "defect", "sample_ids": ids}), None)?;
+    /// let events: serde_json::Value = serde_json::from_slice(&std::fs::read(logger.path().unwrap())?)?;
+    /// let cut = &events[0]["details"]["_audit"]["truncated"]["values"][0];
+    /// assert_eq!((cut["path"].as_str(), cut["count"].as_u64()), (Some("details.sample_ids"), Some(100_000)));
+    /// assert_eq!(events[0]["details"]["tag_name"], "defect");
+    /// assert_eq!(logger.stats().truncations, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn max_event_bytes(mut self, bytes: usize) -> Self {
+        self.size_limits.max_event_bytes = bytes.max(crate::MIN_EVENT_BYTES);
+        self
+    }
+
+    /// For the CSV log: the most characters of one event's `details` cell (default 32,767,
+    /// what Excel holds in a cell, [`DEFAULT_MAX_CSV_DETAILS_CHARS`](crate::DEFAULT_MAX_CSV_DETAILS_CHARS);
+    /// `usize::MAX` for no limit but [`max_event_bytes`](Self::max_event_bytes)). Python's
+    /// `csv` module reads cells up to 131,072 characters unless `csv.field_size_limit` is
+    /// raised.
+    pub fn max_csv_details_chars(mut self, chars: usize) -> Self {
+        self.size_limits.max_csv_details_chars = chars.max(crate::MIN_EVENT_BYTES);
+        self
+    }
+
     /// Resolves the format and opens (or creates) the log, creating missing directories.
     ///
     /// An existing log is continued. One that does not parse is kept aside
@@ -415,11 +501,29 @@ impl AuditLoggerBuilder {
             file_mode: self.file_mode,
             fail_closed: self.fail_closed,
             chain: self.integrity.chain || key.is_some(),
+            size_limits: self.size_limits,
         };
         let every = self.integrity.every.unwrap_or_default();
         let digests = |path: &Path| {
             key.clone()
                 .map(|key| crate::integrity::digest::Digests::new(key, path, self.file_mode, every))
+        };
+        let hmac_key = match &path {
+            None => KeySlot::Absent,
+            Some(_) => {
+                let key_path = self
+                    .hmac_key_file
+                    .clone()
+                    .unwrap_or_else(|| self.root_log_dir.join(crate::HMAC_KEY_FILE_NAME));
+                if self.redaction.is_hashed() {
+                    KeySlot::Ready(crate::HmacKey::load_or_create(&key_path)?)
+                } else {
+                    KeySlot::Lazy {
+                        path: key_path,
+                        key: std::sync::OnceLock::new(),
+                    }
+                }
+            }
         };
         let truth = match (format, path) {
             (Format::Json, Some(path)) => {
@@ -481,6 +585,10 @@ impl AuditLoggerBuilder {
                 extra: self.extra.0,
                 counters: Counters::default(),
                 fail_closed: self.fail_closed,
+                secrets: Secrets {
+                    redaction: self.redaction,
+                    key: hmac_key,
+                },
                 #[cfg(feature = "postgres")]
                 shipper,
             }),
@@ -512,6 +620,9 @@ impl AuditLogger {
             #[cfg(feature = "postgres")]
             ship: None,
             integrity: crate::integrity::IntegrityConfig::default(),
+            redaction: Redaction::default(),
+            hmac_key_file: None,
+            size_limits: SizeLimits::default(),
         }
     }
 
@@ -544,6 +655,11 @@ impl AuditLogger {
                 extra: Vec::new(),
                 counters: Counters::default(),
                 fail_closed: false,
+                // No file, so no key file: a key of its own, for this logger's life.
+                secrets: Secrets {
+                    redaction: Redaction::default(),
+                    key: crate::HmacKey::generate().map_or(KeySlot::Absent, KeySlot::Ready),
+                },
                 #[cfg(feature = "postgres")]
                 shipper: None,
             }),
@@ -657,8 +773,11 @@ impl AuditLogger {
     /// logging through this logger ends here.
     pub(crate) fn submit(&self, draft: Draft<'_>) -> Result<Option<Timestamp>, AuditError> {
         let action_type = draft.action_type;
-        match draft.finish() {
-            Ok((mut event, wanted)) => {
+        match draft.finish_with(&self.inner.secrets) {
+            Ok((mut event, wanted, redacted)) => {
+                if redacted > 0 {
+                    self.inner.counters.redacted();
+                }
                 let outage = self.inner.counters.take_outage();
                 if let Some(outage) = outage {
                     note_outage(&mut event.details, outage);
@@ -712,7 +831,7 @@ impl AuditLogger {
         self.inner
             .counters
             .refused(draft.action_type, unavailable.reason());
-        let Ok((event, wanted)) = draft.finish() else {
+        let Ok((event, wanted, _)) = draft.finish_with(&self.inner.secrets) else {
             return;
         };
         let Some(truth) = self.inner.truth.sink() else {
@@ -845,8 +964,12 @@ impl AuditLogger {
             Truth::Json(log) => log.counts(),
             Truth::Csv(log) => log.counts(),
         };
-        #[allow(unused_mut)] // mutated only with the `postgres` feature
         let mut stats = self.inner.counters.snapshot(bytes, recoveries);
+        stats.truncations = match &self.inner.truth {
+            Truth::Disabled | Truth::Memory(_) => 0,
+            Truth::Json(log) => log.truncations(),
+            Truth::Csv(log) => log.truncations(),
+        };
         #[cfg(feature = "postgres")]
         {
             stats.shipping = self.inner.shipper.as_ref().map(|s| s.stats());

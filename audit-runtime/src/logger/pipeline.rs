@@ -8,7 +8,9 @@
 //! 1. the actor (`details.actor`) and the request (`details.request_id`, `details.trace_id`)
 //!    are added unless the details already name them;
 //! 2. redacted keys are replaced, at any depth (after the actor, so that an `#[audited]`
-//!    site that redacts `actor` hides it too);
+//!    site that redacts `actor` hides it too): the site's own keys, and those the logger's
+//!    [`crate::Redaction`] matches (the default list for events finished before a logger
+//!    exists), as `"[REDACTED]"` or as their keyed hash (`crate::policy`);
 //! 3. the event is checked (`crate::event::prepare`) and an empty error becomes none;
 //! 4. the wanted timestamp is taken, now (the sink may write a later one; an event from the
 //!    pre-init buffer is written with the one it was finished with).
@@ -25,6 +27,7 @@ use serde_json::{Map, Value};
 use super::context;
 use super::request::RequestIds;
 use super::sink::FinishedEvent;
+use crate::policy::Secrets;
 use crate::{AuditError, Status, Timestamp, event};
 
 /// Whose action an event records, and for which request.
@@ -50,13 +53,15 @@ pub(crate) struct Draft<'a> {
     pub(crate) error: Option<&'a str>,
     pub(crate) ambient: Ambient,
     pub(crate) redact: &'a [&'a str],
+    /// Detail keys whose values are written as their keyed hash (`redact(k, hmac)`).
+    pub(crate) hash: &'a [&'a str],
 }
 
 /// The text written in place of a redacted value.
 pub(crate) const REDACTED: &str = "[REDACTED]";
 
 impl<'a> Draft<'a> {
-    /// An event with the current actor, nothing redacted, stamped now.
+    /// An event with the current actor, no site keys redacted, stamped now.
     pub(crate) fn new(
         action_type: &'a str,
         status: Status,
@@ -70,12 +75,24 @@ impl<'a> Draft<'a> {
             error,
             ambient: Ambient::Current,
             redact: &[],
+            hash: &[],
         }
     }
 
-    /// Finishes the event: see the [module docs](self). Returns it with the timestamp wanted
-    /// for it, or why it cannot be logged.
+    /// Finishes the event with the default redaction and no HMAC key (what events finished
+    /// before a logger exists get): see [`Draft::finish_with`].
     pub(crate) fn finish(self) -> Result<(FinishedEvent<'a>, Timestamp), AuditError> {
+        self.finish_with(Secrets::pre_init())
+            .map(|(event, at, _)| (event, at))
+    }
+
+    /// Finishes the event: see the [module docs](self); `secrets` are the logger's redaction
+    /// settings. Returns it with the timestamp wanted for it and how many values were
+    /// redacted, or why it cannot be logged.
+    pub(crate) fn finish_with(
+        self,
+        secrets: &Secrets,
+    ) -> Result<(FinishedEvent<'a>, Timestamp, usize), AuditError> {
         let Draft {
             action_type,
             status,
@@ -83,6 +100,7 @@ impl<'a> Draft<'a> {
             error,
             ambient,
             redact,
+            hash,
         } = self;
         let (who, request) = match ambient {
             Ambient::Current => (context::actor(), context::request()),
@@ -97,7 +115,7 @@ impl<'a> Draft<'a> {
                 add_if_vacant(&mut details, "trace_id", trace_id);
             }
         }
-        redact_keys(&mut details, redact);
+        let redacted = secrets.apply(&mut details, redact, hash);
         let (details, error) = event::prepare(action_type, details, error)?;
         let event = FinishedEvent {
             action_type,
@@ -105,7 +123,7 @@ impl<'a> Draft<'a> {
             details,
             error,
         };
-        Ok((event, Timestamp::now()))
+        Ok((event, Timestamp::now(), redacted))
     }
 }
 
@@ -113,30 +131,6 @@ fn add_if_vacant(details: &mut Map<String, Value>, key: &str, value: &str) {
     // One lookup (the key is hashed once) for the test and the insert.
     if let Entry::Vacant(slot) = details.entry(key) {
         slot.insert(Value::String(value.to_owned()));
-    }
-}
-
-/// Replaces the values of `keys` with [`REDACTED`], at any depth.
-pub(crate) fn redact_keys(details: &mut Map<String, Value>, keys: &[&str]) {
-    if keys.is_empty() {
-        return;
-    }
-    for (key, value) in details.iter_mut() {
-        if keys.contains(&key.as_str()) {
-            *value = Value::String(REDACTED.to_owned());
-        } else {
-            redact_value(value, keys);
-        }
-    }
-}
-
-fn redact_value(value: &mut Value, keys: &[&str]) {
-    // Bounded by the detail serialiser's depth limit (`finite::to_value_within`), which every
-    // `#[audited]` detail passes before it gets here.
-    match value {
-        Value::Object(map) => redact_keys(map, keys),
-        Value::Array(items) => items.iter_mut().for_each(|v| redact_value(v, keys)),
-        _ => {}
     }
 }
 
@@ -250,16 +244,20 @@ mod tests {
     }
 
     #[test]
-    fn redaction_reaches_any_depth() {
-        let mut details =
-            json!({"token": "s", "req": {"auth": {"token": "t"}, "list": [{"token": 1}]}})
-                .as_object()
-                .unwrap()
-                .clone();
-        redact_keys(&mut details, &["token"]);
+    fn secret_named_keys_are_redacted_by_default_at_any_depth() {
+        let (event, _) = Draft::new(
+            "hp_change",
+            Status::Success,
+            object(
+                json!({"learning_rate": 0.1, "req": {"auth": {"api_key": "k"}}, "num_tokens": 3}),
+            ),
+            None,
+        )
+        .finish()
+        .unwrap();
         assert_eq!(
-            Value::Object(details),
-            json!({"token": "[REDACTED]", "req": {"auth": {"token": "[REDACTED]"}, "list": [{"token": "[REDACTED]"}]}})
+            Value::Object(event.details),
+            json!({"learning_rate": 0.1, "req": {"auth": {"api_key": REDACTED}}, "num_tokens": 3})
         );
     }
 }

@@ -46,6 +46,12 @@ pub struct LoggerStats {
     pub recoveries: u64,
     /// The latest failure, of an event or of an extra sink.
     pub last_error: Option<LastError>,
+    /// Events in which at least one value was redacted or hashed
+    /// ([`crate::Redaction`], `#[audited(redact(..))]`).
+    pub redactions: u64,
+    /// Events written cut down to the size cap
+    /// ([`crate::AuditLoggerBuilder::max_event_bytes`]), counted by the log file.
+    pub truncations: u64,
     /// The PostgreSQL shipper's progress and lag, when the logger ships
     /// ([`crate::AuditLoggerBuilder::ship_to_postgres`]); its failures are counted there.
     #[cfg(feature = "postgres")]
@@ -112,6 +118,7 @@ pub(crate) struct Counters {
     failed: AtomicU64,
     sink_failed: AtomicU64,
     refused: AtomicU64,
+    redacted: AtomicU64,
     failure: Mutex<Failures>,
     /// Whether `outage` holds anything: tested by every event, so one relaxed load.
     outage_pending: AtomicBool,
@@ -154,6 +161,11 @@ struct Failures {
 impl Counters {
     pub(crate) fn written(&self) {
         self.written.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts an event in which values were redacted.
+    pub(crate) fn redacted(&self) {
+        self.redacted.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a failed event and reports it (rate-limited).
@@ -279,6 +291,8 @@ impl Counters {
                 .unwrap_or_else(|p| p.into_inner())
                 .last
                 .clone(),
+            redactions: self.redacted.load(Ordering::Relaxed),
+            truncations: 0,
             #[cfg(feature = "postgres")]
             shipping: None,
         }

@@ -180,7 +180,10 @@ pub(crate) fn write_object<Q: Quoting>(
     Ok(())
 }
 
-fn write_value<Q: Quoting>(out: &mut Vec<u8>, value: &Value) -> Result<(), serde_json::Error> {
+pub(crate) fn write_value<Q: Quoting>(
+    out: &mut Vec<u8>,
+    value: &Value,
+) -> Result<(), serde_json::Error> {
     match value {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::event::MonotonicClock;
+use crate::policy::size_cap::SizeLimits;
 use crate::storage::commit::GroupCommit;
 use crate::storage::fs::{self, FileId, LockFile, WatchedPath};
 use crate::storage::recovery::Recovery;
@@ -58,6 +59,8 @@ pub(crate) struct Options {
     pub(crate) fail_closed: bool,
     /// Whether every event gets a link of the hash chain (`crate::integrity`).
     pub(crate) chain: bool,
+    /// The size cap per event (`crate::policy::size_cap`).
+    pub(crate) size_limits: SizeLimits,
 }
 
 /// An open log file of either format.
@@ -87,6 +90,9 @@ pub(crate) struct LogFile<S> {
     pub(crate) chain: bool,
     /// The signer of digests, with a signing key.
     pub(crate) digests: Option<crate::integrity::digest::Digests>,
+    pub(crate) size_limits: SizeLimits,
+    /// Events written cut down to the size cap.
+    truncated: AtomicU64,
 }
 
 /// The timestamp an event gets under the lock, and the wall clock when that is far behind.
@@ -151,6 +157,8 @@ impl<S: OpenState> LogFile<S> {
             skewed: AtomicBool::new(false),
             chain: options.chain,
             digests: None,
+            size_limits: options.size_limits,
+            truncated: AtomicU64::new(0),
         };
         if let Some(recovery) = recovery {
             log.record(recovery);
@@ -332,6 +340,16 @@ impl<S: OpenState> LogFile<S> {
             self.bytes_written.load(Ordering::Relaxed),
             self.recovered.load(Ordering::Relaxed),
         )
+    }
+
+    /// Counts an event written cut down to the size cap.
+    pub(crate) fn note_truncated(&self) {
+        self.truncated.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Events written cut down to the size cap since the log was opened.
+    pub(crate) fn truncations(&self) -> u64 {
+        self.truncated.load(Ordering::Relaxed)
     }
 
     /// In the durable mode, returns once write `seq` is on disk.

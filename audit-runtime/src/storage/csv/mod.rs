@@ -31,9 +31,10 @@ use std::sync::Arc;
 use self::encode::HEADER;
 use crate::event::TIMESTAMP_LEN;
 use crate::integrity::writer::{CsvHeadRecord, Point, Prepared, csv_point};
+use crate::policy::size_cap;
 use crate::read::summary::{LogSummary, summarize_csv_snapshot};
 use crate::read::{CsvEvents, RecordPosition, SalvageError, ScanErrorKind, salvage_csv};
-use crate::storage::encode::{Record, with_wall_clock};
+use crate::storage::encode::{InCsvCell, Record, with_wall_clock};
 use crate::storage::fs::{self, Access, FileId, LockGuard, ReadAt, open_regular, read_at_most};
 use crate::storage::log_file::{Ctx, LogFile, OpenState, Options};
 use crate::storage::recovery::{Recovery, RecoveryKind};
@@ -143,6 +144,41 @@ impl LogFile<State> {
         let mut row = match &prepared {
             Some(p) => encode::csv_row(&p.record(record), b"")?,
             None => encode::csv_row(record, b"")?,
+        };
+        // The size cap (`policy::size_cap`, whose budget keeps room for the chain's link):
+        // the row's length decides, and only a row longer than the details cell's cap has its
+        // details measured again.
+        let capped;
+        let capped_record;
+        let record = match self
+            .size_limits
+            .csv_over(row.bytes.len() + 2, record.details)
+        {
+            None => record,
+            Some((budget, cell)) => {
+                let limit = self
+                    .size_limits
+                    .max_event_bytes
+                    .min(self.size_limits.max_csv_details_chars);
+                capped = size_cap::shrink::<InCsvCell>(
+                    record,
+                    row.bytes.len() + 2,
+                    budget - 2,
+                    cell,
+                    limit,
+                    |r| encode::csv_row(r, b""),
+                )?;
+                capped_record = capped.record(record);
+                row = match &mut prepared {
+                    Some(p) => {
+                        *p = Prepared::new(&capped_record, true);
+                        encode::csv_row(&p.record(&capped_record), b"")?
+                    }
+                    None => encode::csv_row(&capped_record, b"")?,
+                };
+                self.note_truncated();
+                &capped_record
+            }
         };
         let (ts, seq) = {
             let mut state = self.state_for_event();

@@ -62,7 +62,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use crate::integrity::writer::{Point, Prepared, json_point};
-use crate::storage::encode::{Record, with_wall_clock};
+use crate::policy::size_cap;
+use crate::storage::encode::{Plain, Record, with_wall_clock};
 use crate::storage::fs::{self, Access, FileId, ReadAt, open_regular, read_at_most};
 use crate::storage::log_file::{Ctx, LogFile, OpenState, Options};
 
@@ -153,6 +154,35 @@ impl LogFile<State> {
         let mut line = match &prepared {
             Some(p) => encode::json_line(b"\n", &p.record(record))?,
             None => encode::json_line(b"\n", record)?,
+        };
+        // The size cap: the encoder measured the event (its chain link included); only one
+        // over it is cut down and encoded again (`policy::size_cap`, whose budget keeps room
+        // for the link).
+        let capped;
+        let capped_record;
+        let record = match self.size_limits.json_over(line.bytes.len() + 2) {
+            None => record,
+            Some(budget) => {
+                let limit = self.size_limits.max_event_bytes;
+                capped = size_cap::shrink::<Plain>(
+                    record,
+                    line.bytes.len() + 2,
+                    budget - 3,
+                    usize::MAX,
+                    limit,
+                    |r| encode::json_line(b"", r),
+                )?;
+                capped_record = capped.record(record);
+                line = match &mut prepared {
+                    Some(p) => {
+                        *p = Prepared::new(&capped_record, false);
+                        encode::json_line(b"\n", &p.record(&capped_record))?
+                    }
+                    None => encode::json_line(b"\n", &capped_record)?,
+                };
+                self.note_truncated();
+                &capped_record
+            }
         };
         let (ts, seq) = {
             let mut state = self.state_for_event();
