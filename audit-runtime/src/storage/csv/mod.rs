@@ -230,13 +230,7 @@ impl LogFile<State> {
                 Ok(()) => state.last_written = Some((stamp.timestamp, end)),
                 Err(e) => {
                     state.last_written = None;
-                    tracing::warn!(
-                        target: "audit",
-                        path = %self.path.display(),
-                        error = %e.full_message(),
-                        "the event was written, but the log's end could not be recorded in \
-                         the lock file; the next writer reads it from the log instead"
-                    );
+                    self.warn_unrecorded("the log's end", &e);
                 }
             }
             if let Some(link) = link {
@@ -250,13 +244,7 @@ impl LogFile<State> {
                 // writer that finds the record stale reads it, so a failed record is a
                 // warning, not the event's error.
                 if let Err(e) = guard.write_payload_at(&record.to_bytes(), Handoff::LEN as u64) {
-                    tracing::warn!(
-                        target: "audit",
-                        path = %self.path.display(),
-                        error = %e.full_message(),
-                        "the event was written, but the chain's head could not be recorded in \
-                         the lock file; the next writer reads it from the log instead"
-                    );
+                    self.warn_unrecorded("the chain's head", &e);
                 }
                 state.chain = Some(Point::Linked(link.head()));
                 self.chained(link.head());
@@ -266,6 +254,18 @@ impl LogFile<State> {
         };
         self.after_write(seq)?;
         Ok(ts)
+    }
+
+    /// A row is in the file but `what` it leaves in the lock file for the next writer could
+    /// not be written there: the next writer reads it from the log instead.
+    fn warn_unrecorded(&self, what: &str, error: &AuditError) {
+        tracing::warn!(
+            target: "audit",
+            path = %self.path.display(),
+            error = %error.full_message(),
+            "the event was written, but {what} could not be recorded in the lock file; the \
+             next writer reads it from the log instead"
+        );
     }
 
     /// With the lock held, after [`settle`](Self::settle): the next link of the chain. The
