@@ -309,13 +309,16 @@ fn finish_checked_recorded<R>(
     let Some(state) = held.0.take() else {
         return result;
     };
-    let logger = state.logger.clone().or_else(crate::global);
-    let fail_closed = state.site.fail_closed || logger.as_ref().is_some_and(|l| l.is_fail_closed());
+    let site_fail_closed = state.site.fail_closed;
+    let logger = state.logger.clone();
     let Some(error) = write_events(*state, outcome) else {
         return result;
     };
-    match (fail_closed, logger) {
-        (true, Some(logger)) => convert(logger.not_recorded(&error)).unwrap_or(result),
+    // Only a failed write looks for the global logger: the success path takes no lock.
+    match logger.or_else(crate::global) {
+        Some(logger) if site_fail_closed || logger.is_fail_closed() => {
+            convert(logger.not_recorded(&error)).unwrap_or(result)
+        }
         _ => result,
     }
 }
