@@ -13,6 +13,8 @@
 
 use serde_json::{Map, Number, Value};
 
+use crate::storage::encode::{Plain, write_str, write_u64};
+
 /// Appends the canonical form of `value` to `out`.
 pub fn write_value(out: &mut Vec<u8>, value: &Value) {
     match value {
@@ -35,12 +37,46 @@ pub fn write_value(out: &mut Vec<u8>, value: &Value) {
     }
 }
 
+/// Objects up to this many members are sorted on the stack; larger ones in a `Vec`.
+const SORTED_ON_STACK: usize = 16;
+
 /// Appends the canonical form of an object given as its members (in any order).
-pub fn write_object<'a>(out: &mut Vec<u8>, members: impl Iterator<Item = (&'a String, &'a Value)>) {
-    let mut members: Vec<(&String, &Value)> = members.collect();
-    members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+pub fn write_object<'a, I>(out: &mut Vec<u8>, members: I)
+where
+    I: Iterator<Item = (&'a String, &'a Value)>,
+{
+    static NO_KEY: String = String::new();
+    static NO_VALUE: Value = Value::Null;
+    let mut on_stack = [(&NO_KEY, &NO_VALUE); SORTED_ON_STACK];
+    let mut spilled = Vec::new();
+    let mut len = 0;
+    let mut plain = true;
+    for member in members {
+        plain &= is_plain(member.0);
+        if len < SORTED_ON_STACK {
+            on_stack[len] = member;
+        } else {
+            if len == SORTED_ON_STACK {
+                spilled.reserve(2 * SORTED_ON_STACK);
+                spilled.extend_from_slice(&on_stack);
+            }
+            spilled.push(member);
+        }
+        len += 1;
+    }
+    let members = if len <= SORTED_ON_STACK {
+        &mut on_stack[..len]
+    } else {
+        &mut spilled[..]
+    };
+    // Keys are unique, so an unstable sort gives the one order.
+    if plain {
+        members.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    } else {
+        members.sort_unstable_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+    }
     out.push(b'{');
-    for (i, (key, value)) in members.into_iter().enumerate() {
+    for (i, (key, value)) in members.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
@@ -51,6 +87,15 @@ pub fn write_object<'a>(out: &mut Vec<u8>, members: impl Iterator<Item = (&'a St
     out.push(b'}');
 }
 
+/// Whether `key` sorts the same by its UTF-8 bytes as by its UTF-16 code units among other
+/// such keys. RFC 8785 orders keys by UTF-16 code units; UTF-8's byte order is the code
+/// points' order, which differs from UTF-16's only between U+E000..U+FFFF and the characters
+/// above U+FFFF (surrogate pairs sort before the former in UTF-16), and only those have a
+/// lead byte of 0xEE or more in UTF-8. Nearly every key is plain, and is compared as bytes.
+fn is_plain(key: &str) -> bool {
+    key.bytes().all(|c| c < 0xEE)
+}
+
 /// The canonical form of an object, as bytes.
 pub fn object_to_vec(map: &Map<String, Value>) -> Vec<u8> {
     let mut out = Vec::new();
@@ -58,67 +103,24 @@ pub fn object_to_vec(map: &Map<String, Value>) -> Vec<u8> {
     out
 }
 
-/// Appends a string as RFC 8785 writes it.
+/// Appends a string as RFC 8785 writes it: `"` and `\` escaped, control characters below
+/// U+0020 as `\b \t \n \f \r` or `\u00xx` (lowercase hex), everything else as it is. That is
+/// exactly serde_json's escaping, so the log's own string writer does it.
 pub fn write_string(out: &mut Vec<u8>, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.push(b'"');
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let short: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            0x08 => b"\\b",
-            0x09 => b"\\t",
-            0x0a => b"\\n",
-            0x0c => b"\\f",
-            0x0d => b"\\r",
-            0x00..=0x1f => b"",
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        start = i + 1;
-        if short.is_empty() {
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 0xf)]);
-        } else {
-            out.extend_from_slice(short);
-        }
-    }
-    out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
+    write_str::<Plain>(out, s);
 }
 
 fn write_number(out: &mut Vec<u8>, n: &Number) {
-    use std::io::Write as _;
-    // Written straight into `out` (a `Vec` never fails to take bytes): no string per number.
-    let _ = if let Some(u) = n.as_u64() {
-        write!(out, "{u}")
+    if let Some(u) = n.as_u64() {
+        write_u64(out, u);
     } else if let Some(i) = n.as_i64() {
-        write!(out, "{i}")
+        out.push(b'-');
+        write_u64(out, i.unsigned_abs());
     } else if let Some(f) = n.as_f64() {
         write_f64(out, f);
-        Ok(())
     } else {
         // serde_json without arbitrary_precision holds nothing else; keep its text.
-        write!(out, "{n}")
-    };
-}
-
-/// A small buffer on the stack for a float's shortest digits.
-struct Digits {
-    bytes: [u8; 40],
-    len: usize,
-}
-
-impl std::fmt::Write for Digits {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let end = self.len + s.len();
-        let slot = self.bytes.get_mut(self.len..end).ok_or(std::fmt::Error)?;
-        slot.copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
+        out.extend_from_slice(n.to_string().as_bytes());
     }
 }
 
@@ -132,17 +134,11 @@ pub fn write_f64(out: &mut Vec<u8>, x: f64) {
     if x < 0.0 {
         out.push(b'-');
     }
-    // The shortest digits that round-trip, ties to even as ECMAScript asks: ryu's, through
-    // serde_json (Rust's own `{:e}` breaks ties the other way). Its text is "123.45",
-    // "1e21" or "1.5e-7"; only the digits and the exponent are taken from it.
-    let mut text = Digits {
-        bytes: [0; 40],
-        len: 0,
-    };
-    if let Some(n) = serde_json::Number::from_f64(x.abs()) {
-        let _ = std::fmt::Write::write_fmt(&mut text, format_args!("{n}"));
-    }
-    let text = std::str::from_utf8(&text.bytes[..text.len]).unwrap_or("0");
+    // The shortest digits that round-trip, ties to even as ECMAScript asks: zmij's, the
+    // formatter serde_json writes floats with (Rust's own `{:e}` breaks ties the other way).
+    // Its text is "123.45", "1e21" or "1.5e-7"; only the digits and the exponent are taken.
+    let mut buffer = zmij::Buffer::new();
+    let text = buffer.format_finite(x.abs());
     let (mantissa, exp) = text.split_once(['e', 'E']).unwrap_or((text, "0"));
     let exp: i32 = exp.trim_start_matches('+').parse().unwrap_or(0);
     let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
@@ -180,7 +176,7 @@ pub fn write_f64(out: &mut Vec<u8>, x: f64) {
         }
         out.push(b'e');
         out.push(if n > 0 { b'+' } else { b'-' });
-        out.extend_from_slice((n - 1).abs().to_string().as_bytes());
+        write_u64(out, u64::from((n - 1).unsigned_abs()));
     }
 }
 
@@ -256,6 +252,45 @@ mod tests {
             canon(&v),
             r#"{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\u000f\nA'B\"\\\\\"/"}"#
         );
+    }
+
+    /// Byte order stands in for UTF-16 order only when no key has a character from U+E000 up:
+    /// mixed objects are sorted by code units throughout.
+    #[test]
+    fn keys_sort_by_utf16_code_units_whatever_their_mix() {
+        let keys = [
+            "b",
+            "a",
+            "\u{e000}",
+            "\u{10000}",
+            "\u{ffff}",
+            "z",
+            "\u{7ff}",
+            "~",
+        ];
+        for n in 1..=keys.len() {
+            for start in 0..keys.len() {
+                let chosen: Vec<&str> = (0..n).map(|i| keys[(start + i) % keys.len()]).collect();
+                let map: Map<String, Value> =
+                    chosen.iter().map(|k| (k.to_string(), json!(1))).collect();
+                let mut expected = map.keys().cloned().collect::<Vec<_>>();
+                expected.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
+                let text = String::from_utf8(object_to_vec(&map)).unwrap();
+                let got: Vec<String> = serde_json::from_str::<Map<String, Value>>(&text)
+                    .unwrap()
+                    .keys()
+                    .cloned()
+                    .collect();
+                assert_eq!(got, expected, "{chosen:?}");
+            }
+        }
+        // More members than are sorted on the stack.
+        let big: Map<String, Value> = (0..40)
+            .rev()
+            .map(|i| (format!("k{i:02}"), json!(i)))
+            .collect();
+        let text = String::from_utf8(object_to_vec(&big)).unwrap();
+        assert!(text.starts_with(r#"{"k00":0,"k01":1,"#) && text.ends_with(r#""k39":39}"#));
     }
 
     #[test]

@@ -15,6 +15,8 @@
 //! the previous link, so the logger computes it before it takes the log's lock; under the
 //! lock only `hash` (one SHA-256 of 100 bytes) is left.
 
+use std::cell::Cell;
+
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -160,7 +162,12 @@ pub fn content_hash(
     details: &Map<String, Value>,
     error: Option<&str>,
 ) -> Hash {
-    let mut out = Vec::with_capacity(256);
+    thread_local! {
+        // The canonical text is hashed as a whole: one buffer per thread, not one per event.
+        static TEXT: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+    }
+    let mut out = TEXT.try_with(Cell::take).unwrap_or_default();
+    out.clear();
     out.extend_from_slice(br#"{"action_type":"#);
     canonical::write_string(&mut out, action_type);
     out.extend_from_slice(br#","details":"#);
@@ -173,7 +180,12 @@ pub fn content_hash(
     out.extend_from_slice(br#","status":"#);
     canonical::write_string(&mut out, status);
     out.push(b'}');
-    Sha256::digest(&out).into()
+    let hash = Sha256::digest(&out).into();
+    // A huge event's buffer is not kept for the thread's next, small one.
+    if out.capacity() <= 64 * 1024 {
+        let _ = TEXT.try_with(|slot| slot.set(out));
+    }
+    hash
 }
 
 fn write_details_without_link(out: &mut Vec<u8>, details: &Map<String, Value>) {
@@ -233,28 +245,27 @@ pub(crate) fn details_with_placeholder(details: &Map<String, Value>) -> Map<Stri
 
 /// Appends the link's JSON text, with every `"` written as `quote`.
 pub(crate) fn write_link(out: &mut Vec<u8>, link: &Link, quote: &[u8]) {
-    let key = |out: &mut Vec<u8>, name: &str, leading_comma: bool| {
+    let key = |out: &mut Vec<u8>, name: &[u8], leading_comma: bool| {
         if leading_comma {
             out.push(b',');
         }
         out.extend_from_slice(quote);
-        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(name);
         out.extend_from_slice(quote);
         out.push(b':');
     };
+    out.reserve(160 + 12 * quote.len());
     out.push(b'{');
-    key(out, "seq", false);
-    out.extend_from_slice(link.seq.to_string().as_bytes());
-    key(out, "prev", true);
-    out.extend_from_slice(quote);
-    push_hex(out, &link.prev);
-    out.extend_from_slice(quote);
-    key(out, "hash", true);
-    out.extend_from_slice(quote);
-    push_hex(out, &link.hash);
-    out.extend_from_slice(quote);
+    key(out, b"seq", false);
+    crate::storage::encode::write_u64(out, link.seq);
+    for (name, hash) in [(b"prev", &link.prev), (b"hash", &link.hash)] {
+        key(out, name, true);
+        out.extend_from_slice(quote);
+        push_hex(out, hash);
+        out.extend_from_slice(quote);
+    }
     if link.first {
-        key(out, "first", true);
+        key(out, b"first", true);
         out.extend_from_slice(b"true");
     }
     out.push(b'}');
@@ -269,10 +280,11 @@ pub fn to_hex(bytes: &[u8]) -> String {
 
 fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    for b in bytes {
-        out.push(HEX[usize::from(b >> 4)]);
-        out.push(HEX[usize::from(b & 0xf)]);
-    }
+    out.extend(
+        bytes
+            .iter()
+            .flat_map(|b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]),
+    );
 }
 
 /// Parses exactly `N` bytes of hex (either case).

@@ -64,18 +64,24 @@ impl Prepared {
         if enc.bytes.get(at) != Some(&b'}') {
             return Err(io::Error::other("the details do not end where they should"));
         }
-        let mut text = Vec::with_capacity(200);
+        let before = enc.bytes.len();
         if !self.empty {
-            text.push(b',');
+            enc.bytes.push(b',');
         }
         for part in [quote, b"_audit", quote, b":{", quote, b"chain", quote, b":"] {
-            text.extend_from_slice(part);
+            enc.bytes.extend_from_slice(part);
         }
-        write_link(&mut text, link, quote);
-        text.push(b'}');
-        enc.bytes.splice(at..at, text);
+        write_link(&mut enc.bytes, link, quote);
+        enc.bytes.push(b'}');
+        move_into_place(&mut enc.bytes, before, at);
         Ok(())
     }
+}
+
+/// Moves what was appended to `bytes` after `appended_at` to `at`, shifting what was there.
+fn move_into_place(bytes: &mut [u8], appended_at: usize, at: usize) {
+    let inserted = bytes.len() - appended_at;
+    bytes[at..].rotate_right(inserted);
 }
 
 /// What the newest event of a file says about the chain.
@@ -120,9 +126,11 @@ fn splice(enc: &mut Encoded, link: &Link, quote: &[u8]) -> io::Result<()> {
             "the link's placeholder is not where it belongs",
         ));
     }
-    let mut text = Vec::with_capacity(180);
-    write_link(&mut text, link, quote);
-    enc.bytes.splice(start..end, text);
+    // The link goes where the placeholder's `null` was.
+    enc.bytes.drain(start..end);
+    let before = enc.bytes.len();
+    write_link(&mut enc.bytes, link, quote);
+    move_into_place(&mut enc.bytes, before, start);
     Ok(())
 }
 
