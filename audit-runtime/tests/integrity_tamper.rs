@@ -286,6 +286,7 @@ both!(
     restarts_continue_the_chain,
     gap_rewrites_and_threads_keep_the_chain,
     own_audit_key_and_empty_details_verify,
+    a_quiet_logger_signs_its_newest_events_when_the_interval_passes,
 );
 
 fn continued_reference_log_verifies(format: Format) {
@@ -400,4 +401,53 @@ fn own_audit_key_and_empty_details_verify(format: Format) {
     let events = events_oldest_first(logger.path().unwrap());
     assert_eq!(events[1].details["_audit"]["x"], 1);
     assert_eq!(events[2].details["_audit"]["value"], 5);
+}
+
+/// The interval is kept by a timer, not checked at the next event: a logger that goes quiet
+/// has its newest events signed once the interval has passed, while it is still open (the
+/// bug: they stayed unsigned until the next event, a flush or the logger's drop).
+fn a_quiet_logger_signs_its_newest_events_when_the_interval_passes(format: Format) {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keys(dir.path());
+    let logger = AuditLogger::builder(dir.path())
+        .format(format)
+        .signing_key(&keys.private)
+        .digest_every(1_000_000, std::time::Duration::from_millis(50))
+        .build()
+        .unwrap();
+    for i in 0..3 {
+        logger
+            .log_event("pause", Status::Success, json!({"i": i}), None)
+            .unwrap();
+    }
+    let sidecar = integrity::sidecar_path(logger.path().unwrap());
+    let signed_seq = || {
+        std::fs::read_to_string(&sidecar)
+            .ok()
+            .and_then(|text| text.lines().last().map(str::to_owned))
+            .and_then(|line| serde_json::from_str::<serde_json::Value>(&line).ok())
+            .and_then(|digest| digest["seq"].as_u64())
+    };
+    // Bounded by count: the timer wakes 50 ms after the first event; this waits up to 60 s.
+    let mut seen = None;
+    for _ in 0..600 {
+        seen = signed_seq();
+        if seen == Some(3) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        seen,
+        Some(3),
+        "no digest of the newest head while the logger is open"
+    );
+    let report = verify_file(logger.path().unwrap(), Some(&keys.key))
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.last_digest.unwrap().0, 3);
+    // Nothing new to sign: the timer does not write digest after digest of the same head.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let lines = std::fs::read_to_string(&sidecar).unwrap().lines().count();
+    assert_eq!(lines, 1);
 }

@@ -34,7 +34,8 @@ pub const PUBLIC_KEY_HEADER: &str = "audited-ed25519-public-key";
 pub const SIGNING_KEY_ENV_VAR: &str = "AUDIT_LOG_SIGNING_KEY";
 /// A digest is signed after this many events by one process (or [`DEFAULT_DIGEST_INTERVAL`]).
 pub const DEFAULT_DIGEST_EVENTS: u64 = 1_000;
-/// … or once this much time has passed since the last digest, at the next event.
+/// … or once this much time has passed since the first event it covers was written (signed
+/// by the logger's timer thread, whether or not more events come).
 pub const DEFAULT_DIGEST_INTERVAL: Duration = Duration::from_secs(60);
 
 const DOMAIN: &[u8] = b"audited-digest-v1";
@@ -182,7 +183,8 @@ pub fn signed_message(
 pub struct DigestEvery {
     /// After this many events written by this process…
     pub events: u64,
-    /// … or at the first event once this much time has passed, whichever comes first.
+    /// … or once this much time has passed since the first event it would cover, whichever
+    /// comes first.
     pub interval: Duration,
 }
 
@@ -209,7 +211,9 @@ pub(crate) struct Digests {
 struct Pending {
     /// Events this process wrote since its last digest.
     since: u64,
-    last_at: Instant,
+    /// When the oldest event not yet covered by a digest was written: the digest is due an
+    /// interval later (see [`Digests::due_in`]). Read once per digest, not per event.
+    unsigned_since: Option<Instant>,
     /// The newest head this process wrote and has not signed.
     unsigned: Option<Head>,
 }
@@ -223,7 +227,7 @@ impl Digests {
             every,
             state: Mutex::new(Pending {
                 since: 0,
-                last_at: Instant::now(),
+                unsigned_since: None,
                 unsigned: None,
             }),
         }
@@ -234,15 +238,33 @@ impl Digests {
     }
 
     /// With the log's lock held, after an event with link `head` was written: signs a digest
-    /// when one is due.
+    /// when the event count is due (the interval is the timer's: [`Self::due_in`]).
     pub(crate) fn after_event(&self, head: Head) -> Result<(), AuditError> {
         let mut p = self.pending();
         p.since += 1;
+        if p.unsigned.is_none() {
+            p.unsigned_since = Some(Instant::now());
+        }
         p.unsigned = Some(head);
-        if p.since >= self.every.events || p.last_at.elapsed() >= self.every.interval {
+        if p.since >= self.every.events {
             self.sign_locked(&mut p)?;
         }
         Ok(())
+    }
+
+    /// How long until the newest unsigned head is due to be signed by time: zero when it is
+    /// overdue, the whole interval when every head is signed (an event written meanwhile is
+    /// then due no later than when that much time has passed).
+    pub(crate) fn due_in(&self) -> Duration {
+        match self.pending().unsigned_since {
+            Some(since) => self.every.interval.saturating_sub(since.elapsed()),
+            None => self.every.interval,
+        }
+    }
+
+    /// The longest a written head waits for its digest.
+    pub(crate) fn interval(&self) -> Duration {
+        self.every.interval
     }
 
     /// Whether a head this process wrote is not yet signed.
@@ -296,7 +318,7 @@ impl Digests {
         );
         (&file).write_all(line.as_bytes()).map_err(io_err)?;
         p.since = 0;
-        p.last_at = Instant::now();
+        p.unsigned_since = None;
         p.unsigned = None;
         Ok(())
     }

@@ -10,7 +10,8 @@
 //!   its jq recipes and spreadsheets are untouched. See [`chain`] for the exact recipe and
 //!   [`canonical`] for the canonical JSON (RFC 8785) the content hash is taken over.
 //! - With a signing key, the chain's head is signed (Ed25519) every 1,000 events or 60 s
-//!   ([`DigestEvery`]) and on flush and drop, into `<log>.digests` ([`digest`]).
+//!   ([`DigestEvery`]; a timer thread signs once the interval has passed, events or not)
+//!   and on flush and drop, into `<log>.digests` ([`digest`]).
 //! - [`ChainVerifier`] checks a stream of events against the chain and the digests.
 //!
 //! ```
@@ -32,6 +33,7 @@
 pub mod canonical;
 pub mod chain;
 pub mod digest;
+pub(crate) mod timer;
 mod verify;
 pub(crate) mod writer;
 

@@ -99,6 +99,20 @@ struct Inner {
     /// Ships the log's events into PostgreSQL, reading the file (see [`crate::ship`]).
     #[cfg(feature = "postgres")]
     shipper: Option<crate::ship::Shipper>,
+    /// Signs a digest when its interval has passed (with a signing key); set once the
+    /// logger exists, since the timer holds a weak reference to it.
+    digest_timer: std::sync::OnceLock<crate::integrity::timer::DigestTimer>,
+}
+
+impl Inner {
+    /// The digest timer's tick (see [`crate::integrity::timer`]).
+    fn sign_digest_when_due(&self) -> Option<std::time::Duration> {
+        match &self.truth {
+            Truth::Json(log) => log.sign_when_due(),
+            Truth::Csv(log) => log.sign_when_due(),
+            Truth::Disabled | Truth::Memory(_) => None,
+        }
+    }
 }
 
 enum Truth {
@@ -370,7 +384,8 @@ impl AuditLoggerBuilder {
     }
 
     /// How often digests are signed (default: every 1,000 events or 60 s, whichever comes
-    /// first, checked as events are written; and on flush and drop).
+    /// first; and on flush and drop). The interval runs from the first event a digest will
+    /// cover, and a timer thread signs when it has passed, whether or not more events come.
     pub fn digest_every(mut self, events: u64, interval: std::time::Duration) -> Self {
         self.integrity.every = Some(crate::integrity::DigestEvery {
             events: events.max(1),
@@ -495,6 +510,7 @@ impl AuditLoggerBuilder {
                 .map_err(|e| AuditError::io("create directory", &self.root_log_dir, e))?;
         }
         let key = crate::integrity::writer::signing_key(&self.integrity)?;
+        let signing = key.is_some();
         let options = Options {
             durability: self.durability,
             verify: self.verify_on_open,
@@ -575,7 +591,7 @@ impl AuditLoggerBuilder {
                  events are not shipped"
             );
         }
-        Ok(AuditLogger {
+        let logger = AuditLogger {
             enabled: !matches!(truth, Truth::Disabled),
             inner: Arc::new(Inner {
                 root_log_dir: self.root_log_dir,
@@ -591,8 +607,24 @@ impl AuditLoggerBuilder {
                 },
                 #[cfg(feature = "postgres")]
                 shipper,
+                digest_timer: std::sync::OnceLock::new(),
             }),
-        })
+        };
+        if signing && logger.enabled {
+            let weak = Arc::downgrade(&logger.inner);
+            match crate::integrity::timer::DigestTimer::start(weak, Inner::sign_digest_when_due) {
+                Ok(timer) => {
+                    let _ = logger.inner.digest_timer.set(timer);
+                }
+                Err(e) => tracing::warn!(
+                    target: "audit",
+                    error = %e,
+                    "cannot start the digest timer: digests are signed every so many events, \
+                     on flush and on drop, but not when the interval passes"
+                ),
+            }
+        }
+        Ok(logger)
     }
 }
 
@@ -662,6 +694,7 @@ impl AuditLogger {
                 },
                 #[cfg(feature = "postgres")]
                 shipper: None,
+                digest_timer: std::sync::OnceLock::new(),
             }),
         }
     }

@@ -184,6 +184,20 @@ impl<S: OpenState> LogFile<S> {
         }
     }
 
+    /// The digest timer's tick: signs the newest unsigned head once its interval has
+    /// passed, and says how long to wait before looking again (`None`: no digests).
+    pub(crate) fn sign_when_due(&self) -> Option<std::time::Duration> {
+        let digests = self.digests.as_ref()?;
+        if digests.due_in().is_zero()
+            && let Err(e) = self.sign_pending()
+        {
+            tracing::warn!(target: "audit", path = %self.path.display(), error = %e, "cannot sign a digest of the log");
+            // Not at once again: the sidecar is unwritable until someone fixes it.
+            return Some(digests.interval());
+        }
+        Some(digests.due_in())
+    }
+
     /// Signs a digest of the newest head this process wrote, if it has not been signed
     /// (flush and drop).
     pub(crate) fn sign_pending(&self) -> Result<(), AuditError> {
