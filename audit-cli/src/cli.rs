@@ -182,6 +182,10 @@ pub struct VerifyArgs {
     /// `<log>.digests` too, and require that they cover the log.
     #[arg(long, value_name = "PUBKEY")]
     pub key: Option<PathBuf>,
+    /// Threads to read with: 2 (the default where the machine has two cores) parses events
+    /// on both at once, about twice as fast; 1 leaves the other core alone.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub threads: Option<u8>,
 }
 
 /// `auditlog keygen`.

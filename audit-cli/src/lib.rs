@@ -33,6 +33,16 @@ pub fn verify(path: &Path, key: Option<&Path>) -> Result<u8, CliError> {
     commands::verify(&cli::VerifyArgs {
         path: path.to_owned(),
         key: key.map(Path::to_owned),
+        threads: None,
+    })
+}
+
+/// [`verify`] reading with `threads` threads (1 or 2, as `--threads`).
+pub fn verify_with_threads(path: &Path, key: Option<&Path>, threads: u8) -> Result<u8, CliError> {
+    commands::verify(&cli::VerifyArgs {
+        path: path.to_owned(),
+        key: key.map(Path::to_owned),
+        threads: Some(threads.clamp(1, 2)),
     })
 }
 

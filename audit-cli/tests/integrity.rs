@@ -281,3 +281,43 @@ fn the_python_verifier_follows_the_same_recipe() {
         );
     }
 }
+
+/// `--threads 1` and `--threads 2` print the same and exit the same, on a log that holds
+/// and on one with a changed value (which the two-thread pass hands back to one thread).
+#[test]
+fn one_thread_and_two_report_the_same() {
+    for format in [Format::Json, Format::Csv] {
+        let dir = tempfile::tempdir().unwrap();
+        let (private, public) = keygen(dir.path());
+        let path = write(dir.path(), format, 41, Some(&private));
+        let run = |threads: &str| {
+            let out = auditlog()
+                .args(["verify", "--threads", threads, "--key"])
+                .arg(&public)
+                .arg(&path)
+                .output()
+                .unwrap();
+            (out.status.code(), String::from_utf8(out.stdout).unwrap())
+        };
+        let good = run("1");
+        assert_eq!(good.0, Some(0), "{format}: {}", good.1);
+        assert_eq!(run("2"), good, "{format}");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let quote = if format == Format::Csv { "\"\"" } else { "\"" };
+        let needle = format!("{quote}i{quote}:17,");
+        std::fs::write(
+            &path,
+            text.replacen(&needle, &needle.replace("17", "71"), 1),
+        )
+        .unwrap();
+        let bad = run("1");
+        assert_eq!(bad.0, Some(1), "{format}: {}", bad.1);
+        assert!(bad.1.contains("seq 17"), "{format}: {}", bad.1);
+        assert_eq!(run("2"), bad, "{format}");
+    }
+    auditlog()
+        .args(["verify", "--threads", "3", "."])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("3"));
+}

@@ -44,8 +44,8 @@ pub use digest::{
     read_digests, sidecar_path,
 };
 pub use verify::{
-    ChainProblem, ChainReport, ChainVerifier, FileOrder, Problem, load_digests, require_signed,
-    short, verify_file,
+    ChainProblem, ChainReport, ChainVerifier, FileOrder, Prechecked, Problem, load_digests,
+    require_signed, short, verify_file,
 };
 
 /// How a logger protects its log, from the builder.

@@ -29,7 +29,7 @@ pub struct ChainProblem {
 }
 
 /// A problem before it is placed.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Broken {
     seq: u64,
     message: String,
@@ -68,8 +68,37 @@ pub struct ChainReport {
     pub digests_earlier: u64,
 }
 
+/// The part of an event's check that needs only the event: its link, read, and whether
+/// its hash is the one its content and link make. Cheap to send between threads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prechecked {
+    link: Result<Option<Link>, String>,
+    hash_matches: bool,
+}
+
+impl Prechecked {
+    /// Reads the event's link and recomputes its hash.
+    pub fn of(event: &AuditEvent) -> Prechecked {
+        let link = Link::from_details(&event.details);
+        let hash_matches = match &link {
+            Ok(Some(link)) => {
+                let content = content_hash(
+                    &event.action_type,
+                    event.status.as_str(),
+                    &event.details,
+                    event.error.as_deref(),
+                );
+                let ts = event.timestamp.to_bytes();
+                link_hash(&link.prev, link.seq, link.first, &ts, &content) == link.hash
+            }
+            _ => false,
+        };
+        Prechecked { link, hash_matches }
+    }
+}
+
 /// Feeds a file's events in its order and checks every link.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ChainVerifier {
     order: FileOrder,
     /// The link seen last (the next newer one for JSON, the next older one for CSV).
@@ -118,26 +147,30 @@ impl ChainVerifier {
         offset: u64,
         line: u64,
     ) -> Result<(), ChainProblem> {
+        self.prechecked(Prechecked::of(event), offset, line)
+    }
+
+    /// [`event`](Self::event) for an event whose own part of the check was made already
+    /// (perhaps on another thread): what is left depends on the events before it.
+    pub fn prechecked(
+        &mut self,
+        event: Prechecked,
+        offset: u64,
+        line: u64,
+    ) -> Result<(), ChainProblem> {
         self.at = (offset, line);
         self.check(event).map_err(|b| b.at(self.at))
     }
 
-    fn check(&mut self, event: &AuditEvent) -> Result<(), Broken> {
-        let link = Link::from_details(&event.details).map_err(|message| Broken {
+    fn check(&mut self, event: Prechecked) -> Result<(), Broken> {
+        let link = event.link.map_err(|message| Broken {
             seq: self.next_expected().unwrap_or(0),
             message,
         })?;
         let Some(link) = link else {
             return self.unlinked();
         };
-        let content = content_hash(
-            &event.action_type,
-            event.status.as_str(),
-            &event.details,
-            event.error.as_deref(),
-        );
-        let ts = event.timestamp.to_string();
-        if link_hash(&link.prev, link.seq, link.first, ts.as_bytes(), &content) != link.hash {
+        if !event.hash_matches {
             return Err(Broken {
                 seq: link.seq,
                 message: format!(

@@ -314,6 +314,42 @@ impl EventStream {
         }
     }
 
+    /// Moves past the next event without parsing it (its bytes are scanned, so the file's
+    /// shape is still checked): `Some(Ok(true))` when there was one, `Some(Ok(false))` when
+    /// what is there cannot be judged without parsing (a CSV row that runs into the end of
+    /// the file: read it with [`next_located`](Self::next_located)), `None` at the end.
+    /// With two streams over one snapshot, each parsing the events the other skips, two
+    /// threads read a log in about half the time (`auditlog verify`).
+    pub fn skip_event(&mut self) -> Option<Result<bool, AuditError>> {
+        if self.done {
+            return None;
+        }
+        let result = match &mut self.inner {
+            Inner::Json(scanner) => match scanner.next_raw() {
+                Ok(None) => Ok(None),
+                Ok(Some(_)) => Ok(Some(true)),
+                Err(error) => Err((error, scanner.take_io_error())),
+            },
+            Inner::Csv(rows) => match rows.rows.next_cells() {
+                None => Ok(None),
+                Some(Ok(_)) => {
+                    let terminated = rows.rows.last_end().is_some_and(|(_, t)| t);
+                    rows.last_terminated = Some(terminated);
+                    Ok(Some(terminated))
+                }
+                Some(Err(error)) => Err((error, rows.rows.take_io_error())),
+            },
+        };
+        match result {
+            Ok(Some(judged)) => Some(Ok(judged)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err((error, io)) => Some(Err(self.fail(error, io))),
+        }
+    }
+
     /// Calls `f` with each remaining event's [`EventBrief`]: what a summary counts, read
     /// without deserialising the rest of a JSON event (every other field but
     /// `details.actor` is skipped unparsed), several times faster than whole events. Like
