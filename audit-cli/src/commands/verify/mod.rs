@@ -48,7 +48,11 @@ pub fn verify(args: &VerifyArgs) -> Result<u8, CliError> {
     let mut chain = ChainVerifier::new(order, digests);
     let threads = args
         .threads
-        .unwrap_or(if two_threads::available() { 2 } else { 1 });
+        .unwrap_or(if two_threads::worth_it(log.format) {
+            2
+        } else {
+            1
+        });
     let fast = (threads == 2)
         .then(|| two_threads::verify(&log, &mut chain))
         .flatten();
