@@ -45,6 +45,9 @@ pub trait Contender {
 pub struct Round {
     /// p50 latency, or the mean when no latencies were recorded, in ns.
     pub per_op: f64,
+    /// Wall time per operation, in ns: the mean, which a cost paid once every so many
+    /// operations (a signed digest) shows in and the median does not.
+    pub mean_per_op: f64,
     /// Operations per second of wall time (all threads together).
     pub rate: f64,
     pub disk_per_op: Option<f64>,
@@ -127,6 +130,7 @@ pub fn run_rounds(
             let m = &mut measured[i];
             m.rounds.push(Round {
                 per_op,
+                mean_per_op: batch.wall.as_nanos() as f64 / ops,
                 rate: ops / batch.wall.as_secs_f64().max(1e-9),
                 disk_per_op: disk.map(|d| d as f64 / ops),
                 peak_rss,
@@ -148,6 +152,8 @@ pub enum Metric {
     Rate,
     /// Time per operation, this − that (for costs too small to divide meaningfully).
     PerOpDiff,
+    /// Mean wall time per operation, this − that: a cost amortised over many operations.
+    MeanDiff,
     /// Server CPU per operation, this − that.
     CpuDiff,
     /// Operations per second a server that is the bottleneck would do: that's CPU per
@@ -161,6 +167,7 @@ pub fn compare(a: &Measured, b: &Measured, metric: Metric) -> f64 {
         Metric::PerOp => x.per_op / y.per_op,
         Metric::Rate => x.rate / y.rate,
         Metric::PerOpDiff => x.per_op - y.per_op,
+        Metric::MeanDiff => x.mean_per_op - y.mean_per_op,
         Metric::CpuDiff => x.cpu_per_op.unwrap_or(f64::NAN) - y.cpu_per_op.unwrap_or(f64::NAN),
         Metric::CpuRate => y.cpu_per_op.unwrap_or(f64::NAN) / x.cpu_per_op.unwrap_or(f64::NAN),
     }))

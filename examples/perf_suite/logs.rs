@@ -235,6 +235,7 @@ pub fn section(format: Format, config: &Config, dir: &Path) -> Result<Vec<Row>, 
                 signed,
             )
             .vs(signed, chained, Metric::PerOpDiff, "chained")
+            .vs(signed, chained, Metric::MeanDiff, "chained")
             .vs(signed, plain, Metric::PerOp, "ours, Written"),
         );
     }

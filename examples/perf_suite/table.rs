@@ -58,6 +58,7 @@ impl Row {
             Metric::PerOp => format!("p50 {} {what}", ratio(value)),
             Metric::Rate => format!("ops/s {} {what}", ratio(value)),
             Metric::PerOpDiff => format!("{} vs {what}", signed_ns(value)),
+            Metric::MeanDiff => format!("mean {} vs {what}", signed_ns(value)),
             Metric::CpuDiff => format!("server CPU {} vs {what}", signed_ns(value)),
             Metric::CpuRate => format!("server-bound ops/s {} {what}", ratio(value)),
         };
