@@ -1,6 +1,8 @@
 //! What the hash chain costs per event, in parts: the content hash (canonical JSON and
 //! SHA-256, outside the lock), the link (one SHA-256 of 100 bytes, under it), and the median
-//! `log_event` into a JSON log with and without the chain, interleaved in rounds.
+//! `log_event` into a JSON log with and without the chain, interleaved in rounds; and what
+//! one signed digest costs (the mean event with a digest after every event, less the mean
+//! chained event), so what signing at the default interval adds per event.
 //!
 //! ```text
 //! cargo run --release -p audit-runtime --example chain_cost [EVENTS]
@@ -92,6 +94,44 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             row[0],
             row[1],
             row[1] - row[0]
+        );
+    }
+    let key_dir = temp.path().join("key");
+    std::fs::create_dir_all(&key_dir)?;
+    let key = key_dir.join("k.key");
+    audit_runtime::integrity::SigningKey::generate()?.write_files(&key, &key_dir.join("k.pub"))?;
+    let events = (n / 20).max(100);
+    for round in 0..5 {
+        let mut mean = Vec::new();
+        for every in [None, Some(1)] {
+            let dir = temp.path().join(format!("signed-{round}-{every:?}"));
+            let builder = AuditLogger::builder(&dir)
+                .format(Format::Json)
+                .tamper_evident(true);
+            let builder = match every {
+                Some(every) => builder
+                    .signing_key(&key)
+                    .digest_every(every, std::time::Duration::from_secs(3600)),
+                None => builder,
+            };
+            let logger = builder.build()?;
+            let started = Instant::now();
+            for _ in 0..events {
+                let _ = logger.log_details("hp_change", Status::Success, d.clone(), None);
+            }
+            mean.push(started.elapsed().as_nanos() as f64 / events as f64);
+            drop(logger);
+            std::fs::remove_dir_all(&dir)?;
+        }
+        let digest = mean[1] - mean[0];
+        println!(
+            "round {round}: one signed digest {:.1} µs (mean event {:.0} ns with a digest after \
+             each, {:.0} ns chained only); at the default {} events per digest: {:.0} ns per event",
+            digest / 1000.0,
+            mean[1],
+            mean[0],
+            audit_runtime::integrity::DEFAULT_DIGEST_EVENTS,
+            digest / audit_runtime::integrity::DEFAULT_DIGEST_EVENTS as f64
         );
     }
     Ok(())
