@@ -255,7 +255,8 @@ impl AuditLoggerBuilder {
     ///
     /// Before each recorded call the logger checks that the log's directory is there and
     /// its path holds a regular file or nothing; after a failed write, also that the
-    /// directory is writable and has at least 1 MiB free. When the check fails, the call
+    /// directory is writable and has at least 1 MiB free (on the file system and under the
+    /// process's `RLIMIT_FSIZE`, if it has one). When the check fails, the call
     /// returns `Err(E::from(AuditUnavailable))` (for a tonic handler, `UNAVAILABLE`), the
     /// refusal is counted ([`LoggerStats::events_refused`]), warned about and, where a sink
     /// can take it, logged as a failed event. A call whose body ran but whose event could not
