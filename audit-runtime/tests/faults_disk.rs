@@ -650,6 +650,11 @@ fn check_log(
         acked, calls.acked,
         "{when}: the acknowledged events, once, in order"
     );
+    assert!(
+        refusal_records <= calls.refused.len(),
+        "{when}: {refusal_records} refusal records for {} refusals",
+        calls.refused.len()
+    );
     let strict = faults::rust_ids(path, format);
     let mut by_python = faults::python::python_ids(path, format);
     if format == Format::Json {
