@@ -22,7 +22,7 @@ pub use global::{
     set_pre_init_capacity, shutdown, switch_experiment,
 };
 pub use sink::{FinishedEvent, MemorySink, Sink};
-pub use stats::{LastError, LoggerStats};
+pub use stats::{LastError, LoggerStats, STATS_FILE_FORMAT, STATS_FILE_NAME, STATS_FILE_VERSION};
 pub use unavailable::AuditUnavailable;
 
 use std::fmt;
@@ -976,6 +976,51 @@ impl AuditLogger {
             stats.shipping = self.inner.shipper.as_ref().map(|s| s.stats());
         }
         stats
+    }
+
+    /// Writes [`stats`](Self::stats) to `path` as a small JSON file, replacing it
+    /// atomically (a new file made durable, then renamed over the old one), so that a reader
+    /// or a crash at any moment sees the previous snapshot or this one, never a part. The
+    /// file is created with mode `0600`, like the log.
+    ///
+    /// Its layout (version [`STATS_FILE_VERSION`]): `{"format": "audited-logger-stats",
+    /// "version": 1, "written_at": "<RFC 3339>", "pid": <this process>, "log": "<the log
+    /// file>" or null, "stats": {...}}`, with `"stats"` as [`LoggerStats::to_json`] gives
+    /// it. [`STATS_FILE_NAME`] beside the log is where the example server writes it and
+    /// `auditlog stats` looks.
+    ///
+    /// ```
+    /// use audit_runtime::{AuditLogger, Format, Status, STATS_FILE_NAME};
+    /// let dir = tempfile::tempdir()?;
+    /// let logger = AuditLogger::builder(dir.path()).format(Format::Json).build()?;
+    /// logger.log_event("pause", Status::Success, None, None)?;
+    /// let path = dir.path().join(STATS_FILE_NAME);
+    /// logger.write_stats_file(&path)?;
+    /// let file: serde_json::Value = serde_json::from_slice(&std::fs::read(&path)?)?;
+    /// assert_eq!(file["format"], "audited-logger-stats");
+    /// assert_eq!(file["stats"]["events_written"], 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_stats_file(&self, path: impl AsRef<Path>) -> Result<(), AuditError> {
+        let path = path.as_ref();
+        let document = serde_json::json!({
+            "format": STATS_FILE_FORMAT,
+            "version": STATS_FILE_VERSION,
+            "written_at": Timestamp::now().to_string(),
+            "pid": std::process::id(),
+            "log": self.path().map(|p| p.to_string_lossy().into_owned()),
+            "stats": self.stats().to_json(),
+        });
+        let mut bytes =
+            serde_json::to_vec_pretty(&document).map_err(|source| AuditError::Serialize {
+                what: "the stats file",
+                source,
+            })?;
+        bytes.push(b'\n');
+        crate::storage::fs::replace_atomically(path, DEFAULT_FILE_MODE, |file| {
+            std::io::Write::write_all(file, &bytes)
+        })
+        .map(drop)
     }
 
     /// The latest thing done to the log that was not a plain append, if anything: an
