@@ -118,8 +118,9 @@ pub use instrument::{AuditFailure, AuditOutcome, Outcome};
 pub use logger::{
     AuditLogger, AuditLoggerBuilder, AuditUnavailable, DEFAULT_PRE_INIT_CAPACITY, Durability,
     FORMAT_ENV_VAR, FinishedEvent, Format, LastError, LoggerStats, MemorySink, STATS_FILE_FORMAT,
-    STATS_FILE_NAME, STATS_FILE_VERSION, Sink, global, init, is_active, log_details, log_event,
-    pre_init_dropped, set_pre_init_capacity, shutdown, switch_experiment,
+    STATS_FILE_NAME, STATS_FILE_VERSION, Sink, global, init, is_active, log_details,
+    log_details_redacting, log_event, pre_init_dropped, set_pre_init_capacity, shutdown,
+    switch_experiment,
 };
 pub use policy::{
     DEFAULT_MAX_CSV_DETAILS_CHARS, DEFAULT_MAX_EVENT_BYTES, DEFAULT_REDACTED_KEYS,

@@ -18,8 +18,8 @@ mod unavailable;
 
 pub use config::{Durability, FORMAT_ENV_VAR, Format};
 pub use global::{
-    DEFAULT_PRE_INIT_CAPACITY, global, init, is_active, log_details, log_event, pre_init_dropped,
-    set_pre_init_capacity, shutdown, switch_experiment,
+    DEFAULT_PRE_INIT_CAPACITY, global, init, is_active, log_details, log_details_redacting,
+    log_event, pre_init_dropped, set_pre_init_capacity, shutdown, switch_experiment,
 };
 pub use sink::{FinishedEvent, MemorySink, Sink};
 pub use stats::{LastError, LoggerStats, STATS_FILE_FORMAT, STATS_FILE_NAME, STATS_FILE_VERSION};
@@ -770,6 +770,85 @@ impl AuditLogger {
         self.submit(Draft::new(action_type, status, details, error))
     }
 
+    /// [`log_details`](Self::log_details) with the redaction of
+    /// `#[audited(redact(..), redact(.., hmac))]`: the values of the detail keys in `redact`
+    /// are written as `"[REDACTED]"` and those in `hash` as their keyed hash
+    /// (`"hmac-sha256:<hex>"`), at any depth, on top of the logger's own
+    /// [`Redaction`](crate::Redaction). For instrumentation that is not the attribute, such
+    /// as the Python package's decorator.
+    ///
+    /// ```
+    /// use audit_runtime::{AuditLogger, MemorySink, Status};
+    /// let sink = MemorySink::new();
+    /// let logger = AuditLogger::in_memory(sink.clone());
+    /// let details = serde_json::json!({"note": "private", "lr": 0.1});
+    /// let details = details.as_object().cloned().unwrap_or_default();
+    /// logger.log_details_redacting("hp_change", Status::Success, details, None, &["note"], &[])?;
+    /// assert_eq!(sink.events()[0].details["note"], "[REDACTED]");
+    /// # Ok::<(), audit_runtime::AuditError>(())
+    /// ```
+    pub fn log_details_redacting(
+        &self,
+        action_type: &str,
+        status: Status,
+        details: Map<String, Value>,
+        error: Option<&str>,
+        redact: &[&str],
+        hash: &[&str],
+    ) -> Result<Option<Timestamp>, AuditError> {
+        self.submit(Draft {
+            redact,
+            hash,
+            ..Draft::new(action_type, status, details, error)
+        })
+    }
+
+    /// Fail-closed auditing's check before a call runs, as `#[audited]` makes it, for
+    /// instrumentation that is not the attribute (the Python package's decorator): when
+    /// `fail_closed` (the call's own setting) or the logger's
+    /// [`fail_closed`](AuditLoggerBuilder::fail_closed) holds and the log cannot take
+    /// events ([`check_ready`](Self::check_ready)), the call is refused: counted in
+    /// [`LoggerStats::events_refused`], warned about, recorded as a `failed` event
+    /// (`details.refused: true`; the keys in `redact` redacted) where a sink can take it, and
+    /// returned as the error. `Ok` means the call may run.
+    ///
+    /// ```
+    /// use audit_runtime::{AuditLogger, Format};
+    /// let dir = tempfile::tempdir()?;
+    /// let logger = AuditLogger::builder(dir.path().join("run")).format(Format::Json).build()?;
+    /// assert!(logger.admit_call("pause", true, &[]).is_ok());
+    /// std::fs::remove_dir_all(dir.path().join("run"))?;
+    /// assert!(logger.admit_call("pause", false, &[]).is_ok(), "fail-open");
+    /// let refused = logger.admit_call("pause", true, &[]).unwrap_err();
+    /// assert!(!refused.ran());
+    /// assert_eq!(logger.stats().events_refused, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn admit_call(
+        &self,
+        action_type: &str,
+        fail_closed: bool,
+        redact: &[&str],
+    ) -> Result<(), AuditUnavailable> {
+        if !(fail_closed || self.is_fail_closed()) {
+            return Ok(());
+        }
+        let Err(unavailable) = self.check_ready() else {
+            return Ok(());
+        };
+        let mut details = Map::new();
+        details.insert("refused".to_owned(), Value::Bool(true));
+        let error = format!("refused: {}", unavailable.reason());
+        self.refuse(
+            Draft {
+                redact,
+                ..Draft::new(action_type, Status::Failed, details, Some(&error))
+            },
+            &unavailable,
+        );
+        Err(unavailable)
+    }
+
     /// Finishes `draft` (the one pipeline, [`pipeline`]) and writes it; every way of
     /// logging through this logger ends here.
     pub(crate) fn submit(&self, draft: Draft<'_>) -> Result<Option<Timestamp>, AuditError> {
@@ -849,8 +928,10 @@ impl AuditLogger {
         }
     }
 
-    /// An error for a call whose body ran but whose event `error` kept out of the log.
-    pub(crate) fn not_recorded(&self, error: &AuditError) -> AuditUnavailable {
+    /// The error for a call whose body ran but whose event `error` kept out of the log
+    /// ([`AuditUnavailable::ran`] is true): what a fail-closed call returns instead of its
+    /// success.
+    pub fn not_recorded(&self, error: &AuditError) -> AuditUnavailable {
         AuditUnavailable::not_recorded(self.path(), error.full_message())
     }
 
