@@ -39,6 +39,23 @@ pub enum Command {
     Ship(ShipArgs),
     /// Print the keyed hash (hmac-sha256:...) a log holds in place of VALUE, to search for.
     Hash(HashArgs),
+    /// Print the counters a logger wrote to its stats file (events written, failed, refused,
+    /// sink failures, bytes, recoveries, redactions, truncations, the last error). The
+    /// example server writes audit_log.stats.json beside its log every 10 s, on SIGUSR1 and
+    /// at exit.
+    Stats(StatsArgs),
+}
+
+/// `auditlog stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// A stats file, a log directory (its audit_log.stats.json) or a log file (the
+    /// audit_log.stats.json beside it).
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
+    /// Print the stats file's JSON document instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `auditlog hash`.

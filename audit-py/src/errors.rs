@@ -6,9 +6,34 @@
 //! runtime's whole chain on one line ([`AuditError::full_message`]): it names the file and
 //! the cause.
 
-use audit_runtime::AuditError;
-use pyo3::PyErr;
+use audit_runtime::{AuditError, AuditUnavailable};
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+
+pyo3::create_exception!(
+    audited,
+    AuditUnavailableError,
+    PyRuntimeError,
+    "The audit log cannot take events, so a call decorated with `fail_closed=True` was \
+     refused before its body ran (`ran` is False), or its body ran but its event could not \
+     be written (`ran` is True). Attributes: `ran`, `reason` (why), `log` (the log file's \
+     path, or None)."
+);
+
+/// The Python exception for a fail-closed refusal, with its `ran`, `reason` and `log`.
+pub fn unavailable_err(py: Python<'_>, unavailable: &AuditUnavailable) -> PyErr {
+    let err = AuditUnavailableError::new_err(unavailable.to_string());
+    let value = err.value(py);
+    let log = unavailable
+        .log_path()
+        .map(|p| p.to_string_lossy().into_owned());
+    // Setting attributes on a fresh exception instance cannot fail but for lack of memory;
+    // the message says it all then.
+    let _ = value.setattr("ran", unavailable.ran());
+    let _ = value.setattr("reason", unavailable.reason());
+    let _ = value.setattr("log", log);
+    err
+}
 
 /// The Python exception for `error`.
 pub fn to_py_err(error: AuditError) -> PyErr {

@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 
 use crate::convert::{self, Unserializable};
 use crate::diagnostics::{self, delivered};
-use crate::errors::to_py_err;
+use crate::errors::{to_py_err, unavailable_err};
 use crate::logger::Logger;
 
 /// The installed logger. Locked only with the GIL held, never across a call that releases it.
@@ -130,17 +130,25 @@ pub fn snapshot(py: Python<'_>, value: &Bound<'_, PyAny>, what: &str) -> PyResul
     Ok(Snapshot { value })
 }
 
-/// `log_call(action, error, details, before, after)`: the event of one decorated call,
-/// through the global logger: `success` when `error` is `None`, else `failed` with it.
-/// `details` (a snapshot of any value, taken before the body ran, as the attribute
-/// evaluates its details) comes first, then `before`, `after` and, when both are dicts,
-/// `changed`: the keys whose values differ, each as `{"before": .., "after": ..}`, as the
-/// Rust attribute's `capture` writes them.
+/// `log_call(action, error, details, before, after, redact=(), hmac=(), fail_closed=False)`:
+/// the event of one decorated call, through the global logger: `success` when `error` is
+/// `None`, else `failed` with it. `details` (a snapshot of any value, taken before the body
+/// ran, as the attribute evaluates its details) comes first, then `before`, `after` and,
+/// when both are dicts, `changed`: the keys whose values differ, each as
+/// `{"before": .., "after": ..}`, as the Rust attribute's `capture` writes them. The values
+/// of the detail keys in `redact` are written as `"[REDACTED]"`, those in `hmac` as their
+/// keyed hash, at any depth, as `#[audited(redact(..))]` and `redact(.., hmac)` do.
 ///
-/// Never raises for a logging failure: the logger counts it and reports it through
-/// `logging` (the call itself went on, as with the Rust attribute).
+/// A logging failure is counted by the logger and reported through `logging`; it raises only
+/// with `fail_closed` and an installed logger: `AuditUnavailableError` with `ran` true (the
+/// body ran but is not in the log), as the Rust attribute returns its error instead of the
+/// call's result.
 #[pyfunction]
-#[pyo3(signature = (action, error, details=None, before=None, after=None))]
+#[pyo3(signature = (action, error, details=None, before=None, after=None, redact=Vec::new(), hmac=Vec::new(), fail_closed=false))]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the decorator's keywords, one Python call per decorated call"
+)]
 pub fn log_call(
     py: Python<'_>,
     action: &str,
@@ -148,6 +156,9 @@ pub fn log_call(
     details: Option<&Bound<'_, Snapshot>>,
     before: Option<&Bound<'_, Snapshot>>,
     after: Option<&Bound<'_, Snapshot>>,
+    redact: Vec<String>,
+    hmac: Vec<String>,
+    fail_closed: bool,
 ) -> PyResult<()> {
     let mut map = match details.map(|s| s.get().value.clone()) {
         Some(Value::Object(map)) => map,
@@ -166,22 +177,52 @@ pub fn log_call(
     };
     let target = installed(py)?;
     let before_init = target.is_none();
-    let logged = py.detach(|| match target {
-        Some(logger) => logger.log_details(action, status, map, error).map(drop),
-        None => audit_runtime::log_details(action, status, map, error).map(drop),
+    let redact: Vec<&str> = redact.iter().map(String::as_str).collect();
+    let hmac: Vec<&str> = hmac.iter().map(String::as_str).collect();
+    let logged = py.detach(|| match &target {
+        Some(logger) => logger
+            .log_details_redacting(action, status, map, error, &redact, &hmac)
+            .map(drop),
+        None => audit_runtime::log_details_redacting(action, status, map, error, &redact, &hmac)
+            .map(drop),
     });
-    // A logger reports its own failures; only one refused before any logger exists (an
-    // invalid event kept for `init`) would otherwise go unseen.
-    if let Err(e) = logged
-        && before_init
-    {
-        diagnostics::report(
-            tracing::Level::WARN,
-            format!("could not record a {action} event: {}", e.full_message()),
-        );
-    }
     diagnostics::deliver(py);
-    Ok(())
+    match (logged, target) {
+        (Ok(()), _) => Ok(()),
+        (Err(e), Some(logger)) if fail_closed || logger.is_fail_closed() => {
+            Err(unavailable_err(py, &logger.not_recorded(&e)))
+        }
+        (Err(e), _) => {
+            // A logger reports its own failures; only one refused before any logger exists
+            // (an invalid event kept for `init`) would otherwise go unseen.
+            if before_init {
+                diagnostics::report(
+                    tracing::Level::WARN,
+                    format!("could not record a {action} event: {}", e.full_message()),
+                );
+                diagnostics::deliver(py);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `admit(action, redact=())`: fail-closed auditing's check before a call decorated with
+/// `fail_closed=True` runs. When the installed logger's log cannot take events, the call is
+/// refused: counted (`stats()["events_refused"]`), warned about, recorded as a `failed`
+/// event (`details.refused`) where it can be, and `AuditUnavailableError` (with `ran`
+/// false) is raised. Before `init` there is no log to check: the call goes ahead and its
+/// event is kept for `init`, as the Rust attribute's is.
+#[pyfunction]
+#[pyo3(signature = (action, redact=Vec::new()))]
+pub fn admit(py: Python<'_>, action: &str, redact: Vec<String>) -> PyResult<()> {
+    let Some(logger) = installed(py)? else {
+        return Ok(());
+    };
+    let redact: Vec<&str> = redact.iter().map(String::as_str).collect();
+    let admitted = py.detach(|| logger.admit_call(action, true, &redact));
+    diagnostics::deliver(py);
+    admitted.map_err(|e| unavailable_err(py, &e))
 }
 
 fn lenient(value: &Bound<'_, PyAny>, root: &str) -> PyResult<Value> {

@@ -50,6 +50,11 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(global::is_active, m)?)?;
     m.add_function(wrap_pyfunction!(global::snapshot, m)?)?;
     m.add_function(wrap_pyfunction!(global::log_call, m)?)?;
+    m.add_function(wrap_pyfunction!(global::admit, m)?)?;
+    m.add(
+        "AuditUnavailableError",
+        m.py().get_type::<errors::AuditUnavailableError>(),
+    )?;
     m.add_function(wrap_pyfunction!(logger::read_events, m)?)?;
     m.add_function(wrap_pyfunction!(logger::after_fork_in_child, m)?)?;
     m.add_function(wrap_pyfunction!(logger::bench_rust_log_event, m)?)?;

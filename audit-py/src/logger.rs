@@ -222,8 +222,10 @@ impl Logger {
         let dict = PyDict::new(py);
         dict.set_item("events_written", stats.events_written)?;
         dict.set_item("events_failed", stats.events_failed)?;
+        dict.set_item("events_refused", stats.events_refused)?;
         dict.set_item("bytes_written", stats.bytes_written)?;
         dict.set_item("recoveries", stats.recoveries)?;
+        dict.set_item("redactions", stats.redactions)?;
         dict.set_item("last_error", stats.last_error.map(|e| e.message))?;
         Ok(dict)
     }

@@ -117,8 +117,9 @@ pub use event::{
 pub use instrument::{AuditFailure, AuditOutcome, Outcome};
 pub use logger::{
     AuditLogger, AuditLoggerBuilder, AuditUnavailable, DEFAULT_PRE_INIT_CAPACITY, Durability,
-    FORMAT_ENV_VAR, FinishedEvent, Format, LastError, LoggerStats, MemorySink, Sink, global, init,
-    is_active, log_details, log_event, pre_init_dropped, set_pre_init_capacity, shutdown,
+    FORMAT_ENV_VAR, FinishedEvent, Format, LastError, LoggerStats, MemorySink, STATS_FILE_FORMAT,
+    STATS_FILE_NAME, STATS_FILE_VERSION, Sink, global, init, is_active, log_details,
+    log_details_redacting, log_event, pre_init_dropped, set_pre_init_capacity, shutdown,
     switch_experiment,
 };
 pub use policy::{

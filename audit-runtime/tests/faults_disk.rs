@@ -14,13 +14,18 @@
 //! the tests cover events going into the gap while the disk is full, a regrow refused, a
 //! background rewrite of a log past a megabyte refused, and CSV rows refused whole or half
 //! written.
+//!
+//! A fail-closed logger on a full disk: after the first failed write every `#[audited]`
+//! call is refused before its body runs, and once the space is back the same logger goes
+//! on, its first event saying how many calls were refused or lost.
 
 #[path = "common/faults.rs"]
 mod faults;
 
+use std::cell::Cell;
 use std::path::Path;
 
-use audit_runtime::{AuditLogger, Format};
+use audit_runtime::{AuditError, AuditLogger, AuditUnavailable, Format, Status, audited, read};
 use faults::{
     Ledger, Privileges, Tmpfs, assert_error_names, assert_log_holds, assert_no_temporaries,
     log_path,
@@ -407,4 +412,294 @@ fn log_removed_on_a_full_disk(test: &str, format: Format) {
         }
         assert_log_holds(dir, format, &new, true, "once there is room");
     });
+}
+
+/// The error type of an application function: it carries a refusal (see `fail_closed.rs`).
+#[derive(Debug)]
+enum StepError {
+    Audit(AuditUnavailable),
+}
+
+impl From<AuditUnavailable> for StepError {
+    fn from(e: AuditUnavailable) -> Self {
+        StepError::Audit(e)
+    }
+}
+
+#[audited(action = "tag_add", logger = logger, details(id, pad))]
+fn tag(logger: &AuditLogger, id: &str, pad: &str, ran: &Cell<u32>) -> Result<(), StepError> {
+    ran.set(ran.get() + 1);
+    Ok(())
+}
+
+/// Refused through the attribute's own `fail_closed`, as `AuditError::Unavailable`.
+#[audited(action = "checkpoint_restore", logger = logger, details(id), fail_closed)]
+fn restore(logger: &AuditLogger, id: &str, ran: &Cell<u32>) -> Result<(), AuditError> {
+    ran.set(ran.get() + 1);
+    Ok(())
+}
+
+/// Which call meets the full disk first.
+#[derive(Clone, Copy, Debug)]
+enum FirstFailure {
+    /// An `#[audited]` call: its body ran, its event could not be written.
+    Attribute,
+    /// A by-hand `log_event`: its error is the write's.
+    LogEvent,
+}
+
+/// What the calls of one fail-closed scenario did.
+#[derive(Default)]
+struct Calls {
+    next: usize,
+    /// Ids of the events acknowledged, in order: in the log exactly once each.
+    acked: Vec<String>,
+    /// Ids of the calls refused: each in the log at most as a `failed` refusal record
+    /// (which does not hold the id).
+    refused: Vec<String>,
+}
+
+impl Calls {
+    fn id(&mut self) -> String {
+        self.next += 1;
+        format!("e{}", self.next - 1)
+    }
+}
+
+const PAD: usize = 300;
+
+/// A fail-closed logger meets a full disk: the first failure is `first`; after it every
+/// `#[audited]` call is refused before its body runs (counted, `AuditUnavailable`, the
+/// attribute's `fail_closed` too), `check_ready` says why for by-hand callers, nothing
+/// already written is damaged, and once the space is back the same logger logs again, its
+/// first event carrying `details._audit.outage` with the counts.
+fn fail_closed_on_a_full_disk(test: &str, format: Format, first: FirstFailure) {
+    on_full_disks(test, 4 << 20, format, 0, &|dir, how, fill, clear| {
+        let path = log_path(dir, format);
+        let logger = AuditLogger::builder(dir)
+            .format(format)
+            .fail_closed(true)
+            .build()
+            .expect("open");
+        let ran = Cell::new(0);
+        let pad = "p".repeat(PAD);
+        let mut calls = Calls::default();
+        for _ in 0..5 {
+            let id = calls.id();
+            tag(&logger, &id, &pad, &ran).expect("before the disk is full");
+            calls.acked.push(id);
+        }
+
+        fill(dir);
+        let mut failed_first = None;
+        for _ in 0..MAX_EVENTS_UNTIL_FULL {
+            let id = calls.id();
+            let before = ran.get();
+            let outcome = match first {
+                FirstFailure::Attribute => tag(&logger, &id, &pad, &ran).map_err(|e| {
+                    let StepError::Audit(e) = e;
+                    assert!(e.ran(), "refused before any write failed: {e}");
+                    assert_eq!(ran.get(), before + 1);
+                    e.to_string()
+                }),
+                FirstFailure::LogEvent => logger
+                    .log_event(
+                        "tag_add",
+                        Status::Success,
+                        serde_json::json!({"id": id, "pad": pad}),
+                        None,
+                    )
+                    .map_err(|e| {
+                        assert_error_names(&e, &path, how.causes());
+                        e.full_message()
+                    }),
+            };
+            match outcome {
+                Ok(()) => calls.acked.push(id),
+                Err(message) => {
+                    failed_first = Some(message);
+                    break;
+                }
+            }
+        }
+        let message = failed_first.unwrap_or_else(|| {
+            panic!("{MAX_EVENTS_UNTIL_FULL} events of {PAD} bytes logged on a full disk")
+        });
+        println!("{format:?}, fail-closed, first failure ({first:?}): {message}");
+        assert_eq!(logger.stats().events_failed, 1);
+
+        // The disk is still full: refused before the body runs, every time.
+        let ran_before = ran.get();
+        for n in 0..3 {
+            let id = calls.id();
+            let e = match tag(&logger, &id, &pad, &ran) {
+                Err(StepError::Audit(e)) => e,
+                Ok(()) => panic!("call {n} after the failure ran on a full disk"),
+            };
+            assert!(!e.ran(), "{e}");
+            assert!(
+                e.to_string().contains(&*path.to_string_lossy()),
+                "the refusal names the log: {e}"
+            );
+            let reason = e.reason();
+            assert!(
+                match how {
+                    Full::Tmpfs => reason.contains("bytes free"),
+                    Full::FileSizeLimit => reason.contains("RLIMIT_FSIZE"),
+                },
+                "the refusal says why: {reason}"
+            );
+            calls.refused.push(id);
+        }
+        let id = calls.id();
+        match restore(&logger, &id, &ran) {
+            Err(AuditError::Unavailable(e)) => assert!(!e.ran(), "{e}"),
+            other => panic!("the fail_closed attribute's call was not refused: {other:?}"),
+        }
+        calls.refused.push(id);
+        assert_eq!(ran.get(), ran_before, "no body ran unrecorded");
+        let stats = logger.stats();
+        assert_eq!(stats.events_refused, 4, "{stats:?}");
+        assert_eq!(stats.events_failed, 1, "{stats:?}");
+        // A by-hand caller asks first; the answer converts into the crate's error.
+        let unavailable = logger
+            .check_ready()
+            .expect_err("the log cannot take events");
+        assert!(!unavailable.ran());
+        assert!(matches!(
+            AuditError::from(unavailable),
+            AuditError::Unavailable(_)
+        ));
+        assert_eq!(logger.stats().events_refused, 4, "asking is not a refusal");
+        assert_no_temporaries(dir, "while the disk is full");
+        check_log(&path, format, &calls, "while the disk is full");
+
+        clear(dir);
+        let id = calls.id();
+        tag(&logger, &id, &pad, &ran).expect("the same logger, once the space is back");
+        calls.acked.push(id.clone());
+        let id2 = calls.id();
+        logger
+            .log_event(
+                "tag_add",
+                Status::Success,
+                serde_json::json!({"id": id2}),
+                None,
+            )
+            .expect("log_event, once the space is back");
+        calls.acked.push(id2.clone());
+        assert_eq!(ran.get(), ran_before + 1);
+        let events = check_log(&path, format, &calls, "once the space is back");
+        let first_back = events
+            .iter()
+            .find(|e| e.details.get("id") == Some(&serde_json::Value::from(id.as_str())))
+            .expect("the first event once the space is back");
+        let outage = &first_back.details["_audit"]["outage"];
+        assert_eq!(outage["refused"], 4, "{:?}", first_back.details);
+        assert_eq!(outage["failed"], 1, "{:?}", first_back.details);
+        assert!(outage["since"].is_string(), "{:?}", first_back.details);
+        let next = events
+            .iter()
+            .find(|e| e.details.get("id") == Some(&serde_json::Value::from(id2.as_str())))
+            .expect("the next event");
+        assert!(!next.details.contains_key("_audit"), "reported once");
+        assert!(logger.check_ready().is_ok());
+    });
+}
+
+/// Checks the log at `path` with the crate's reader, serde_json / the csv crate and
+/// Python: the acknowledged events once each, in order, and besides them only `failed`
+/// records of refused calls. Returns the events, oldest first.
+fn check_log(
+    path: &Path,
+    format: Format,
+    calls: &Calls,
+    when: &str,
+) -> Vec<audit_runtime::AuditEvent> {
+    let events: Vec<audit_runtime::AuditEvent> = read::open_events(path)
+        .unwrap_or_else(|e| panic!("{when}: open {}: {e}", path.display()))
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|e| panic!("{when}: read {}: {e}", path.display()));
+    let mut events = events;
+    events.sort_by_key(|e| e.timestamp);
+    let mut acked = Vec::new();
+    let mut refusal_records = 0;
+    for event in &events {
+        let id = event
+            .details
+            .get("id")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        if event.details.get("refused") == Some(&serde_json::Value::Bool(true)) {
+            // A refusal's record holds no argument of the call (it did not happen).
+            assert_eq!(event.status, Status::Failed, "{when}: {event:?}");
+            assert!(
+                event
+                    .error
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with("refused: ")),
+                "{when}: {event:?}"
+            );
+            refusal_records += 1;
+        } else {
+            acked.push(id);
+        }
+    }
+    assert_eq!(
+        acked, calls.acked,
+        "{when}: the acknowledged events, once, in order"
+    );
+    assert!(
+        refusal_records <= calls.refused.len(),
+        "{when}: {refusal_records} refusal records for {} refusals",
+        calls.refused.len()
+    );
+    let strict = faults::rust_ids(path, format);
+    let mut by_python = faults::python::python_ids(path, format);
+    if format == Format::Json {
+        by_python.reverse();
+    }
+    assert_eq!(
+        by_python, strict,
+        "{when}: Python reads other events than serde_json"
+    );
+    assert_eq!(strict.len(), events.len(), "{when}");
+    events
+}
+
+#[test]
+fn fail_closed_json_on_a_full_disk_refuses_calls_before_they_run_and_resumes() {
+    fail_closed_on_a_full_disk(
+        "fail_closed_json_on_a_full_disk_refuses_calls_before_they_run_and_resumes",
+        Format::Json,
+        FirstFailure::Attribute,
+    );
+}
+
+#[test]
+fn fail_closed_csv_on_a_full_disk_refuses_calls_before_they_run_and_resumes() {
+    fail_closed_on_a_full_disk(
+        "fail_closed_csv_on_a_full_disk_refuses_calls_before_they_run_and_resumes",
+        Format::Csv,
+        FirstFailure::Attribute,
+    );
+}
+
+#[test]
+fn fail_closed_json_log_event_failing_on_a_full_disk_makes_calls_refused() {
+    fail_closed_on_a_full_disk(
+        "fail_closed_json_log_event_failing_on_a_full_disk_makes_calls_refused",
+        Format::Json,
+        FirstFailure::LogEvent,
+    );
+}
+
+#[test]
+fn fail_closed_csv_log_event_failing_on_a_full_disk_makes_calls_refused() {
+    fail_closed_on_a_full_disk(
+        "fail_closed_csv_log_event_failing_on_a_full_disk_makes_calls_refused",
+        Format::Csv,
+        FirstFailure::LogEvent,
+    );
 }

@@ -447,3 +447,61 @@ fn events_buffered_before_init_are_redacted_with_the_default_list() {
         json!({"hub_token": "[REDACTED]", "max_new_tokens": 5})
     );
 }
+
+/// Regression for the HMAC key file's temporary name (the process id only): loggers built
+/// at once in one process on one key file shared it, so one failed to open or they hashed
+/// with different keys. Each logger has a log of its own; only the key file is shared.
+#[test]
+fn hmac_key_temp_name_collision_between_loggers_built_at_once() {
+    const THREADS: usize = 16;
+    const ROUNDS: usize = 4;
+    for round in 0..ROUNDS {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key_path = dir.path().join("shared.hmac-key");
+        let start = std::sync::Barrier::new(THREADS);
+        let hashes: Vec<Value> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..THREADS)
+                .map(|i| {
+                    let (start, key_path) = (&start, &key_path);
+                    let log_dir = dir.path().join(format!("log{i}"));
+                    s.spawn(move || {
+                        start.wait();
+                        let log = AuditLogger::builder(&log_dir)
+                            .format(if i % 2 == 0 {
+                                Format::Json
+                            } else {
+                                Format::Csv
+                            })
+                            .redaction(Redaction::default().hashed(true))
+                            .hmac_key_file(key_path)
+                            .build()
+                            .unwrap_or_else(|e| panic!("round {round}, logger {i}: {e}"));
+                        log.log_event("hp_change", Status::Success, json!({"token": "t"}), None)
+                            .expect("log");
+                        let events = events_with_sizes(log.path().expect("a file"));
+                        events[0].0["details"]["token"].clone()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("no panic"))
+                .collect()
+        });
+        let key = HmacKey::from_file(&key_path).expect("one key file");
+        let expected = key.hash(&json!("t"));
+        for hash in &hashes {
+            assert_eq!(
+                hash,
+                expected.as_str(),
+                "every logger hashed with the file's key"
+            );
+        }
+        let temps: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(temps.is_empty(), "temporary files left behind: {temps:?}");
+    }
+}

@@ -3,6 +3,7 @@
 mod db;
 mod export;
 mod hash;
+mod health;
 mod keygen;
 mod query;
 mod ship;
@@ -22,6 +23,7 @@ use crate::source::LogFile;
 
 pub use export::export;
 pub use hash::hash;
+pub use health::stats;
 pub use keygen::keygen;
 pub use query::query;
 pub use ship::ship;
@@ -40,6 +42,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Tail(args) => tail(&args),
         Command::Ship(args) => ship(&args),
         Command::Hash(args) => hash(&args),
+        Command::Stats(args) => stats(&args),
     }
 }
 

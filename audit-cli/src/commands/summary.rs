@@ -23,18 +23,39 @@ pub fn summary(args: &SummaryArgs) -> Result<u8, CliError> {
         json.push('\n');
         json
     } else {
-        render(
+        let mut text = render(
             &log.path.display().to_string(),
             log.format.as_str(),
             &stats,
             colour_stdout(),
-        )
+        );
+        text.push_str(&server_counters(&log.path));
+        text
     };
     std::io::stdout()
         .lock()
         .write_all(text.as_bytes())
         .map_err(write_error)?;
     Ok(0)
+}
+
+/// The counters of the stats file beside the log, when there is one: what the log cannot
+/// show (calls refused, events lost). A stats file that cannot be read is mentioned, not an
+/// error: the summary is of the log.
+fn server_counters(log: &Path) -> String {
+    let path = super::health::locate(log);
+    if !path.exists() {
+        return String::new();
+    }
+    match super::health::load(&path) {
+        Ok(file) => format!(
+            "\nlogger:    {} (as of {}; auditlog stats {} for all)\n",
+            file.one_line(),
+            file.written_at(),
+            path.display()
+        ),
+        Err(e) => format!("\nlogger:    counters not shown: {e}\n"),
+    }
 }
 
 /// What `auditlog summary <path>` prints (without colour when `colour` is false), for

@@ -24,6 +24,7 @@ could not be written) go to the ``logging`` logger ``"audited"``; the package ne
 
 from ._native import BUILTIN_ACTIONS, MAX_DETAILS_DEPTH, __version__
 from ._decorator import (
+    AuditUnavailableError,
     UnknownActionError,
     audited,
     init,
@@ -38,6 +39,7 @@ from ._logger import AuditEvent, AuditLogger, read_events
 __all__ = [
     "AuditEvent",
     "AuditLogger",
+    "AuditUnavailableError",
     "BUILTIN_ACTIONS",
     "MAX_DETAILS_DEPTH",
     "UnknownActionError",

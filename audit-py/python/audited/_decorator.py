@@ -15,8 +15,21 @@ The Python counterpart of the Rust ``#[audited]`` attribute, with the same rules
   exception's message as ``error`` (``cancelled`` for a cancelled coroutine); the exception
   is then re-raised unchanged. An exception raised by ``details=`` or ``capture=`` itself is
   logged as the call's failure and raised too, as a panic there is in Rust;
+- ``redact=`` names detail keys whose values are written as ``"[REDACTED]"`` at any depth
+  (``#[audited(redact(..))]``), or, as a dict, ``{"key": "hmac"}`` for the log's keyed hash
+  (``redact(key, hmac)``: ``"hmac-sha256:<hex>"`` with the log's key file, so an auditor can
+  still find every event about one value); the logger's default list of secret keys
+  applies as well;
 - logging failures never reach the caller: they are counted by the logger and reported to
-  the ``audited`` logger of ``logging``;
+  the ``audited`` logger of ``logging``; except with ``fail_closed=True``
+  (``#[audited(fail_closed)]``): while the installed logger's log cannot take events (its
+  directory gone or replaced, or, after a failed write, unwritable or full), the call is
+  refused **before its body runs** (and before ``details=`` and ``capture=`` are called)
+  with :class:`AuditUnavailableError` (``ran`` false), counted in the logger's
+  ``stats()["events_refused"]``; and a call whose body ran but whose event could not be
+  written raises :class:`AuditUnavailableError` (``ran`` true) instead of returning its
+  result (the body's own exception, if it raised, is its ``__context__``). Before
+  :func:`init` there is no log to check and the call goes ahead;
 - with the installed logger's format ``none``, a call costs one check and the callables are
   not called.
 """
@@ -25,11 +38,13 @@ import functools
 import inspect
 import logging
 import threading
-from typing import Any, Callable, Iterable, Optional, Tuple, TypeVar, Union
+from typing import Any, Callable, Dict, Iterable, Optional, Tuple, TypeVar, Union
 
 from . import _native
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+AuditUnavailableError = _native.AuditUnavailableError
 
 _log = logging.getLogger("audited")
 _registered: Tuple[str, ...] = ()
@@ -123,17 +138,53 @@ def _audit_failure(what: str, exc: BaseException) -> str:
     return f"audited: {what} raised {type(exc).__name__}: {exc}"
 
 
+def _redaction(redact: Any) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
+    """``redact=`` as the keys written ``"[REDACTED]"`` and the keys hashed."""
+    if redact is None:
+        return (), ()
+    if isinstance(redact, str):
+        redact = [redact]
+    if isinstance(redact, dict):
+        items = list(redact.items())
+    else:
+        try:
+            items = [(key, "redact") for key in redact]
+        except TypeError:
+            raise TypeError(
+                "redact= takes detail keys (a list of str), or a dict of key to "
+                '"redact" or "hmac"'
+            ) from None
+    plain, hashed = [], []
+    for key, how in items:
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"a redacted key must be a non-empty str, not {key!r}")
+        if how not in ("redact", "hmac"):
+            raise ValueError(
+                f'redact={{{key!r}: {how!r}}}: the value is "redact" (written "[REDACTED]") '
+                f'or "hmac" (written as the keyed hash)'
+            )
+        if key in plain or key in hashed:
+            raise ValueError(f"the redacted key {key!r} is given twice")
+        (hashed if how == "hmac" else plain).append(key)
+    return tuple(plain), tuple(hashed)
+
+
 def audited(
     action: str,
     *,
     details: Optional[Callable[..., Any]] = None,
     capture: Optional[Callable[..., Any]] = None,
+    redact: Union[Iterable[str], Dict[str, str], None] = None,
+    fail_closed: bool = False,
 ) -> Callable[[F], F]:
     """Logs one event per call of the decorated function or method (sync or ``async def``).
 
     ``action`` is the event's ``action_type``, checked now against :func:`known_actions`.
     ``details`` and ``capture`` are callables taking the function's arguments (``self``
     included for a method); in an ``async def`` they may also be coroutine functions.
+    ``redact`` lists detail keys to write as ``"[REDACTED]"``, or maps keys to ``"redact"``
+    or ``"hmac"`` (the keyed hash); ``fail_closed`` refuses the call with
+    :class:`AuditUnavailableError` while the log cannot take events (see the module docs).
 
     >>> @audited(action="hp_change", capture=lambda trainer, lr: dict(trainer.hp))
     ... def set_learning_rate(trainer, lr): ...
@@ -142,6 +193,9 @@ def audited(
     for what, value in (("details", details), ("capture", capture)):
         if value is not None and not callable(value):
             raise TypeError(f"{what}= must be a callable of the function's arguments")
+    if not isinstance(fail_closed, bool):
+        raise TypeError(f"fail_closed= must be a bool, not {type(fail_closed).__name__}")
+    policy = _Policy(*_redaction(redact), fail_closed)
 
     def decorate(fn: F) -> F:
         if isinstance(fn, (staticmethod, classmethod)):
@@ -154,22 +208,51 @@ def audited(
         if not callable(fn):
             raise TypeError(f"@audited decorates a function, not {type(fn).__name__}")
         if inspect.iscoroutinefunction(fn):
-            wrapper = _wrap_async(fn, name, details, capture)
+            wrapper = _wrap_async(fn, name, details, capture, policy)
         else:
-            wrapper = _wrap_sync(fn, name, details, capture)
+            wrapper = _wrap_sync(fn, name, details, capture, policy)
         wrapper.__audited_action__ = name  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
 
     return decorate
 
 
-def _wrap_sync(fn, name, details, capture):
-    log_call, snapshot, active = _native.log_call, _native.snapshot, _native.is_active
+class _Policy:
+    """What one decorator redacts, and whether it fails closed; ``log_call``'s keywords."""
+
+    __slots__ = ("redact", "fail_closed", "keywords")
+
+    def __init__(self, redact: Tuple[str, ...], hmac: Tuple[str, ...], fail_closed: bool):
+        self.redact = redact
+        self.fail_closed = fail_closed
+        self.keywords: Dict[str, Any] = {}
+        if redact:
+            self.keywords["redact"] = list(redact)
+        if hmac:
+            self.keywords["hmac"] = list(hmac)
+        if fail_closed:
+            self.keywords["fail_closed"] = True
+
+
+def _logger_for(policy: _Policy):
+    """``log_call`` with the policy's keywords bound (plain ``log_call`` when it has none)."""
+    if not policy.keywords:
+        return _native.log_call
+    return functools.partial(_native.log_call, **policy.keywords)
+
+
+def _wrap_sync(fn, name, details, capture, policy):
+    snapshot, active = _native.snapshot, _native.is_active
+    log_call = _logger_for(policy)
+    admit = _native.admit if policy.fail_closed else None
+    redact = list(policy.redact)
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         if not active():
             return fn(*args, **kwargs)
+        if admit is not None:
+            admit(name, redact)
         try:
             extra = snapshot(details(*args, **kwargs), "details") if details is not None else None
             before = snapshot(capture(*args, **kwargs)) if capture is not None else None
@@ -196,8 +279,11 @@ def _wrap_sync(fn, name, details, capture):
     return wrapper
 
 
-def _wrap_async(fn, name, details, capture):
-    log_call, snapshot, active = _native.log_call, _native.snapshot, _native.is_active
+def _wrap_async(fn, name, details, capture, policy):
+    snapshot, active = _native.snapshot, _native.is_active
+    log_call = _logger_for(policy)
+    admit = _native.admit if policy.fail_closed else None
+    redact = list(policy.redact)
 
     async def call(f, args, kwargs):
         value = f(*args, **kwargs)
@@ -207,6 +293,8 @@ def _wrap_async(fn, name, details, capture):
     async def wrapper(*args, **kwargs):
         if not active():
             return await fn(*args, **kwargs)
+        if admit is not None:
+            admit(name, redact)
         try:
             extra = (
                 snapshot(await call(details, args, kwargs), "details")

@@ -322,6 +322,34 @@ pub fn log_details(
     submit(Draft::new(action_type, status, details, error))
 }
 
+/// [`log_details`] with the redaction of `#[audited(redact(..), redact(.., hmac))]`, as
+/// [`AuditLogger::log_details_redacting`] does. An event kept before `init` has no key to
+/// hash with yet: its `hash` keys are written as `"[REDACTED]"`, as the attribute's are.
+///
+/// ```
+/// use audit_runtime::{AuditLogger, MemorySink, Status};
+/// let details = serde_json::json!({"note": "private"}).as_object().cloned().unwrap_or_default();
+/// audit_runtime::log_details_redacting("hp_change", Status::Success, details, None, &["note"], &[])?;
+/// let sink = MemorySink::new();
+/// audit_runtime::init(AuditLogger::in_memory(sink.clone()))?;
+/// assert_eq!(sink.events()[0].details["note"], "[REDACTED]");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn log_details_redacting(
+    action_type: &str,
+    status: Status,
+    details: Map<String, Value>,
+    error: Option<&str>,
+    redact: &[&str],
+    hash: &[&str],
+) -> Result<Option<Timestamp>, AuditError> {
+    submit(Draft {
+        redact,
+        hash,
+        ..Draft::new(action_type, status, details, error)
+    })
+}
+
 /// Logs `draft` through the global logger, or finishes it and keeps it for `init`.
 pub(crate) fn submit(draft: Draft<'_>) -> Result<Option<Timestamp>, AuditError> {
     if let Some(logger) = global() {

@@ -18,11 +18,11 @@ mod unavailable;
 
 pub use config::{Durability, FORMAT_ENV_VAR, Format};
 pub use global::{
-    DEFAULT_PRE_INIT_CAPACITY, global, init, is_active, log_details, log_event, pre_init_dropped,
-    set_pre_init_capacity, shutdown, switch_experiment,
+    DEFAULT_PRE_INIT_CAPACITY, global, init, is_active, log_details, log_details_redacting,
+    log_event, pre_init_dropped, set_pre_init_capacity, shutdown, switch_experiment,
 };
 pub use sink::{FinishedEvent, MemorySink, Sink};
-pub use stats::{LastError, LoggerStats};
+pub use stats::{LastError, LoggerStats, STATS_FILE_FORMAT, STATS_FILE_NAME, STATS_FILE_VERSION};
 pub use unavailable::AuditUnavailable;
 
 use std::fmt;
@@ -269,7 +269,8 @@ impl AuditLoggerBuilder {
     ///
     /// Before each recorded call the logger checks that the log's directory is there and
     /// its path holds a regular file or nothing; after a failed write, also that the
-    /// directory is writable and has at least 1 MiB free. When the check fails, the call
+    /// directory is writable and has at least 1 MiB free (on the file system and under the
+    /// process's `RLIMIT_FSIZE`, if it has one). When the check fails, the call
     /// returns `Err(E::from(AuditUnavailable))` (for a tonic handler, `UNAVAILABLE`), the
     /// refusal is counted ([`LoggerStats::events_refused`]), warned about and, where a sink
     /// can take it, logged as a failed event. A call whose body ran but whose event could not
@@ -802,6 +803,85 @@ impl AuditLogger {
         self.submit(Draft::new(action_type, status, details, error))
     }
 
+    /// [`log_details`](Self::log_details) with the redaction of
+    /// `#[audited(redact(..), redact(.., hmac))]`: the values of the detail keys in `redact`
+    /// are written as `"[REDACTED]"` and those in `hash` as their keyed hash
+    /// (`"hmac-sha256:<hex>"`), at any depth, on top of the logger's own
+    /// [`Redaction`](crate::Redaction). For instrumentation that is not the attribute, such
+    /// as the Python package's decorator.
+    ///
+    /// ```
+    /// use audit_runtime::{AuditLogger, MemorySink, Status};
+    /// let sink = MemorySink::new();
+    /// let logger = AuditLogger::in_memory(sink.clone());
+    /// let details = serde_json::json!({"note": "private", "lr": 0.1});
+    /// let details = details.as_object().cloned().unwrap_or_default();
+    /// logger.log_details_redacting("hp_change", Status::Success, details, None, &["note"], &[])?;
+    /// assert_eq!(sink.events()[0].details["note"], "[REDACTED]");
+    /// # Ok::<(), audit_runtime::AuditError>(())
+    /// ```
+    pub fn log_details_redacting(
+        &self,
+        action_type: &str,
+        status: Status,
+        details: Map<String, Value>,
+        error: Option<&str>,
+        redact: &[&str],
+        hash: &[&str],
+    ) -> Result<Option<Timestamp>, AuditError> {
+        self.submit(Draft {
+            redact,
+            hash,
+            ..Draft::new(action_type, status, details, error)
+        })
+    }
+
+    /// Fail-closed auditing's check before a call runs, as `#[audited]` makes it, for
+    /// instrumentation that is not the attribute (the Python package's decorator): when
+    /// `fail_closed` (the call's own setting) or the logger's
+    /// [`fail_closed`](AuditLoggerBuilder::fail_closed) holds and the log cannot take
+    /// events ([`check_ready`](Self::check_ready)), the call is refused: counted in
+    /// [`LoggerStats::events_refused`], warned about, recorded as a `failed` event
+    /// (`details.refused: true`; the keys in `redact` redacted) where a sink can take it, and
+    /// returned as the error. `Ok` means the call may run.
+    ///
+    /// ```
+    /// use audit_runtime::{AuditLogger, Format};
+    /// let dir = tempfile::tempdir()?;
+    /// let logger = AuditLogger::builder(dir.path().join("run")).format(Format::Json).build()?;
+    /// assert!(logger.admit_call("pause", true, &[]).is_ok());
+    /// std::fs::remove_dir_all(dir.path().join("run"))?;
+    /// assert!(logger.admit_call("pause", false, &[]).is_ok(), "fail-open");
+    /// let refused = logger.admit_call("pause", true, &[]).unwrap_err();
+    /// assert!(!refused.ran());
+    /// assert_eq!(logger.stats().events_refused, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn admit_call(
+        &self,
+        action_type: &str,
+        fail_closed: bool,
+        redact: &[&str],
+    ) -> Result<(), AuditUnavailable> {
+        if !(fail_closed || self.is_fail_closed()) {
+            return Ok(());
+        }
+        let Err(unavailable) = self.check_ready() else {
+            return Ok(());
+        };
+        let mut details = Map::new();
+        details.insert("refused".to_owned(), Value::Bool(true));
+        let error = format!("refused: {}", unavailable.reason());
+        self.refuse(
+            Draft {
+                redact,
+                ..Draft::new(action_type, Status::Failed, details, Some(&error))
+            },
+            &unavailable,
+        );
+        Err(unavailable)
+    }
+
     /// Finishes `draft` (the one pipeline, [`pipeline`]) and writes it; every way of
     /// logging through this logger ends here.
     pub(crate) fn submit(&self, draft: Draft<'_>) -> Result<Option<Timestamp>, AuditError> {
@@ -881,8 +961,10 @@ impl AuditLogger {
         }
     }
 
-    /// An error for a call whose body ran but whose event `error` kept out of the log.
-    pub(crate) fn not_recorded(&self, error: &AuditError) -> AuditUnavailable {
+    /// The error for a call whose body ran but whose event `error` kept out of the log
+    /// ([`AuditUnavailable::ran`] is true): what a fail-closed call returns instead of its
+    /// success.
+    pub fn not_recorded(&self, error: &AuditError) -> AuditUnavailable {
         AuditUnavailable::not_recorded(self.path(), error.full_message())
     }
 
@@ -1008,6 +1090,51 @@ impl AuditLogger {
             stats.shipping = self.inner.shipper.as_ref().map(|s| s.stats());
         }
         stats
+    }
+
+    /// Writes [`stats`](Self::stats) to `path` as a small JSON file, replacing it
+    /// atomically (a new file made durable, then renamed over the old one), so that a reader
+    /// or a crash at any moment sees the previous snapshot or this one, never a part. The
+    /// file is created with mode `0600`, like the log.
+    ///
+    /// Its layout (version [`STATS_FILE_VERSION`]): `{"format": "audited-logger-stats",
+    /// "version": 1, "written_at": "<RFC 3339>", "pid": <this process>, "log": "<the log
+    /// file>" or null, "stats": {...}}`, with `"stats"` as [`LoggerStats::to_json`] gives
+    /// it. [`STATS_FILE_NAME`] beside the log is where the example server writes it and
+    /// `auditlog stats` looks.
+    ///
+    /// ```
+    /// use audit_runtime::{AuditLogger, Format, Status, STATS_FILE_NAME};
+    /// let dir = tempfile::tempdir()?;
+    /// let logger = AuditLogger::builder(dir.path()).format(Format::Json).build()?;
+    /// logger.log_event("pause", Status::Success, None, None)?;
+    /// let path = dir.path().join(STATS_FILE_NAME);
+    /// logger.write_stats_file(&path)?;
+    /// let file: serde_json::Value = serde_json::from_slice(&std::fs::read(&path)?)?;
+    /// assert_eq!(file["format"], "audited-logger-stats");
+    /// assert_eq!(file["stats"]["events_written"], 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_stats_file(&self, path: impl AsRef<Path>) -> Result<(), AuditError> {
+        let path = path.as_ref();
+        let document = serde_json::json!({
+            "format": STATS_FILE_FORMAT,
+            "version": STATS_FILE_VERSION,
+            "written_at": Timestamp::now().to_string(),
+            "pid": std::process::id(),
+            "log": self.path().map(|p| p.to_string_lossy().into_owned()),
+            "stats": self.stats().to_json(),
+        });
+        let mut bytes =
+            serde_json::to_vec_pretty(&document).map_err(|source| AuditError::Serialize {
+                what: "the stats file",
+                source,
+            })?;
+        bytes.push(b'\n');
+        crate::storage::fs::replace_atomically(path, DEFAULT_FILE_MODE, |file| {
+            std::io::Write::write_all(file, &bytes)
+        })
+        .map(drop)
     }
 
     /// The latest thing done to the log that was not a plain append, if anything: an

@@ -90,6 +90,75 @@ impl std::fmt::Display for LoggerStats {
     }
 }
 
+/// The name of a logger's stats file beside its log ([`crate::AuditLogger::write_stats_file`];
+/// what the example server writes and `auditlog stats` reads by default).
+pub const STATS_FILE_NAME: &str = "audit_log.stats.json";
+
+/// What a stats file's `"format"` field holds, which tells it from any other JSON file.
+pub const STATS_FILE_FORMAT: &str = "audited-logger-stats";
+
+/// The version of the stats file's layout, in its `"version"` field. Fields may be added
+/// within a version; none is removed or changes meaning.
+pub const STATS_FILE_VERSION: u64 = 1;
+
+impl LoggerStats {
+    /// The counters as one JSON object, the `"stats"` member of a stats file: every counter
+    /// of this struct under its field's name (numbers), `last_error` as `null` or
+    /// `{"at": "<RFC 3339>", "message": "..."}`, and `shipping` (with the `postgres`
+    /// feature) as `null` or the shipper's counters.
+    ///
+    /// ```
+    /// use audit_runtime::{AuditLogger, MemorySink, Status};
+    /// let logger = AuditLogger::in_memory(MemorySink::new());
+    /// logger.log_event("pause", Status::Success, None, None)?;
+    /// let json = logger.stats().to_json();
+    /// assert_eq!(json["events_written"], 1);
+    /// assert_eq!(json["events_refused"], 0);
+    /// assert!(json["last_error"].is_null());
+    /// # Ok::<(), audit_runtime::AuditError>(())
+    /// ```
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut out = serde_json::Map::new();
+        for (key, value) in [
+            ("events_written", self.events_written),
+            ("events_failed", self.events_failed),
+            ("events_refused", self.events_refused),
+            ("sink_failures", self.sink_failures),
+            ("bytes_written", self.bytes_written),
+            ("recoveries", self.recoveries),
+            ("redactions", self.redactions),
+            ("truncations", self.truncations),
+        ] {
+            out.insert(key.to_owned(), value.into());
+        }
+        out.insert(
+            "last_error".to_owned(),
+            self.last_error
+                .as_ref()
+                .map_or(serde_json::Value::Null, LastError::to_json),
+        );
+        #[cfg(feature = "postgres")]
+        out.insert(
+            "shipping".to_owned(),
+            self.shipping.as_ref().map_or(serde_json::Value::Null, |s| {
+                serde_json::json!({
+                    "database": s.database,
+                    "log_id": s.log_id,
+                    "shipped_seq": s.shipped_seq,
+                    "events_sent": s.events_sent,
+                    "events_inserted": s.events_inserted,
+                    "lag_events": s.lag_events,
+                    "lag_ms": u64::try_from(s.lag.as_millis()).unwrap_or(u64::MAX),
+                    "connected": s.connected,
+                    "failures": s.failures,
+                    "last_error": s.last_error.as_ref().map(LastError::to_json),
+                })
+            }),
+        );
+        serde_json::Value::Object(out)
+    }
+}
+
 /// The latest failure a logger met.
 ///
 /// ```
@@ -109,6 +178,12 @@ pub struct LastError {
     pub at: Timestamp,
     /// What went wrong (the error's message).
     pub message: String,
+}
+
+impl LastError {
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({"at": self.at.to_string(), "message": self.message})
+    }
 }
 
 /// The live counters behind [`LoggerStats`].

@@ -11,7 +11,8 @@ use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use hmac::{Hmac, Mac};
 use serde_json::Value;
@@ -75,7 +76,7 @@ impl HmacKey {
     }
 
     /// Reads the key file at `path`, creating it with a new random key (mode `0600`) when
-    /// there is none. Several processes starting at once agree on one key: the file is
+    /// there is none. Several processes or threads starting at once agree on one key: the file is
     /// written aside and linked into place, so it never exists half-written.
     pub fn load_or_create(path: impl AsRef<Path>) -> Result<Self, AuditError> {
         let path = path.as_ref();
@@ -85,57 +86,85 @@ impl HmacKey {
         }
         let key = Self::generate()?;
         let dir = path.parent().unwrap_or(Path::new("."));
-        let temp = dir.join(format!(
-            ".{}.{}.tmp",
-            path.file_name()
-                .map_or("hmac-key".into(), |n| n.to_string_lossy()),
-            std::process::id()
-        ));
-        let written = (|| {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(&temp)?;
-            // The umask may have narrowed the mode, never widened it; make it exactly 0600.
-            file.set_permissions(fs::Permissions::from_mode(0o600))?;
-            file.write_all(key.to_hex().as_bytes())?;
-            file.write_all(b"\n")?;
-            file.sync_all()
-        })();
-        let linked = written.and_then(|()| fs::hard_link(&temp, path));
+        let stem = path
+            .file_name()
+            .map_or("hmac-key".into(), |n| n.to_string_lossy());
+        let temp = Self::write_aside(dir, &stem, &key, path)?;
+        // A hard link never replaces an existing file, so of several creators at once
+        // exactly one wins and every other one reads the winner's key.
+        let linked = fs::hard_link(&temp, path);
         let _ = fs::remove_file(&temp);
         match linked {
             Ok(()) => Ok(key),
-            // Another process created it first: its key is the log's.
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Self::from_file(path),
             Err(e) => Err(AuditError::io("create the HMAC key file", path, e)),
         }
     }
 
+    /// Writes `key` to a new file in `dir` whose name no other creator uses (this process's
+    /// id, a process-wide counter and random bits), so that threads and processes creating
+    /// the same key file at once never share, truncate or delete each other's temporary
+    /// file. Returns its path; on error nothing is left behind.
+    fn write_aside(
+        dir: &Path,
+        stem: &str,
+        key: &HmacKey,
+        target: &Path,
+    ) -> Result<PathBuf, AuditError> {
+        static ATTEMPT: AtomicU64 = AtomicU64::new(0);
+        // A name can only be taken by a leftover of a crashed creator that had the same
+        // pid, counter value and random bits; a few tries are more than enough.
+        const TRIES: usize = 8;
+        let mut last = None;
+        for _ in 0..TRIES {
+            let mut salt = [0u8; 8];
+            fill_random(&mut salt)?;
+            let temp = dir.join(format!(
+                ".{stem}.{}.{}.{}.tmp",
+                std::process::id(),
+                ATTEMPT.fetch_add(1, Ordering::Relaxed),
+                hex(&salt)
+            ));
+            let mut file = match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(&temp)
+            {
+                Ok(file) => file,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    last = Some(e);
+                    continue;
+                }
+                Err(e) => return Err(AuditError::io("create the HMAC key file", target, e)),
+            };
+            let written = (|| {
+                // The umask may have narrowed the mode, never widened it; make it exactly 0600.
+                file.set_permissions(fs::Permissions::from_mode(0o600))?;
+                file.write_all(key.to_hex().as_bytes())?;
+                file.write_all(b"\n")?;
+                file.sync_all()
+            })();
+            return match written {
+                Ok(()) => Ok(temp),
+                Err(e) => {
+                    let _ = fs::remove_file(&temp);
+                    Err(AuditError::io("create the HMAC key file", target, e))
+                }
+            };
+        }
+        Err(AuditError::io(
+            "create the HMAC key file",
+            target,
+            last.unwrap_or_else(|| io::Error::from(io::ErrorKind::AlreadyExists)),
+        ))
+    }
+
     /// A new random key (32 bytes from the operating system), kept in memory only.
     pub fn generate() -> Result<Self, AuditError> {
         let mut bytes = vec![0u8; 32];
-        let mut filled = 0;
-        while filled < bytes.len() {
-            // SAFETY: the pointer and length describe the unfilled part of `bytes`.
-            let n = unsafe {
-                libc::getrandom(bytes[filled..].as_mut_ptr().cast(), bytes.len() - filled, 0)
-            };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(AuditError::io(
-                    "get random bytes for",
-                    Path::new("the HMAC key"),
-                    e,
-                ));
-            }
-            filled += n as usize;
-        }
+        fill_random(&mut bytes)?;
         Ok(HmacKey {
             bytes: bytes.into_boxed_slice(),
         })
@@ -209,6 +238,30 @@ impl HmacKey {
     }
 }
 
+/// Fills `bytes` from the operating system's random source.
+fn fill_random(bytes: &mut [u8]) -> Result<(), AuditError> {
+    let mut filled = 0;
+    while filled < bytes.len() {
+        // SAFETY: the pointer and length describe the unfilled part of `bytes`.
+        let n = unsafe {
+            libc::getrandom(bytes[filled..].as_mut_ptr().cast(), bytes.len() - filled, 0)
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(AuditError::io(
+                "get random bytes for",
+                Path::new("the HMAC key"),
+                e,
+            ));
+        }
+        filled += n as usize;
+    }
+    Ok(())
+}
+
 fn nibble(digit: u8) -> u8 {
     match digit {
         b'0'..=b'9' => digit - b'0',
@@ -258,6 +311,42 @@ mod tests {
         assert_eq!(again.hash_bytes(b"v"), key.hash_bytes(b"v"));
         // Nothing else was left in the directory.
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    /// Regression: the temporary file's name was the process id only, so two threads of
+    /// one process creating the key at once shared it: one failed with "file exists" (or
+    /// deleted the other's temporary file under it, failing the other's link).
+    #[test]
+    fn hmac_key_temp_name_collision_between_threads() {
+        const THREADS: usize = 16;
+        const ROUNDS: usize = 8;
+        for _ in 0..ROUNDS {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(HMAC_KEY_FILE_NAME);
+            let start = std::sync::Barrier::new(THREADS);
+            let keys: Vec<Result<String, String>> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..THREADS)
+                    .map(|_| {
+                        s.spawn(|| {
+                            start.wait();
+                            HmacKey::load_or_create(&path)
+                                .map(|k| k.to_hex())
+                                .map_err(|e| e.to_string())
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            let on_disk = HmacKey::from_file(&path).unwrap().to_hex();
+            for key in &keys {
+                assert_eq!(key.as_deref(), Ok(on_disk.as_str()), "{keys:?}");
+            }
+            let left: Vec<_> = fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(left, [std::ffi::OsString::from(HMAC_KEY_FILE_NAME)]);
+        }
     }
 
     #[test]

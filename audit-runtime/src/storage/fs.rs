@@ -683,12 +683,17 @@ fn file_name(path: &Path) -> String {
 
 /// A name for a temporary sibling of `path` that no other process or thread picks.
 fn temp_sibling(path: &Path) -> PathBuf {
+    // The clock alone can give two threads of this process the same name (a coarse clock,
+    // or the same nanosecond); the counter cannot. The process id stays first: it is what
+    // `remove_stale_temps` reads.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     path.with_file_name(format!(
-        "{}{}-{nanos}",
+        "{}{}-{nanos}-{n}",
         temp_prefix(path),
         std::process::id()
     ))

@@ -1,7 +1,8 @@
 //! Whether a log can take an event, checked before a fail-closed call runs: the directory is
 //! there, the path holds a regular file or nothing, and, after a failed write, the directory
-//! is writable and has room. Cheap enough for every call (one `lstat` while the log is
-//! there; after a failure also `access` and `statvfs`), and never writes: the event's own
+//! is writable and has room (on the file system, and under the process's file-size limit).
+//! Cheap enough for every call (one `lstat` while the log is there; after a failure also
+//! `access`, `statvfs` and `getrlimit`), and never writes: the event's own
 //! write is the real test.
 
 use std::ffi::CString;
@@ -55,12 +56,45 @@ pub(crate) fn check(path: &Path, after_failure: bool) -> Result<(), String> {
         return Err(format!("{} is not writable", path.display()));
     }
     match free_bytes(dir) {
-        Some(free) if free < MIN_FREE_BYTES => Err(format!(
-            "{} has {free} bytes free (less than {MIN_FREE_BYTES})",
-            dir.display()
-        )),
-        _ => Ok(()),
+        Some(free) if free < MIN_FREE_BYTES => {
+            return Err(format!(
+                "{} has {free} bytes free (less than {MIN_FREE_BYTES})",
+                dir.display()
+            ));
+        }
+        _ => {}
     }
+    // A process-wide file-size limit fails writes (EFBIG) as a full disk does (ENOSPC),
+    // though the file system has room: measured the same way, against the log's size.
+    match file_size_limit() {
+        Some(limit) => {
+            let size = std::fs::metadata(path).map_or(0, |m| m.len());
+            let room = limit.saturating_sub(size);
+            if room < MIN_FREE_BYTES {
+                return Err(format!(
+                    "{} is {size} bytes, {room} bytes short of this process's file-size \
+                     limit (RLIMIT_FSIZE {limit}; less than {MIN_FREE_BYTES} bytes of room)",
+                    path.display()
+                ));
+            }
+            Ok(())
+        }
+        None => Ok(()),
+    }
+}
+
+/// This process's file-size limit (`RLIMIT_FSIZE`, the soft one that `write(2)` enforces),
+/// if it has one.
+fn file_size_limit() -> Option<u64> {
+    // SAFETY: an all-zero `rlimit` is a valid value for the call to fill in.
+    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: the pointer is valid for the call's duration.
+    if unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut limit) } != 0
+        || limit.rlim_cur == libc::RLIM_INFINITY
+    {
+        return None;
+    }
+    Some(limit.rlim_cur)
 }
 
 /// Why the log's directory cannot hold a new log, if it cannot.
