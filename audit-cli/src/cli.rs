@@ -193,8 +193,11 @@ pub struct ExportArgs {
 /// `auditlog verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Log directory or file.
-    pub path: PathBuf,
+    /// Log directory or file; or several files of one rotated log (`audit_log.json.1
+    /// audit_log.json`, in any order): each is checked, and then that they form one chain
+    /// with no file missing between them.
+    #[arg(required = true, num_args = 1.., value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
     /// Public key file (from `auditlog keygen`): check the signed digests in
     /// `<log>.digests` too, and require that they cover the log.
     #[arg(long, value_name = "PUBKEY")]

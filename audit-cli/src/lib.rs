@@ -31,7 +31,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
 /// (0 all holds, 1 a problem was found).
 pub fn verify(path: &Path, key: Option<&Path>) -> Result<u8, CliError> {
     commands::verify(&cli::VerifyArgs {
-        path: path.to_owned(),
+        paths: vec![path.to_owned()],
         key: key.map(Path::to_owned),
         threads: None,
     })
@@ -40,7 +40,7 @@ pub fn verify(path: &Path, key: Option<&Path>) -> Result<u8, CliError> {
 /// [`verify`] reading with `threads` threads (1 or 2, as `--threads`).
 pub fn verify_with_threads(path: &Path, key: Option<&Path>, threads: u8) -> Result<u8, CliError> {
     commands::verify(&cli::VerifyArgs {
-        path: path.to_owned(),
+        paths: vec![path.to_owned()],
         key: key.map(Path::to_owned),
         threads: Some(threads.clamp(1, 2)),
     })

@@ -321,3 +321,84 @@ fn one_thread_and_two_report_the_same() {
         .failure()
         .stderr(predicate::str::contains("3"));
 }
+
+/// A log rotated twice as logrotate does (`.1` moved to `.2`, the log to `.1`) while one
+/// logger keeps writing: the three files, given in any order, verify as one chain; without
+/// the middle one, the missing sequence numbers are named; without the newest, the digests
+/// show its events were cut off.
+#[test]
+fn a_rotated_set_verifies_as_one_chain_and_a_missing_file_is_found() {
+    for format in [Format::Json, Format::Csv] {
+        let dir = tempfile::tempdir().unwrap();
+        let (private, public) = keygen(dir.path());
+        let logger = AuditLogger::builder(dir.path())
+            .format(format)
+            .signing_key(&private)
+            .digest_every(3, Duration::from_secs(3600))
+            .build()
+            .unwrap();
+        let path = logger.path().unwrap().to_owned();
+        let rotated = |n: u32| PathBuf::from(format!("{}.{n}", path.display()));
+        let mut seq = 0;
+        let mut log_five = |logger: &AuditLogger| {
+            for _ in 0..5 {
+                seq += 1;
+                logger
+                    .log_event("hp_change", Status::Success, json!({"i": seq}), None)
+                    .unwrap();
+            }
+        };
+        log_five(&logger);
+        std::fs::rename(&path, rotated(1)).unwrap();
+        log_five(&logger);
+        std::fs::rename(rotated(1), rotated(2)).unwrap();
+        std::fs::rename(&path, rotated(1)).unwrap();
+        log_five(&logger);
+        drop(logger);
+        let verify = |files: &[PathBuf]| {
+            let out = auditlog()
+                .arg("verify")
+                .args(files)
+                .arg("--key")
+                .arg(&public)
+                .output()
+                .unwrap();
+            (out.status.code(), String::from_utf8(out.stdout).unwrap())
+        };
+        let (code, out) = verify(&[path.clone(), rotated(2), rotated(1)]);
+        assert_eq!(code, Some(0), "{format}: {out}");
+        let last = out.lines().last().unwrap();
+        assert!(
+            last.starts_with("ok: 3 files form one chain: seq 1..15, 15 chained events"),
+            "{format}: {out}"
+        );
+        assert!(
+            last.contains(&format!(
+                "in order: {}, {}, {}",
+                rotated(2).display(),
+                rotated(1).display(),
+                path.display()
+            )),
+            "{format}: {out}"
+        );
+        let (code, out) = verify(&[path.clone(), rotated(2)]);
+        assert_eq!(code, Some(1), "{format}: {out}");
+        assert!(
+            out.contains("seq 6..10 are missing between"),
+            "{format}: {out}"
+        );
+        let (code, out) = verify(&[rotated(2), rotated(1)]);
+        assert_eq!(code, Some(1), "{format}: {out}");
+        assert!(
+            out.contains("ends at seq 10, but a digest names seq 15"),
+            "{format}: {out}"
+        );
+        // One file alone still verifies on its own terms: the current one continues a head.
+        let (code, out) = verify(std::slice::from_ref(&path));
+        assert_eq!(code, Some(0), "{format}: {out}");
+        assert!(
+            out.contains("continues a previous file's head"),
+            "{format}: {out}"
+        );
+    }
+}

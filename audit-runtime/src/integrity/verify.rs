@@ -115,6 +115,8 @@ pub struct ChainVerifier {
     /// Where the event being checked is.
     at: (u64, u64),
     report: ChainReport,
+    /// The file is one of a rotated set: digests past its head name newer files' events.
+    in_set: bool,
 }
 
 impl ChainVerifier {
@@ -132,7 +134,18 @@ impl ChainVerifier {
             mismatch: None,
             at: (0, 0),
             report: ChainReport::default(),
+            in_set: false,
         }
+    }
+
+    /// For one file of a rotated set, given the digests of the whole set: a digest that
+    /// names a sequence number past this file's head is a newer file's, not a sign that this
+    /// file's newest events were cut off. Whoever checks the set checks that against the
+    /// newest file's head instead.
+    #[must_use]
+    pub fn in_rotated_set(mut self) -> Self {
+        self.in_set = true;
+        self
     }
 
     /// Whether any event so far carried a link.
@@ -362,7 +375,7 @@ impl ChainVerifier {
         if self.order == FileOrder::OldestFirst && self.last.is_none() {
             self.report.unchained_before = self.unlinked_seen;
         }
-        if let (None, Some(max)) = (self.report.head, self.max_digest) {
+        if let (None, Some(max), false) = (self.report.head, self.max_digest, self.in_set) {
             let d = &self.digests[&max];
             return Err(Broken {
                 seq: max,
@@ -375,6 +388,7 @@ impl ChainVerifier {
         }
         if let (Some((head, _)), Some(max)) = (self.report.head, self.max_digest)
             && max > head
+            && !self.in_set
         {
             let d = &self.digests[&max];
             return Err(Broken {

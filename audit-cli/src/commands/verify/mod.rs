@@ -20,48 +20,76 @@ use crate::error::PROBLEMS;
 use crate::progress::Progress;
 use crate::source::{self, LogFile};
 
+mod set;
 mod two_threads;
 
-/// Checks the log; prints `ok: …` and returns 0, or prints the first problem and returns 1.
+/// Checks the log (or the files of a rotated log); prints `ok: …` and returns 0, or prints
+/// the first problem and returns 1.
 pub fn verify(args: &VerifyArgs) -> Result<u8, CliError> {
-    let log = source::open(&args.path)?;
     let key = args.key.as_deref().map(PublicKey::from_file).transpose()?;
-    let digests = match integrity::load_digests(&log.path, key.as_ref())? {
-        Ok(digests) => digests,
-        Err(p) => {
-            println!(
-                "problem: {}: byte {} (line {}){}: {}",
-                integrity::sidecar_path(&log.path).display(),
-                p.offset,
-                p.line,
-                p.seq
-                    .map_or(String::new(), |s| format!(", digest of seq {s}")),
-                p.message
-            );
-            return Ok(PROBLEMS);
+    match args.paths.as_slice() {
+        [path] => {
+            let log = source::open(path)?;
+            let digests = match integrity::load_digests(&log.path, key.as_ref())? {
+                Ok(digests) => digests,
+                Err(p) => {
+                    print_digest_problem(&log.path, &p);
+                    return Ok(PROBLEMS);
+                }
+            };
+            Ok(verify_file(&log, key.as_ref(), digests, None, args.threads)?.0)
         }
-    };
+        paths => set::verify(paths, key.as_ref(), args.threads),
+    }
+}
+
+fn print_digest_problem(log: &std::path::Path, p: &integrity::Problem) {
+    println!(
+        "problem: {}: byte {} (line {}){}: {}",
+        integrity::sidecar_path(log).display(),
+        p.offset,
+        p.line,
+        p.seq
+            .map_or(String::new(), |s| format!(", digest of seq {s}")),
+        p.message
+    );
+}
+
+/// Checks one file against `digests`; prints its `ok:` line or its first problem. `set`:
+/// the file is one of a rotated set of this many files (digests past its head are then a
+/// newer file's, and the signatures' cover is checked over the whole set). Returns the
+/// exit code and, when the file holds a chain and verified, the chain's report.
+fn verify_file(
+    log: &LogFile,
+    key: Option<&PublicKey>,
+    digests: Vec<integrity::DigestLine>,
+    set: Option<usize>,
+    threads: Option<u8>,
+) -> Result<(u8, Option<ChainReport>), CliError> {
     let order = match log.format {
         Format::Csv => FileOrder::OldestFirst,
         _ => FileOrder::NewestFirst,
     };
     let mut chain = ChainVerifier::new(order, digests);
-    let threads = args
-        .threads
-        .unwrap_or(if two_threads::worth_it(log.format) {
-            2
-        } else {
-            1
-        });
+    if set.is_some() {
+        chain = chain.in_rotated_set();
+    }
+    let threads = threads.unwrap_or(if two_threads::worth_it(log.format) {
+        2
+    } else {
+        1
+    });
     let fast = (threads == 2)
-        .then(|| two_threads::verify(&log, &mut chain))
+        .then(|| two_threads::verify(log, &mut chain))
         .flatten();
     let outcome = match (fast, log.format) {
         (Some(report), _) => Ok(report),
-        (None, Format::Csv) => verify_csv(&log, &mut chain)?,
-        (None, _) => verify_json(&log, &mut chain)?,
+        (None, Format::Csv) => verify_csv(log, &mut chain)?,
+        (None, _) => verify_json(log, &mut chain)?,
     };
-    let outcome = outcome.and_then(|report| finish_chain(report, chain, key.is_some()));
+    // In a set, the signatures must cover the set, not each file (see `set`).
+    let outcome =
+        outcome.and_then(|report| finish_chain(report, chain, key.is_some() && set.is_none()));
     match outcome {
         Ok(report) => {
             let range = match (report.oldest, report.newest) {
@@ -101,7 +129,7 @@ pub fn verify(args: &VerifyArgs) -> Result<u8, CliError> {
                     report.lone_surrogates
                 );
             }
-            Ok(0)
+            Ok((0, report.chain))
         }
         Err((problem, good)) => {
             println!(
@@ -109,7 +137,7 @@ pub fn verify(args: &VerifyArgs) -> Result<u8, CliError> {
                 log.path.display(),
                 log.format,
             );
-            Ok(PROBLEMS)
+            Ok((PROBLEMS, None))
         }
     }
 }
