@@ -245,10 +245,9 @@ pub(crate) fn details_with_placeholder(details: &Map<String, Value>) -> Map<Stri
 
 /// Appends the link's JSON text, with every `"` written as `quote`.
 pub(crate) fn write_link(out: &mut Vec<u8>, link: &Link, quote: &[u8]) {
-    let key = |out: &mut Vec<u8>, name: &[u8], leading_comma: bool| {
-        if leading_comma {
-            out.push(b',');
-        }
+    // Written once per event under the log's lock: the hex is made on the stack and each
+    // piece appended whole.
+    let key = |out: &mut Vec<u8>, name: &[u8]| {
         out.extend_from_slice(quote);
         out.extend_from_slice(name);
         out.extend_from_slice(quote);
@@ -256,19 +255,32 @@ pub(crate) fn write_link(out: &mut Vec<u8>, link: &Link, quote: &[u8]) {
     };
     out.reserve(160 + 12 * quote.len());
     out.push(b'{');
-    key(out, b"seq", false);
+    key(out, b"seq");
     crate::storage::encode::write_u64(out, link.seq);
     for (name, hash) in [(b"prev", &link.prev), (b"hash", &link.hash)] {
-        key(out, name, true);
+        out.push(b',');
+        key(out, name);
         out.extend_from_slice(quote);
-        push_hex(out, hash);
+        out.extend_from_slice(&hex32(hash));
         out.extend_from_slice(quote);
     }
     if link.first {
-        key(out, b"first", true);
+        out.push(b',');
+        key(out, b"first");
         out.extend_from_slice(b"true");
     }
     out.push(b'}');
+}
+
+/// A hash's 64 lowercase hex digits.
+fn hex32(hash: &Hash) -> [u8; 64] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 64];
+    for (pair, b) in out.chunks_exact_mut(2).zip(hash) {
+        pair[0] = HEX[usize::from(b >> 4)];
+        pair[1] = HEX[usize::from(b & 0xf)];
+    }
+    out
 }
 
 /// Lowercase hex of `bytes`.
