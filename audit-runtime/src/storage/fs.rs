@@ -610,13 +610,6 @@ impl LockGuard<'_> {
         read_at_most(&self.file, buf, 0).map_err(|e| AuditError::io("read", &self.lock.path, e))
     }
 
-    /// Writes part of the payload, at `at`.
-    pub(crate) fn write_payload_at(&self, bytes: &[u8], at: u64) -> Result<(), AuditError> {
-        self.file
-            .write_all_at(bytes, at)
-            .map_err(|e| AuditError::io("write", &self.lock.path, e))
-    }
-
     /// Replaces the payload.
     pub(crate) fn write_payload(&self, bytes: &[u8]) -> Result<(), AuditError> {
         self.file

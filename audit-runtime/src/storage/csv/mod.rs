@@ -74,13 +74,17 @@ pub(crate) type CsvLog = LogFile<State>;
 struct Handoff {
     newest: Option<Timestamp>,
     end: Option<(FileId, u64)>,
+    /// With the chain on, the chain's head that follows the record in the lock file, read
+    /// with it (one read, not two): `None` when the record was not read (the lock was kept),
+    /// `Some(None)` when it holds no head.
+    chain: Option<Option<CsvHeadRecord>>,
 }
 
 impl Handoff {
     const LEN: usize = 32;
 
     fn read(guard: &LockGuard<'_>) -> Result<Handoff, AuditError> {
-        let mut buf = [0u8; Handoff::LEN];
+        let mut buf = [0u8; Handoff::LEN + CsvHeadRecord::LEN];
         let n = guard.read_payload(&mut buf)?;
         let word = |i: usize| {
             let mut bytes = [0u8; 8];
@@ -89,7 +93,7 @@ impl Handoff {
         };
         Ok(Handoff {
             newest: (n >= 8).then(|| Timestamp::from_micros(word(0) as i64)),
-            end: (n == Handoff::LEN).then(|| {
+            end: (n >= Handoff::LEN).then(|| {
                 (
                     FileId {
                         dev: word(2),
@@ -98,23 +102,34 @@ impl Handoff {
                     word(1),
                 )
             }),
+            chain: Some(buf.get(Handoff::LEN..n).and_then(CsvHeadRecord::from_bytes)),
         })
     }
 
+    /// Writes the record, and after it the chain's head when there is one, in one write (a
+    /// writer without the chain leaves what follows the record as it was).
     fn write(
         guard: &LockGuard<'_>,
         newest: Timestamp,
         id: FileId,
         end: u64,
+        chain: Option<CsvHeadRecord>,
     ) -> Result<(), AuditError> {
-        let mut buf = [0u8; Handoff::LEN];
+        let mut buf = [0u8; Handoff::LEN + CsvHeadRecord::LEN];
         for (i, word) in [newest.as_micros() as u64, end, id.dev, id.ino]
             .into_iter()
             .enumerate()
         {
             buf[i * 8..i * 8 + 8].copy_from_slice(&word.to_le_bytes());
         }
-        guard.write_payload(&buf)
+        let len = match chain {
+            Some(record) => {
+                buf[Handoff::LEN..].copy_from_slice(&record.to_bytes());
+                buf.len()
+            }
+            None => Handoff::LEN,
+        };
+        guard.write_payload(&buf[..len])
     }
 
     /// Where the last complete row ended, if the record is about file `id`.
@@ -186,7 +201,7 @@ impl LogFile<State> {
             let before = (state.id, state.chain);
             let (handoff, len) = self.settle(&mut state, &guard)?;
             let next = if self.chain {
-                Some(self.chain_next(&state, &guard, len, before)?)
+                Some(self.chain_next(&state, &guard, &handoff, len, before)?)
             } else {
                 None
             };
@@ -226,26 +241,27 @@ impl LogFile<State> {
             // in the lock file only spares the next writer a look at the file's end; one that
             // finds it missing or stale looks (`settle`), so failing to write it (a full disk
             // and a new, empty lock file) must not turn a written event into an error.
-            match Handoff::write(&guard, stamp.timestamp, state.id, end) {
+            // The chain's head is also in the row itself, where a writer that finds the
+            // record stale reads it: like the log's end, a failed record is a warning.
+            let head_record = link.map(|link| CsvHeadRecord {
+                dev: state.id.dev,
+                ino: state.id.ino,
+                end,
+                head: link.head(),
+            });
+            match Handoff::write(&guard, stamp.timestamp, state.id, end, head_record) {
                 Ok(()) => state.last_written = Some((stamp.timestamp, end)),
                 Err(e) => {
                     state.last_written = None;
-                    self.warn_unrecorded("the log's end", &e);
+                    let what = if link.is_some() {
+                        "the log's end and the chain's head"
+                    } else {
+                        "the log's end"
+                    };
+                    self.warn_unrecorded(what, &e);
                 }
             }
             if let Some(link) = link {
-                let record = CsvHeadRecord {
-                    dev: state.id.dev,
-                    ino: state.id.ino,
-                    end,
-                    head: link.head(),
-                };
-                // Like the handoff: the chain's head is also in the row itself, where a
-                // writer that finds the record stale reads it, so a failed record is a
-                // warning, not the event's error.
-                if let Err(e) = guard.write_payload_at(&record.to_bytes(), Handoff::LEN as u64) {
-                    self.warn_unrecorded("the chain's head", &e);
-                }
                 state.chain = Some(Point::Linked(link.head()));
                 self.chained(link.head());
             }
@@ -277,16 +293,17 @@ impl LogFile<State> {
         &self,
         state: &State,
         guard: &LockGuard<'_>,
+        handoff: &Handoff,
         len: u64,
         before: (FileId, Option<Point>),
     ) -> Result<crate::integrity::chain::Next, AuditError> {
-        let mut buf = [0u8; Handoff::LEN + CsvHeadRecord::LEN];
         let own = state.chain.filter(|_| guard.continued);
-        let record = if own.is_some() {
-            None
-        } else {
-            let n = guard.read_payload(&mut buf)?;
-            buf.get(Handoff::LEN..n).and_then(CsvHeadRecord::from_bytes)
+        let record = match (own, handoff.chain) {
+            (Some(_), _) => None,
+            (None, Some(read)) => read,
+            // The record was not read (`settle` trusted the kept lock) but this process has
+            // no head of its own: read it now.
+            (None, None) => Handoff::read(guard)?.chain.flatten(),
         };
         let names = |r: &CsvHeadRecord, id: FileId| r.dev == id.dev && r.ino == id.ino;
         let point = match (own, record) {
@@ -326,6 +343,7 @@ impl LogFile<State> {
             let handoff = Handoff {
                 newest: Some(newest),
                 end: Some((state.id, end)),
+                chain: None,
             };
             return Ok((handoff, end));
         }
