@@ -1,6 +1,7 @@
 //! What the hash chain costs per event, in parts: the content hash (canonical JSON and
 //! SHA-256, outside the lock), the link (one SHA-256 of 100 bytes, under it), and the median
-//! `log_event` into a JSON log with and without the chain, interleaved in rounds; and what
+//! `log_event` with and without the chain, and with the default redaction and size cap or
+//! without them, JSON and CSV, the loggers taking turns event by event; and what
 //! one signed digest costs (the mean event with a digest after every event, less the mean
 //! chained event), so what signing at the default interval adds per event.
 //!
@@ -11,7 +12,7 @@
 use std::time::Instant;
 
 use audit_runtime::integrity::{content_hash, link_hash};
-use audit_runtime::{AuditLogger, Format, Status};
+use audit_runtime::{AuditLogger, Format, Redaction, Status};
 use serde_json::{Map, Value, json};
 
 fn details() -> Map<String, Value> {
@@ -69,32 +70,49 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         text.len()
     );
     let temp = tempfile::tempdir()?;
-    for round in 0..5 {
-        let mut row = Vec::new();
-        for chained in [false, true] {
-            let dir = temp.path().join(format!("{round}-{chained}"));
-            let logger = AuditLogger::builder(&dir)
-                .format(Format::Json)
-                .tamper_evident(chained)
-                .build()?;
-            let mut times: Vec<u64> = (0..n / 4)
-                .map(|_| {
+    for format in [Format::Json, Format::Csv] {
+        for round in 0..5 {
+            // The loggers take turns event by event, so that whatever the machine does
+            // meanwhile (the other core's load, frequency, migrations) falls on all alike.
+            let dirs = ["plain", "chained", "policy-off"]
+                .map(|what| temp.path().join(format!("{format}-{round}-{what}")));
+            let loggers = [
+                AuditLogger::builder(&dirs[0]).format(format).build()?,
+                AuditLogger::builder(&dirs[1])
+                    .format(format)
+                    .tamper_evident(true)
+                    .build()?,
+                AuditLogger::builder(&dirs[2])
+                    .format(format)
+                    .redaction(Redaction::none())
+                    .max_event_bytes(usize::MAX)
+                    .max_csv_details_chars(usize::MAX)
+                    .build()?,
+            ];
+            let mut times = [Vec::new(), Vec::new(), Vec::new()];
+            for _ in 0..n / 4 {
+                for (logger, times) in loggers.iter().zip(&mut times) {
                     let started = Instant::now();
                     let _ = logger.log_details("hp_change", Status::Success, d.clone(), None);
-                    started.elapsed().as_nanos() as u64
-                })
-                .collect();
-            times.sort_unstable();
-            row.push(times[times.len() / 2] as f64);
-            drop(logger);
-            std::fs::remove_dir_all(&dir)?;
+                    times.push(started.elapsed().as_nanos() as u64);
+                }
+            }
+            let [plain, chained, policy_off] = times.map(|mut times| {
+                times.sort_unstable();
+                times[times.len() / 2] as f64
+            });
+            println!(
+                "{format} round {round}, events taking turns: log_event p50 {plain:.0} ns; \
+                 chained {chained:.0} ns (+{:.0} ns); redaction and size cap off {policy_off:.0} \
+                 ns (so they cost {:+.0} ns)",
+                chained - plain,
+                plain - policy_off
+            );
+            drop(loggers);
+            for dir in dirs {
+                std::fs::remove_dir_all(dir)?;
+            }
         }
-        println!(
-            "round {round}: log_event p50 {:.0} ns plain, {:.0} ns chained (+{:.0} ns)",
-            row[0],
-            row[1],
-            row[1] - row[0]
-        );
     }
     let key_dir = temp.path().join("key");
     std::fs::create_dir_all(&key_dir)?;

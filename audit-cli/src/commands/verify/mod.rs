@@ -74,11 +74,7 @@ fn verify_file(
     if set.is_some() {
         chain = chain.in_rotated_set();
     }
-    let threads = threads.unwrap_or(if two_threads::worth_it(log.format) {
-        2
-    } else {
-        1
-    });
+    let threads = threads.unwrap_or(if two_threads::worth_it() { 2 } else { 1 });
     let fast = (threads == 2)
         .then(|| two_threads::verify(log, &mut chain))
         .flatten();
