@@ -71,12 +71,14 @@ def link_of(event):
     return link, details
 
 
-def link_hash(event, link, details):
+def link_hash(event, link, details, prev):
+    """`prev`: the hash of the link before it in the file (a file's first link stores its
+    own `prev`; so do all links of logs written before links left it out)."""
     content = {"action_type": event["action_type"], "details": details,
                "error": event["error"] or None, "status": event["status"]}
     content_hash = hashlib.sha256(jcs(content).encode("utf-8")).digest()
     first = b"\x01" if link.get("first") else b"\x00"
-    data = (bytes.fromhex(link["prev"]) + link["seq"].to_bytes(8, "big") + first
+    data = (bytes.fromhex(link.get("prev", prev)) + link["seq"].to_bytes(8, "big") + first
             + event["timestamp"].encode("ascii") + content_hash)
     return hashlib.sha256(data).hexdigest()
 
@@ -117,13 +119,14 @@ def main(argv):
                 fail("an event without a link after seq %d" % prev["seq"])
             unchained += 1
             continue
-        if link_hash(event, link, details) != link["hash"]:
-            fail("seq %d: the event does not match its hash" % link["seq"])
         if prev is None:
-            if not link.get("first"):
+            if not link.get("first") or "prev" not in link:
                 fail("seq %d: events before it were deleted" % link["seq"])
-        elif link.get("first") or link["seq"] != prev["seq"] + 1 or link["prev"] != prev["hash"]:
+        elif (link.get("first") or link["seq"] != prev["seq"] + 1
+              or link.get("prev", prev["hash"]) != prev["hash"]):
             fail("seq %d: does not follow seq %d" % (link["seq"], prev["seq"]))
+        if link_hash(event, link, details, prev and prev["hash"]) != link["hash"]:
+            fail("seq %d: the event does not match its hash" % link["seq"])
         heads[link["seq"]] = link["hash"]
         prev = link
     if prev is None:

@@ -6,8 +6,9 @@
 mod helpers;
 use helpers::*;
 
+use audit_runtime::integrity::chain::{Hash, Link};
 use audit_runtime::integrity::{self, verify_file};
-use audit_runtime::{AuditLogger, Format, Status};
+use audit_runtime::{AuditEvent, AuditLogger, Format, Status};
 use serde_json::json;
 
 const N: u64 = 20;
@@ -247,6 +248,108 @@ fn chain_recomputed_after_an_edit(format: Format) {
     );
 }
 
+/// Recomputes seq `seq`'s hash after its content changed, with the true hash of the event
+/// before it: the edited event itself then holds, the next one does not.
+fn replace_event(events: &mut [AuditEvent], seq: u64, prev: Hash) {
+    let i = usize::try_from(seq - 1).unwrap();
+    let e = &mut events[i];
+    let content = integrity::content_hash(
+        &e.action_type,
+        e.status.as_str(),
+        &e.details,
+        e.error.as_deref(),
+    );
+    let ts = e.timestamp.to_string();
+    let hash = integrity::link_hash(&prev, seq, false, ts.as_bytes(), &content);
+    e.details["_audit"]["chain"]["hash"] = json!(integrity::chain::to_hex(&hash));
+}
+
+fn link(e: &AuditEvent) -> Link {
+    Link::from_details(&e.details).unwrap().unwrap()
+}
+
+fn one_event_replaced_with_its_own_hash_recomputed(format: Format) {
+    let c = case(format);
+    let mut events = events_oldest_first(&c.path);
+    events[6].details["lr"] = json!(123.0); // seq 7
+    let prev = link(&events[5]).hash;
+    replace_event(&mut events, 7, prev);
+    rewrite(&c.path, format, &events);
+    // Seq 7 holds on its own; seq 8 is bound to the hash seq 7 had, and says so.
+    let p = problem(&c.path, Some(&c.keys.key)).unwrap();
+    assert_eq!(p.seq, Some(8), "{p:?}");
+    assert!(
+        p.message
+            .contains("the event before it (seq 7) was replaced"),
+        "{p:?}"
+    );
+}
+
+fn only_a_files_first_link_stores_prev(format: Format) {
+    let c = case(format);
+    let events = events_oldest_first(&c.path);
+    assert!(link(&events[0]).first);
+    assert_eq!(link(&events[0]).prev, Some(integrity::chain::GENESIS));
+    for e in &events[1..] {
+        assert_eq!(link(e).prev, None, "{:?}", e.details);
+        assert!(e.details["_audit"]["chain"].get("prev").is_none());
+    }
+}
+
+/// Every link's `prev` stored, as this project's links were written before 2026-12-02.
+fn store_every_prev(events: &mut [AuditEvent]) {
+    let hashes: Vec<Hash> = events.iter().map(|e| link(e).hash).collect();
+    for (e, prev) in events.iter_mut().skip(1).zip(hashes) {
+        e.details["_audit"]["chain"]["prev"] = json!(integrity::chain::to_hex(&prev));
+    }
+}
+
+fn links_that_store_prev_as_older_versions_wrote_verify(format: Format) {
+    let c = case(format);
+    let mut events = events_oldest_first(&c.path);
+    store_every_prev(&mut events);
+    rewrite(&c.path, format, &events);
+    let report = verify_file(&c.path, Some(&c.keys.key)).unwrap().unwrap();
+    assert_eq!(report.head.unwrap().0, N);
+    // And such a log is continued with links that leave `prev` out.
+    let logger = AuditLogger::builder(c.path.parent().unwrap())
+        .format(format)
+        .signing_key(&c.keys.private)
+        .build()
+        .unwrap();
+    logger
+        .log_event("pause", Status::Success, None, None)
+        .unwrap();
+    drop(logger);
+    let report = verify_file(&c.path, Some(&c.keys.key)).unwrap().unwrap();
+    assert_eq!(report.head.unwrap().0, N + 1);
+    // A changed value is still found at its own event.
+    let mut events = events_oldest_first(&c.path);
+    events[6].details["lr"] = json!(123.0);
+    rewrite(&c.path, format, &events);
+    assert_eq!(c.seq(), 7);
+}
+
+fn a_stored_prev_that_names_another_event_is_found(format: Format) {
+    let c = case(format);
+    let mut events = events_oldest_first(&c.path);
+    store_every_prev(&mut events);
+    // Seq 9 claims to follow seq 7 (and its own hash is made to fit that claim).
+    let wrong = link(&events[6]).hash;
+    events[8].details["_audit"]["chain"]["prev"] = json!(integrity::chain::to_hex(&wrong));
+    replace_event(&mut events, 9, wrong);
+    rewrite(&c.path, format, &events);
+    // The first link out of place in the file's order: oldest first seq 9 does not follow
+    // seq 8; newest first seq 10 names the hash seq 9 had before.
+    let p = problem(&c.path, Some(&c.keys.key)).unwrap();
+    let expected = if format == Format::Csv { 9 } else { 10 };
+    assert_eq!(p.seq, Some(expected), "{p:?}");
+    assert!(
+        p.message.contains("does not link to the event before it"),
+        "{p:?}"
+    );
+}
+
 fn reformatting_is_not_tampering(format: Format) {
     let c = case(format);
     let events = events_oldest_first(&c.path);
@@ -287,6 +390,10 @@ both!(
     gap_rewrites_and_threads_keep_the_chain,
     own_audit_key_and_empty_details_verify,
     a_quiet_logger_signs_its_newest_events_when_the_interval_passes,
+    one_event_replaced_with_its_own_hash_recomputed,
+    only_a_files_first_link_stores_prev,
+    links_that_store_prev_as_older_versions_wrote_verify,
+    a_stored_prev_that_names_another_event_is_found,
 );
 
 fn continued_reference_log_verifies(format: Format) {

@@ -10,10 +10,16 @@
 //! `prev` is the previous link's hash (32 zero bytes for a chain's first event), `seq` counts
 //! from 1, and `first` marks the first chained event of a file (a new chain, or the first
 //! event of a file that continues the chain of a rotated one: then `prev` is that file's
-//! head). The link is written as `{"seq":N,"prev":"<hex>","hash":"<hex>"}` plus
-//! `"first":true` on a file's first link. `content` does not depend on the timestamp or on
-//! the previous link, so the logger computes it before it takes the log's lock; under the
-//! lock only `hash` (one SHA-256 of 100 bytes) is left.
+//! head). The link is written as `{"seq":N,"hash":"<hex>"}`; a file's first link also
+//! stores its `prev`, `{"seq":N,"prev":"<hex>","hash":"<hex>","first":true}`, since nothing
+//! in the file comes before it. Every other `prev` is the hash of the link before it in
+//! the file, which a verifier has just read: storing it again would make every event 75
+//! bytes longer for nothing. Links written before that change carry `prev` on every link;
+//! readers accept both and check a stored `prev` against the event before it.
+//!
+//! `content` does not depend on the timestamp or on the previous link, so the logger
+//! computes it before it takes the log's lock; under the lock only `hash` (one SHA-256 of
+//! 100 bytes) is left.
 
 use std::cell::Cell;
 
@@ -37,8 +43,10 @@ pub const GENESIS: Hash = [0; 32];
 pub struct Link {
     /// The event's number in the chain, from 1.
     pub seq: u64,
-    /// The previous link's hash ([`GENESIS`] for the first).
-    pub prev: Hash,
+    /// The previous link's hash as stored in the event: always on a file's first link
+    /// ([`GENESIS`] for a new chain), on others only in logs written before links
+    /// left it out (it is then the hash of the link before it in the file).
+    pub prev: Option<Hash>,
     /// This link's hash.
     pub hash: Hash,
     /// The first chained event of its file.
@@ -93,9 +101,16 @@ impl Link {
             Some(Value::Bool(b)) => *b,
             Some(_) => return Err("details._audit.chain.first is not a boolean".to_owned()),
         };
+        let prev = match chain.get("prev") {
+            None if first => {
+                return Err("details._audit.chain.prev is missing from a file's first link".into());
+            }
+            None => None,
+            Some(_) => Some(hex("prev")?),
+        };
         Ok(Some(Link {
             seq,
-            prev: hex("prev")?,
+            prev,
             hash: hex("hash")?,
             first,
         }))
@@ -135,7 +150,7 @@ impl Next {
     pub fn link(&self, timestamp: &[u8], content: &Hash) -> Link {
         Link {
             seq: self.seq,
-            prev: self.prev,
+            prev: self.first.then_some(self.prev),
             hash: link_hash(&self.prev, self.seq, self.first, timestamp, content),
             first: self.first,
         }
@@ -253,17 +268,21 @@ pub(crate) fn write_link(out: &mut Vec<u8>, link: &Link, quote: &[u8]) {
         out.extend_from_slice(quote);
         out.push(b':');
     };
-    out.reserve(160 + 12 * quote.len());
-    out.push(b'{');
-    key(out, b"seq");
-    crate::storage::encode::write_u64(out, link.seq);
-    for (name, hash) in [(b"prev", &link.prev), (b"hash", &link.hash)] {
+    let hex = |out: &mut Vec<u8>, name: &[u8], hash: &Hash| {
         out.push(b',');
         key(out, name);
         out.extend_from_slice(quote);
         out.extend_from_slice(&hex32(hash));
         out.extend_from_slice(quote);
+    };
+    out.reserve(160 + 12 * quote.len());
+    out.push(b'{');
+    key(out, b"seq");
+    crate::storage::encode::write_u64(out, link.seq);
+    if let Some(prev) = &link.prev {
+        hex(out, b"prev", prev);
     }
+    hex(out, b"hash", &link.hash);
     if link.first {
         out.push(b',');
         key(out, b"first");
@@ -369,6 +388,37 @@ mod tests {
             content_hash("a", "success", &bare, None),
             content_hash("a", "failed", &bare, None)
         );
+    }
+
+    #[test]
+    fn only_a_files_first_link_stores_prev() {
+        let ts = b"2026-05-27T14:30:00.123456Z";
+        let first = Next::GENESIS.link(ts, &[7; 32]);
+        let next = Next::after(first.head(), false).link(ts, &[8; 32]);
+        let text = |link: &Link| {
+            let mut out = Vec::new();
+            write_link(&mut out, link, b"\"");
+            String::from_utf8(out).unwrap()
+        };
+        assert!(text(&first).contains(r#""prev":"0000"#), "{}", text(&first));
+        assert_eq!(
+            text(&next),
+            format!(r#"{{"seq":2,"hash":"{}"}}"#, to_hex(&next.hash))
+        );
+        // The hash still covers the previous one.
+        assert_eq!(next.hash, link_hash(&first.hash, 2, false, ts, &[8; 32]));
+        let read = |chain: Value| {
+            Link::from_details(json!({"_audit": {"chain": chain}}).as_object().unwrap())
+        };
+        let hash = to_hex(&next.hash);
+        assert_eq!(
+            read(json!({"seq": 2, "hash": hash})).unwrap().unwrap().prev,
+            None
+        );
+        let err = read(json!({"seq": 1, "hash": hash, "first": true})).unwrap_err();
+        assert!(err.contains("prev is missing"), "{err}");
+        let err = read(json!({"seq": 2, "hash": hash, "prev": "xyz"})).unwrap_err();
+        assert!(err.contains("prev is not 64 hex"), "{err}");
     }
 
     #[test]

@@ -5,8 +5,8 @@
 //! (the chain) or [`signing_key`](crate::AuditLoggerBuilder::signing_key) (chain and signed
 //! digests; also the `AUDIT_LOG_SIGNING_KEY` environment variable).
 //!
-//! - Every event carries its link in `details._audit.chain`: `{"seq":N,"prev":"<hex>",
-//!   "hash":"<hex>"}` (plus `"first":true` on a file's first link), so the spec's five fields,
+//! - Every event carries its link in `details._audit.chain`: `{"seq":N,"hash":"<hex>"}`
+//!   (a file's first link also `"prev":"<hex>","first":true`), so the spec's five fields,
 //!   its jq recipes and spreadsheets are untouched. See [`chain`] for the exact recipe and
 //!   [`canonical`] for the canonical JSON (RFC 8785) the content hash is taken over.
 //! - With a signing key, the chain's head is signed (Ed25519) every 1,000 events or 60 s

@@ -68,19 +68,33 @@ pub struct ChainReport {
     pub digests_earlier: u64,
 }
 
-/// The part of an event's check that needs only the event: its link, read, and whether
-/// its hash is the one its content and link make. Cheap to send between threads.
+/// The part of an event's check that needs only the event: its link, read, its content
+/// hash, and, when the link stores its `prev`, whether its hash is the one its content and
+/// link make. Cheap to send between threads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prechecked {
     link: Result<Option<Link>, String>,
-    hash_matches: bool,
+    hash: HashCheck,
+}
+
+/// How far an event's own hash could be checked without the events around it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HashCheck {
+    /// The link stores `prev`: checked.
+    Done(bool),
+    /// The link leaves `prev` out: it is the hash of the link before it in the file, so
+    /// the check waits for that one. What the check needs besides it:
+    Waits { content: Hash, timestamp: [u8; 27] },
+    /// No link, or a malformed one.
+    None,
 }
 
 impl Prechecked {
-    /// Reads the event's link and recomputes its hash.
+    /// Reads the event's link and computes its content hash (and checks its hash, when the
+    /// link stores the hash before it).
     pub fn of(event: &AuditEvent) -> Prechecked {
         let link = Link::from_details(&event.details);
-        let hash_matches = match &link {
+        let hash = match &link {
             Ok(Some(link)) => {
                 let content = content_hash(
                     &event.action_type,
@@ -88,13 +102,50 @@ impl Prechecked {
                     &event.details,
                     event.error.as_deref(),
                 );
-                let ts = event.timestamp.to_bytes();
-                link_hash(&link.prev, link.seq, link.first, &ts, &content) == link.hash
+                let timestamp = event.timestamp.to_bytes();
+                match &link.prev {
+                    Some(prev) => HashCheck::Done(
+                        link_hash(prev, link.seq, link.first, &timestamp, &content) == link.hash,
+                    ),
+                    None => HashCheck::Waits { content, timestamp },
+                }
             }
-            _ => false,
+            _ => HashCheck::None,
         };
-        Prechecked { link, hash_matches }
+        Prechecked { link, hash }
     }
+}
+
+/// An event whose hash is checked once the link before it (older) is known.
+#[derive(Debug, Clone, Copy)]
+struct Waiting {
+    link: Link,
+    content: Hash,
+    timestamp: [u8; 27],
+    at: (u64, u64),
+}
+
+impl Waiting {
+    fn check(&self, prev: &Hash) -> Result<(), ChainProblem> {
+        let link = &self.link;
+        if link_hash(prev, link.seq, link.first, &self.timestamp, &self.content) == link.hash {
+            return Ok(());
+        }
+        Err(not_its_hash(link.seq, true).at(self.at))
+    }
+}
+
+fn not_its_hash(seq: u64, prev_implied: bool) -> Broken {
+    let message = if prev_implied {
+        format!(
+            "event seq {seq} does not match its hash: a value in it was changed, or the event \
+             before it (seq {}) was replaced",
+            seq.saturating_sub(1)
+        )
+    } else {
+        format!("event seq {seq} does not match its hash: a value in it was changed")
+    };
+    Broken { seq, message }
 }
 
 /// Feeds a file's events in its order and checks every link.
@@ -103,6 +154,9 @@ pub struct ChainVerifier {
     order: FileOrder,
     /// The link seen last (the next newer one for JSON, the next older one for CSV).
     last: Option<Link>,
+    /// Newest first: the link seen last, when its hash can be checked only with the hash
+    /// of the link before it (the next one in the file).
+    waiting: Option<Waiting>,
     /// JSON: the start (a `first` link) has been seen; older events must be unchained.
     ended: bool,
     /// Events seen before any link: unchained ones newer than the chain (JSON) or older (CSV).
@@ -127,6 +181,7 @@ impl ChainVerifier {
         ChainVerifier {
             order,
             last: None,
+            waiting: None,
             ended: false,
             unlinked_seen: 0,
             digests: digests.into_iter().map(|d| (d.seq, d)).collect(),
@@ -172,29 +227,36 @@ impl ChainVerifier {
         line: u64,
     ) -> Result<(), ChainProblem> {
         self.at = (offset, line);
-        self.check(event).map_err(|b| b.at(self.at))
+        self.check(event)
     }
 
-    fn check(&mut self, event: Prechecked) -> Result<(), Broken> {
-        let link = event.link.map_err(|message| Broken {
-            seq: self.next_expected().unwrap_or(0),
-            message,
+    fn check(&mut self, event: Prechecked) -> Result<(), ChainProblem> {
+        let here = self.at;
+        let link = event.link.map_err(|message| {
+            Broken {
+                seq: self.next_expected().unwrap_or(0),
+                message,
+            }
+            .at(here)
         })?;
         let Some(link) = link else {
-            return self.unlinked();
+            return self.unlinked().map_err(|b| b.at(here));
         };
-        if !event.hash_matches {
-            return Err(Broken {
-                seq: link.seq,
-                message: format!(
-                    "event seq {} does not match its hash: a value in it was changed",
-                    link.seq
-                ),
-            });
+        if event.hash == HashCheck::Done(false) {
+            return Err(not_its_hash(link.seq, false).at(here));
         }
+        let waits = match event.hash {
+            HashCheck::Waits { content, timestamp } => Some(Waiting {
+                link,
+                content,
+                timestamp,
+                at: here,
+            }),
+            _ => None,
+        };
         match self.order {
-            FileOrder::OldestFirst => self.oldest_first(link)?,
-            FileOrder::NewestFirst => self.newest_first(link)?,
+            FileOrder::OldestFirst => self.oldest_first(link, waits)?,
+            FileOrder::NewestFirst => self.newest_first(link, waits)?,
         }
         if let Some(d) = self.digests.get(&link.seq) {
             if d.hash != link.hash {
@@ -211,7 +273,7 @@ impl ChainVerifier {
                     ),
                 };
                 if self.order == FileOrder::OldestFirst {
-                    return Err(problem);
+                    return Err(problem.at(here));
                 }
                 self.mismatch = Some(problem);
             }
@@ -258,10 +320,13 @@ impl ChainVerifier {
         Ok(())
     }
 
-    fn oldest_first(&mut self, link: Link) -> Result<(), Broken> {
+    /// Oldest first, the link before this one is known: a link that leaves out its `prev`
+    /// is checked at once.
+    fn oldest_first(&mut self, link: Link, waits: Option<Waiting>) -> Result<(), ChainProblem> {
+        let here = self.at;
         let Some(last) = self.last else {
             self.report.unchained_before = self.unlinked_seen;
-            return self.start(link);
+            return self.start(link).map_err(|b| b.at(here));
         };
         if link.first {
             return Err(Broken {
@@ -270,25 +335,26 @@ impl ChainVerifier {
                     "event seq {} starts a chain again inside the file",
                     link.seq
                 ),
-            });
+            }
+            .at(here));
         }
         if link.seq != last.seq + 1 {
-            return Err(gap(last.seq + 1, link.seq));
+            return Err(gap(last.seq + 1, link.seq).at(here));
         }
-        if link.prev != last.hash {
-            return Err(Broken {
-                seq: link.seq,
-                message: format!(
-                    "event seq {} does not link to the event before it (seq {}): one of them was replaced",
-                    link.seq, last.seq
-                ),
-            });
+        if link.prev.is_some_and(|prev| prev != last.hash) {
+            return Err(not_linked(link.seq, last.seq).at(here));
+        }
+        if let Some(waits) = waits {
+            waits.check(&last.hash)?;
         }
         self.report.head = Some((link.seq, link.hash));
         Ok(())
     }
 
-    fn newest_first(&mut self, link: Link) -> Result<(), Broken> {
+    /// Newest first, the link before this one comes next: a link that leaves out its
+    /// `prev` waits for it, and this link settles the one that waited for it.
+    fn newest_first(&mut self, link: Link, waits: Option<Waiting>) -> Result<(), ChainProblem> {
+        let here = self.at;
         let Some(newer) = self.last else {
             if self.unlinked_seen > 0 {
                 return Err(Broken {
@@ -298,30 +364,31 @@ impl ChainVerifier {
                          were inserted, or a writer without tamper evidence wrote to this log",
                         self.unlinked_seen, link.seq
                     ),
-                });
+                }
+                .at(here));
             }
             self.report.head = Some((link.seq, link.hash));
-            return self.maybe_end(link);
+            self.waiting = waits;
+            return self.maybe_end(link).map_err(|b| b.at(here));
         };
         if self.ended {
             return Err(Broken {
                 seq: link.seq,
                 message: format!("event seq {} is older than the chain's start", link.seq),
-            });
+            }
+            .at(here));
         }
         if link.seq + 1 != newer.seq {
-            return Err(gap(newer.seq - 1, link.seq));
+            return Err(gap(newer.seq - 1, link.seq).at(here));
         }
-        if newer.prev != link.hash {
-            return Err(Broken {
-                seq: newer.seq,
-                message: format!(
-                    "event seq {} does not link to the event before it (seq {}): one of them was replaced",
-                    newer.seq, link.seq
-                ),
-            });
+        if newer.prev.is_some_and(|prev| prev != link.hash) {
+            return Err(not_linked(newer.seq, link.seq).at(here));
         }
-        self.maybe_end(link)
+        if let Some(newer) = self.waiting.take() {
+            newer.check(&link.hash)?;
+        }
+        self.waiting = waits;
+        self.maybe_end(link).map_err(|b| b.at(here))
     }
 
     fn maybe_end(&mut self, link: Link) -> Result<(), Broken> {
@@ -342,7 +409,8 @@ impl ChainVerifier {
 
     fn start_fields(&mut self, link: Link) -> Result<(), Broken> {
         self.report.first_seq = Some(link.seq);
-        if link.prev == GENESIS {
+        let prev = link.prev.unwrap_or(GENESIS);
+        if prev == GENESIS {
             if link.seq != 1 {
                 return Err(Broken {
                     seq: link.seq,
@@ -350,7 +418,7 @@ impl ChainVerifier {
                 });
             }
         } else {
-            self.report.continues = Some(link.prev);
+            self.report.continues = Some(prev);
         }
         Ok(())
     }
@@ -405,6 +473,16 @@ impl ChainVerifier {
         let first = self.report.first_seq.unwrap_or(0);
         self.report.digests_earlier = self.digests.keys().filter(|&&s| s < first).count() as u64;
         Ok(self.report)
+    }
+}
+
+fn not_linked(newer: u64, older: u64) -> Broken {
+    Broken {
+        seq: newer,
+        message: format!(
+            "event seq {newer} does not link to the event before it (seq {older}): one of them \
+             was replaced"
+        ),
     }
 }
 
@@ -473,8 +551,8 @@ pub fn verify_file(
         if let Err(p) = verifier.event(&located.event, located.offset, located.line) {
             return Ok(Err(Problem {
                 seq: Some(p.seq),
-                offset: located.offset,
-                line: located.line,
+                offset: p.at.0,
+                line: p.at.1,
                 in_digests: false,
                 message: p.message,
             }));

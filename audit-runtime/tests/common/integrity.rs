@@ -165,7 +165,7 @@ pub fn recompute_chain(events: &mut [AuditEvent]) {
         };
         let (seq, prev_hash) = match prev {
             Some((s, h)) if !link.first => (s + 1, h),
-            _ => (link.seq, link.prev),
+            _ => (link.seq, link.prev.unwrap_or(integrity::chain::GENESIS)),
         };
         let content = integrity::content_hash(
             &e.action_type,
@@ -182,7 +182,9 @@ pub fn recompute_chain(events: &mut [AuditEvent]) {
         );
         let chain = &mut e.details["_audit"]["chain"];
         chain["seq"] = json!(seq);
-        chain["prev"] = json!(integrity::chain::to_hex(&prev_hash));
+        if link.prev.is_some() {
+            chain["prev"] = json!(integrity::chain::to_hex(&prev_hash));
+        }
         chain["hash"] = json!(integrity::chain::to_hex(&hash));
         prev = Some((seq, hash));
     }

@@ -241,18 +241,29 @@ fn chain_summary(chain: Option<&ChainReport>, keyed: bool) -> String {
     out
 }
 
-/// An event's chain problem as a problem of the log.
+/// An event's chain problem as a problem of the log, and how many good events came before
+/// it. The problem may lie with the event read before this one (newest first, a link
+/// without its `prev` is checked when the link before it, the next event, is read): then
+/// that one is not counted good.
 fn chain_problem(
     chain: &mut ChainVerifier,
     event: &AuditEvent,
-    offset: u64,
-    line: u64,
-) -> Option<ScanError> {
-    chain.event(event, offset, line).err().map(|p| ScanError {
-        kind: ScanErrorKind::Malformed,
-        offset,
-        line,
-        message: format!("seq {}: {}", p.seq, p.message),
+    (offset, line): (u64, u64),
+    good: u64,
+) -> Option<(ScanError, u64)> {
+    chain.event(event, offset, line).err().map(|p| {
+        let good = if p.at.0 == offset {
+            good
+        } else {
+            good.saturating_sub(1)
+        };
+        let problem = ScanError {
+            kind: ScanErrorKind::Malformed,
+            offset: p.at.0,
+            line: p.at.1,
+            message: format!("seq {}: {}", p.seq, p.message),
+        };
+        (problem, good)
     })
 }
 
@@ -308,8 +319,9 @@ fn verify_json(log: &LogFile, chain: &mut ChainVerifier) -> Result<Outcome, CliE
         progress.at(located.end);
         let event = located.event;
         // The chain first: a moved event is reported with its sequence number.
-        if let Some(problem) = chain_problem(chain, &event, located.offset, located.line) {
-            return Ok(Err((problem, report.events)));
+        let at = (located.offset, located.line);
+        if let Some(problem) = chain_problem(chain, &event, at, report.events) {
+            return Ok(Err(problem));
         }
         if let Some(prev) = previous
             && event.timestamp >= prev
@@ -353,8 +365,9 @@ fn verify_csv(log: &LogFile, chain: &mut ChainVerifier) -> Result<Outcome, CliEr
         };
         let event = located.event;
         progress.at(located.offset);
-        if let Some(problem) = chain_problem(chain, &event, located.offset, located.line) {
-            return Ok(Err((problem, report.events)));
+        let at = (located.offset, located.line);
+        if let Some(problem) = chain_problem(chain, &event, at, report.events) {
+            return Ok(Err(problem));
         }
         if let Some(prev) = previous
             && event.timestamp <= prev
