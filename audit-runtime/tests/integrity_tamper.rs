@@ -48,6 +48,17 @@ impl Case {
     fn sidecar(&self) -> std::path::PathBuf {
         integrity::sidecar_path(&self.path)
     }
+    /// Logs one more event into the case's log, signed with `private`.
+    fn log_one_more(&self, private: &std::path::Path) {
+        let logger = AuditLogger::builder(self.path.parent().unwrap())
+            .format(self.format)
+            .signing_key(private)
+            .build()
+            .unwrap();
+        logger
+            .log_event("pause", Status::Success, None, None)
+            .unwrap();
+    }
 }
 
 fn untouched_passes(format: Format) {
@@ -212,15 +223,7 @@ fn digest_forged(format: Format) {
             .as_path(),
     );
     std::fs::remove_file(c.sidecar()).unwrap();
-    let logger = AuditLogger::builder(c.path.parent().unwrap())
-        .format(format)
-        .signing_key(&forger.private)
-        .build()
-        .unwrap();
-    logger
-        .log_event("pause", Status::Success, None, None)
-        .unwrap();
-    drop(logger);
+    c.log_one_more(&forger.private);
     std::fs::remove_file(&forger.private).unwrap();
     std::fs::remove_file(&forger.public).unwrap();
     let p = problem(&c.path, Some(&c.keys.key)).unwrap();
@@ -312,15 +315,7 @@ fn links_that_store_prev_as_older_versions_wrote_verify(format: Format) {
     let report = verify_file(&c.path, Some(&c.keys.key)).unwrap().unwrap();
     assert_eq!(report.head.unwrap().0, N);
     // And such a log is continued with links that leave `prev` out.
-    let logger = AuditLogger::builder(c.path.parent().unwrap())
-        .format(format)
-        .signing_key(&c.keys.private)
-        .build()
-        .unwrap();
-    logger
-        .log_event("pause", Status::Success, None, None)
-        .unwrap();
-    drop(logger);
+    c.log_one_more(&c.keys.private);
     let report = verify_file(&c.path, Some(&c.keys.key)).unwrap().unwrap();
     assert_eq!(report.head.unwrap().0, N + 1);
     // A changed value is still found at its own event.
