@@ -358,6 +358,8 @@ fn site(args: &Args, krate: &TokenStream) -> TokenStream {
     let redact = args.redact.iter().map(|k| k.name.as_str());
     let fail_closed = args.fail_closed.is_some();
     let hash = args.hash.iter().map(|k| k.name.as_str());
+    // `capture` records `before`, `after` and `changed`.
+    let details = args.details.len() + if args.capture.is_some() { 3 } else { 0 };
     quote! {
         static __AUDITED_SITE: #krate::__private::Site = #krate::__private::Site {
             actions: &[#(#actions),*],
@@ -365,6 +367,7 @@ fn site(args: &Args, krate: &TokenStream) -> TokenStream {
             fail_closed: #fail_closed,
             hash: &[#(#hash),*],
             gate: #krate::__private::Gate::new(),
+            details: #details,
         };
     }
 }
@@ -794,6 +797,26 @@ mod tests {
                 "{out}"
             );
         }
+    }
+
+    /// The site says how many keys a call records, so that its details map is allocated
+    /// once (three more with `capture`: before, after, changed).
+    #[test]
+    fn the_site_counts_the_details_a_call_records() {
+        let body = quote!(
+            fn f(x: u8) -> u8 {
+                x
+            }
+        );
+        let out = expand(quote!(action = "pause", details(x, y = 2)), body.clone());
+        assert!(out.contains("details : 2usize"), "{out}");
+        let out = expand(
+            quote!(action = "pause", capture = 1, details(x)),
+            body.clone(),
+        );
+        assert!(out.contains("details : 4usize"), "{out}");
+        let out = expand(quote!(action = "pause"), body);
+        assert!(out.contains("details : 0usize"), "{out}");
     }
 
     #[test]

@@ -87,7 +87,7 @@ impl Call {
                 // Taken now: a cancelled future is dropped outside any actor scope.
                 actor: actor::current(),
                 request: request::current().unwrap_or_else(RequestIds::generate),
-                details: Map::new(),
+                details: Map::with_capacity(site.details_capacity()),
                 chosen: None,
                 violation: None,
                 extra: Vec::new(),
@@ -443,6 +443,7 @@ mod tests {
         fail_closed: false,
         hash: &[],
         gate: Gate::new(),
+        details: 0,
     };
 
     struct Panics;

@@ -28,6 +28,19 @@ pub struct Site {
     /// Whether the global logger is off, as this site last saw it (`Gate::new()`); used by
     /// sites without `logger = ..`.
     pub gate: Gate,
+    /// How many detail keys a call records by itself: its `details(..)`, and `before`,
+    /// `after` and `changed` with `capture`. The call's details map starts with room for
+    /// them and for what every event gets (the actor, the request and trace ids), so that
+    /// it is allocated once rather than grown key by key.
+    pub details: usize,
+}
+
+impl Site {
+    /// The room a call's details map starts with.
+    pub(crate) fn details_capacity(&self) -> usize {
+        // actor, request_id, trace_id
+        self.details + 3
+    }
 }
 
 impl Site {
