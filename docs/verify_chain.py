@@ -3,6 +3,7 @@
 a public key, its signed digests). Python 3.8+, standard library only for the chain.
 
     python3 verify_chain.py audit_log.json [--key audit_signing.pub]
+    python3 verify_chain.py audit_log.json.2 audit_log.json.1 audit_log.json --key ...  # a rotated set
 
 Exit 0 when the chain (and the digests) hold, 1 at the first problem. The recipe is in the
 README's "Integrity" section; this script is that recipe and nothing else. It loads the whole
@@ -108,35 +109,82 @@ def fail(message):
     sys.exit(1)
 
 
-def main(argv):
-    path = argv[1]
-    key = argv[argv.index("--key") + 1] if "--key" in argv else None
-    prev, unchained, heads = None, 0, {}
+def check_file(path):
+    """One file's chain: its first link, its last, its heads (seq -> hash), unchained count."""
+    first, prev, unchained, heads = None, None, 0, {}
     for event in read_events(path):
         link, details = link_of(event)
         if link is None:
             if prev is not None:
-                fail("an event without a link after seq %d" % prev["seq"])
+                fail("%s: an event without a link after seq %d" % (path, prev["seq"]))
             unchained += 1
             continue
         if prev is None:
             if not link.get("first") or "prev" not in link:
-                fail("seq %d: events before it were deleted" % link["seq"])
+                fail("%s: seq %d: events before it were deleted" % (path, link["seq"]))
+            first = link
         elif (link.get("first") or link["seq"] != prev["seq"] + 1
               or link.get("prev", prev["hash"]) != prev["hash"]):
-            fail("seq %d: does not follow seq %d" % (link["seq"], prev["seq"]))
+            fail("%s: seq %d: does not follow seq %d" % (path, link["seq"], prev["seq"]))
         if link_hash(event, link, details, prev and prev["hash"]) != link["hash"]:
-            fail("seq %d: the event does not match its hash" % link["seq"])
+            fail("%s: seq %d: the event does not match its hash" % (path, link["seq"]))
         heads[link["seq"]] = link["hash"]
         prev = link
     if prev is None:
         fail("no hash chain in %s (written without tamper evidence)" % path)
-    digests, last_sig = [], None
-    try:
-        with open(path + ".digests", "rb") as f:
-            lines = f.read().split(b"\n")[:-1]      # a torn last line is not a digest
-    except FileNotFoundError:
-        lines = []
+    return first, prev, heads, unchained
+
+
+def in_chain_order(files):
+    """The files of a rotated set, oldest first: each file's first link names the previous
+    file's head as its `prev`, with the next seq; the oldest starts a new chain."""
+    head = lambda f: (f[2]["seq"], f[2]["hash"])          # its newest link
+    before = lambda f: (f[1]["seq"] - 1, f[1]["prev"])    # what its oldest link follows
+    heads, befores = {head(f) for f in files}, {before(f) for f in files}
+    oldest = [f for f in files if before(f) not in heads]
+    newest = [f for f in files if head(f) not in befores]
+    if len(oldest) != 1 or len(newest) != 1:
+        fail("the files do not form one chain: a rotated file is missing between them")
+    order, f = [], oldest[0]
+    while f is not None:
+        order.append(f)
+        f = next((g for g in files if before(g) == head(f)), None)
+    if len(order) != len(files):
+        fail("the files do not form one chain: a rotated file is missing between them")
+    if order[0][1]["prev"] != "0" * 64:
+        fail("%s: seq %d continues a file that was not given" % (order[0][0], order[0][1]["seq"]))
+    return order
+
+
+def sidecars(paths):
+    """The digest files of the set: each file's own, and the current log's (`audit_log.json`
+    for `audit_log.json.1`), which the logger goes on appending to after a rotation."""
+    found = []
+    for path in paths:
+        stem, _, suffix = path.rpartition(".")
+        for candidate in (path + ".digests", stem + ".digests" if suffix.isdigit() else None):
+            if candidate and candidate not in found:
+                try:
+                    with open(candidate, "rb") as f:
+                        found.append((candidate, f.read().split(b"\n")[:-1]))  # a torn last line is not a digest
+                except FileNotFoundError:
+                    pass
+    return found
+
+
+def main(argv):
+    key = argv[argv.index("--key") + 1] if "--key" in argv else None
+    paths = [a for i, a in enumerate(argv[1:], 1) if a != "--key" and argv[i - 1] != "--key"]
+    files = []
+    for path in paths:
+        first, last, heads, unchained = check_file(path)
+        files.append((path, first, last, heads, unchained))
+    if len(files) > 1:
+        files = in_chain_order(files)
+    prev, heads = files[-1][2], {}
+    for f in files:
+        heads.update(f[3])
+    unchained = files[0][4]
     verify = None
     if key:
         try:
@@ -147,27 +195,32 @@ def main(argv):
             with open(key) as f:
                 pub = Ed25519PublicKey.from_public_bytes(bytes.fromhex(f.read().split()[1]))
             verify = pub.verify
-    for i, line in enumerate(lines, 1):
-        d = json.loads(line)
-        if d["prev_sig"] != last_sig:
-            fail("digest line %d: the digest before it is missing" % i)
-        if verify:
-            msg = (b"audited-digest-v1" + d["seq"].to_bytes(8, "big") + bytes.fromhex(d["hash"])
-                   + d["timestamp"].encode("ascii") + bytes.fromhex(d["prev_sig"] or "00" * 64))
-            try:
-                verify(bytes.fromhex(d["sig"]), msg)
-            except Exception:
-                fail("digest line %d: bad signature" % i)
-        if d["seq"] > prev["seq"]:
-            fail("the log ends at seq %d but digest line %d names seq %d: events cut off"
-                 % (prev["seq"], i, d["seq"]))
-        if d["seq"] in heads and heads[d["seq"]] != d["hash"]:
-            fail("seq %d differs from digest line %d: the chain was recomputed" % (d["seq"], i))
-        digests.append(d)
-        last_sig = d["sig"]
+    digests = []
+    for sidecar, lines in sidecars(paths):
+        last_sig = None
+        for i, line in enumerate(lines, 1):
+            d = json.loads(line)
+            if d["prev_sig"] != last_sig:
+                fail("%s line %d: the digest before it is missing" % (sidecar, i))
+            if verify:
+                msg = (b"audited-digest-v1" + d["seq"].to_bytes(8, "big") + bytes.fromhex(d["hash"])
+                       + d["timestamp"].encode("ascii") + bytes.fromhex(d["prev_sig"] or "00" * 64))
+                try:
+                    verify(bytes.fromhex(d["sig"]), msg)
+                except Exception:
+                    fail("%s line %d: bad signature" % (sidecar, i))
+            if d["seq"] > prev["seq"]:
+                fail("the log ends at seq %d but %s line %d names seq %d: events cut off"
+                     % (prev["seq"], sidecar, i, d["seq"]))
+            if d["seq"] in heads and heads[d["seq"]] != d["hash"]:
+                fail("seq %d differs from %s line %d: the chain was recomputed" % (d["seq"], sidecar, i))
+            digests.append(d)
+            last_sig = d["sig"]
     signed = max((d["seq"] for d in digests if d["seq"] in heads), default=None)
-    print("ok: %d chained events (after %d unchained), head seq %d %s, last digest seq %s%s"
-          % (len(heads), unchained, prev["seq"], prev["hash"][:12], signed,
+    if key and signed is None:
+        fail("no signed digest names any of the chained events")
+    print("ok: %d chained events in %d file(s) (after %d unchained), head seq %d %s, last digest seq %s%s"
+          % (len(heads), len(files), unchained, prev["seq"], prev["hash"][:12], signed,
              "" if verify else " (signatures not checked)"))
 
 

@@ -404,5 +404,29 @@ fn a_rotated_set_verifies_as_one_chain_and_a_missing_file_is_found() {
             out.contains("continues a previous file's head"),
             "{format}: {out}"
         );
+        // The README's recipe in Python says the same of the set.
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/verify_chain.py");
+        let python = |files: &[PathBuf]| {
+            let out = std::process::Command::new("python3")
+                .arg(&script)
+                .args(files)
+                .arg("--key")
+                .arg(&public)
+                .output()
+                .unwrap();
+            (out.status.code(), String::from_utf8(out.stdout).unwrap())
+        };
+        let (code, out) = python(&[path.clone(), rotated(2), rotated(1)]);
+        assert_eq!(code, Some(0), "{format}: {out}");
+        assert!(
+            out.contains("15 chained events in 3 file(s)") && out.contains("last digest seq 15"),
+            "{format}: {out}"
+        );
+        let (code, out) = python(&[path.clone(), rotated(2)]);
+        assert_eq!(code, Some(1), "{format}: {out}");
+        assert!(out.contains("a rotated file is missing"), "{format}: {out}");
+        let (code, out) = python(&[rotated(2), rotated(1)]);
+        assert_eq!(code, Some(1), "{format}: {out}");
+        assert!(out.contains("events cut off"), "{format}: {out}");
     }
 }
