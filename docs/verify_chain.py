@@ -10,6 +10,7 @@ README's "Integrity" section; this script is that recipe and nothing else. It lo
 log into memory (use `auditlog verify` for huge logs: it streams).
 """
 import csv, hashlib, json, sys
+from collections import namedtuple
 
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -109,6 +110,9 @@ def fail(message):
     sys.exit(1)
 
 
+File = namedtuple("File", "path first last heads unchained")
+
+
 def check_file(path):
     """One file's chain: its first link, its last, its heads (seq -> hash), unchained count."""
     first, prev, unchained, heads = None, None, 0, {}
@@ -132,14 +136,14 @@ def check_file(path):
         prev = link
     if prev is None:
         fail("no hash chain in %s (written without tamper evidence)" % path)
-    return first, prev, heads, unchained
+    return File(path, first, prev, heads, unchained)
 
 
 def in_chain_order(files):
     """The files of a rotated set, oldest first: each file's first link names the previous
     file's head as its `prev`, with the next seq; the oldest starts a new chain."""
-    head = lambda f: (f[2]["seq"], f[2]["hash"])          # its newest link
-    before = lambda f: (f[1]["seq"] - 1, f[1]["prev"])    # what its oldest link follows
+    head = lambda f: (f.last["seq"], f.last["hash"])
+    before = lambda f: (f.first["seq"] - 1, f.first["prev"])    # what its oldest link follows
     heads, befores = {head(f) for f in files}, {before(f) for f in files}
     oldest = [f for f in files if before(f) not in heads]
     newest = [f for f in files if head(f) not in befores]
@@ -151,8 +155,8 @@ def in_chain_order(files):
         f = next((g for g in files if before(g) == head(f)), None)
     if len(order) != len(files):
         fail("the files do not form one chain: a rotated file is missing between them")
-    if order[0][1]["prev"] != "0" * 64:
-        fail("%s: seq %d continues a file that was not given" % (order[0][0], order[0][1]["seq"]))
+    if order[0].first["prev"] != "0" * 64:
+        fail("%s: seq %d continues a file that was not given" % (order[0].path, order[0].first["seq"]))
     return order
 
 
@@ -175,16 +179,13 @@ def sidecars(paths):
 def main(argv):
     key = argv[argv.index("--key") + 1] if "--key" in argv else None
     paths = [a for i, a in enumerate(argv[1:], 1) if a != "--key" and argv[i - 1] != "--key"]
-    files = []
-    for path in paths:
-        first, last, heads, unchained = check_file(path)
-        files.append((path, first, last, heads, unchained))
+    files = [check_file(path) for path in paths]
     if len(files) > 1:
         files = in_chain_order(files)
-    prev, heads = files[-1][2], {}
+    prev, heads = files[-1].last, {}
     for f in files:
-        heads.update(f[3])
-    unchained = files[0][4]
+        heads.update(f.heads)
+    unchained = files[0].unchained
     verify = None
     if key:
         try:

@@ -326,6 +326,13 @@ fn one_thread_and_two_report_the_same() {
         .stderr(predicate::str::contains("3"));
 }
 
+/// Runs a verifier (`cmd`, with its arguments so far) on `files` with the public key: its
+/// exit code and what it printed.
+fn check_set(mut cmd: Command, files: &[PathBuf], public: &Path) -> (Option<i32>, String) {
+    let out = cmd.args(files).arg("--key").arg(public).output().unwrap();
+    (out.status.code(), String::from_utf8(out.stdout).unwrap())
+}
+
 /// A log rotated twice as logrotate does (`.1` moved to `.2`, the log to `.1`) while one
 /// logger keeps writing: the three files, given in any order, verify as one chain; without
 /// the middle one, the missing sequence numbers are named; without the newest, the digests
@@ -360,14 +367,9 @@ fn a_rotated_set_verifies_as_one_chain_and_a_missing_file_is_found() {
         log_five(&logger);
         drop(logger);
         let verify = |files: &[PathBuf]| {
-            let out = auditlog()
-                .arg("verify")
-                .args(files)
-                .arg("--key")
-                .arg(&public)
-                .output()
-                .unwrap();
-            (out.status.code(), String::from_utf8(out.stdout).unwrap())
+            let mut cmd = auditlog();
+            cmd.arg("verify");
+            check_set(cmd, files, &public)
         };
         let (code, out) = verify(&[path.clone(), rotated(2), rotated(1)]);
         assert_eq!(code, Some(0), "{format}: {out}");
@@ -407,14 +409,9 @@ fn a_rotated_set_verifies_as_one_chain_and_a_missing_file_is_found() {
         // The README's recipe in Python says the same of the set.
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/verify_chain.py");
         let python = |files: &[PathBuf]| {
-            let out = std::process::Command::new("python3")
-                .arg(&script)
-                .args(files)
-                .arg("--key")
-                .arg(&public)
-                .output()
-                .unwrap();
-            (out.status.code(), String::from_utf8(out.stdout).unwrap())
+            let mut cmd = Command::from_std(std::process::Command::new("python3"));
+            cmd.arg(&script);
+            check_set(cmd, files, &public)
         };
         let (code, out) = python(&[path.clone(), rotated(2), rotated(1)]);
         assert_eq!(code, Some(0), "{format}: {out}");

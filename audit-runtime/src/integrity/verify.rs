@@ -86,7 +86,7 @@ enum HashCheck {
     /// the check waits for that one. What the check needs besides it:
     Waits { content: Hash, timestamp: [u8; 27] },
     /// No link, or a malformed one.
-    None,
+    NoLink,
 }
 
 impl Prechecked {
@@ -110,7 +110,7 @@ impl Prechecked {
                     None => HashCheck::Waits { content, timestamp },
                 }
             }
-            _ => HashCheck::None,
+            _ => HashCheck::NoLink,
         };
         Prechecked { link, hash }
     }
